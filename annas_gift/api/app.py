@@ -1,0 +1,118 @@
+"""The FastAPI app factory and its lifespan: clients are created here and reached via app.state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import ORJSONResponse
+
+from annas_gift import __version__
+from annas_gift.api import errors
+from annas_gift.api.auth import KeyRing, ensure_key_file
+from annas_gift.api.middleware import GatewayMiddleware
+from annas_gift.api.routes import health, native, openai
+from annas_gift.catalog.registry import Catalog
+from annas_gift.monitoring.tracker import UsageTracker
+from annas_gift.services.chat import ChatService, Router
+from annas_gift.settings import Settings
+from annas_gift.storage import database, migrate
+from annas_gift.upstream.base import Upstream
+from annas_gift.upstream.litellm_client import LiteLLMUpstream
+
+log = logging.getLogger("annas_gift")
+
+DEFAULT_KEY_FILE = Path("annas_gift.key")
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    """The catalog named in settings; an absent default file gives an empty catalog, loudly."""
+    path = settings.litellm.config_path
+    if not path.exists():
+        log.warning("catalog %s not found: no models configured", path)
+        return Catalog([])
+    return Catalog.from_yaml(path)
+
+
+def _client_keys(settings: Settings) -> KeyRing:
+    specs = [key.get_secret_value() for key in settings.auth.api_keys]
+    if not specs:
+        specs = [ensure_key_file(DEFAULT_KEY_FILE)]
+    return KeyRing(specs)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    upstream: Upstream | None = None,
+    router: Router | None = None,
+) -> FastAPI:
+    """Build the gateway app; tests pass their own catalog/upstream, production reads settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database.normalize_url(settings.storage.database_url)
+        if settings.storage.migrate_on_start:
+            await asyncio.to_thread(migrate.upgrade, url)
+        engine = database.create_engine(url)
+        tracker = UsageTracker(
+            database.session_factory(engine),
+            flush_interval=settings.storage.flush_interval_s,
+            batch_size=settings.storage.batch_size,
+            max_buffer=settings.storage.max_buffer,
+            spool_path=settings.storage.spool_path,
+        )
+        await tracker.start()
+        the_upstream = upstream or LiteLLMUpstream()
+        app.state.engine = engine
+        app.state.tracker = tracker
+        app.state.chat = ChatService(
+            app.state.catalog,
+            the_upstream,
+            tracker,
+            router=router,
+            attempt_timeout_s=settings.litellm.timeout_s,
+            request_timeout_s=settings.server.request_timeout_s,
+        )
+        log.info("gateway ready: %d models, database %s", len(app.state.catalog), database.redact_url(url))
+        try:
+            yield
+        finally:
+            await tracker.stop()
+            await the_upstream.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Anna's Gift",
+        version=__version__,
+        summary="A self-hosted LLM gateway for academic work (OpenAI-compatible).",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog if catalog is not None else load_catalog(settings)
+    app.state.keys = _client_keys(settings)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(openai.router)
+    app.include_router(native.router)
+    if settings.server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
+        )
+    app.add_middleware(
+        GatewayMiddleware,
+        max_body_bytes=settings.server.max_body_bytes,
+        log_requests=settings.server.access_log,
+    )
+    return app

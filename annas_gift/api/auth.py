@@ -1,0 +1,82 @@
+"""API-key authentication: Bearer keys from settings, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+
+from annas_gift.upstream.errors import AuthenticationFailed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    key_id: str
+    digest: bytes
+
+
+def key_id_for(spec: str) -> tuple[str, str]:
+    """Split a configured key into (id, secret): `alice:sk-...` is named; a bare key gets a hash id."""
+    name, sep, secret = spec.partition(":")
+    if sep and name and secret and not name.startswith("sk-"):
+        return name, secret
+    return "key-" + hashlib.sha256(spec.encode()).hexdigest()[:8], spec
+
+
+class KeyRing:
+    """The gateway's client keys; `verify` returns the key id of a valid bearer token."""
+
+    def __init__(self, specs: list[str]) -> None:
+        self._keys: list[_Key] = []
+        for spec in specs:
+            key_id, secret = key_id_for(spec)
+            self._keys.append(_Key(key_id, hashlib.sha256(secret.encode()).digest()))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def verify(self, token: str) -> str | None:
+        """The key id if `token` is one of the keys; every key is compared, in constant time."""
+        digest = hashlib.sha256(token.encode()).digest()
+        found = None
+        for key in self._keys:
+            if hmac.compare_digest(digest, key.digest):
+                found = key.key_id
+        return found
+
+
+def ensure_key_file(path: Path) -> str:
+    """Read the local key file, creating it with a fresh random key if absent (mode 0600)."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    key = "sk-annas-" + secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key + "\n")
+    # The path, never the key: secrets stay out of logs.
+    log.warning("no ANNAS_GIFT_API_KEY set: generated a gateway key in %s", path)
+    return key
+
+
+def authenticate(request: Request) -> str:
+    """FastAPI dependency: the caller's key id, or a 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed(
+            "Missing API key: send 'Authorization: Bearer <your gateway key>'."
+        )
+    key_id = request.app.state.keys.verify(token.strip())
+    if key_id is None:
+        raise AuthenticationFailed("Incorrect API key provided.")
+    request.state.key_id = key_id
+    return str(key_id)

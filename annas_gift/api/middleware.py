@@ -1,0 +1,122 @@
+"""One pure-ASGI middleware: request id, body size limit and a JSON access log.
+
+Pure ASGI rather than BaseHTTPMiddleware: it adds no task per request and never buffers a
+streamed response.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from annas_gift.upstream.errors import PayloadTooLarge
+
+access_log = logging.getLogger("annas_gift.access")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def new_request_id() -> str:
+    """A fresh request id."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+class GatewayMiddleware:
+    """Assigns `x-request-id`, enforces the body limit, writes one access-log line per request."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, log_requests: bool = True) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = None
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                # A client's id is echoed only if it is safe to put in headers and logs.
+                request_id = candidate if _SAFE_ID.match(candidate) else None
+            elif name == b"content-length":
+                length = value
+        request_id = request_id or new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await self._too_large(send, request_id)
+            self._log(scope, 413, started, request_id)
+            return
+
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(_too_large_message(limit))
+            return message
+
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            self._log(scope, status, started, request_id)
+
+    async def _too_large(self, send: Send, request_id: str) -> None:
+        body = orjson.dumps(PayloadTooLarge(_too_large_message(self.max_body_bytes)).body())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        if not self.log_requests or not access_log.isEnabledFor(logging.INFO):
+            return
+        state: dict[str, Any] = scope.get("state", {})
+        # Path only: query strings and headers may carry secrets.
+        access_log.info(
+            orjson.dumps(
+                {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "key_id": state.get("key_id"),
+                    "model": state.get("model"),
+                }
+            ).decode()
+        )
+
+
+def _too_large_message(limit: int) -> str:
+    return f"The request body is larger than this gateway's limit of {limit} bytes."

@@ -1,0 +1,76 @@
+"""Helpers both chat routes share: request → ChatInput, SSE framing, decision headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi.responses import StreamingResponse
+
+from annas_gift.api.schemas.openai import ChatMessage
+from annas_gift.services.chat import Attempt, ChatInput, RoutePlan
+from annas_gift.services.streaming import OpenStream
+
+# Fields that steer the gateway itself; everything else is passed to the provider.
+_GATEWAY_FIELDS = {"model", "messages", "stream", "stream_options", "fallbacks"}
+
+
+def to_chat_input(body: Any, messages: list[ChatMessage]) -> ChatInput:
+    """Normalise a validated request body into the service's input."""
+    params = body.model_dump(exclude_none=True, exclude=_GATEWAY_FIELDS)
+    options = getattr(body, "stream_options", None)
+    return ChatInput(
+        model=body.model,
+        messages=[m.model_dump(exclude_none=True) for m in messages],
+        params=params,
+        stream=body.stream,
+        include_usage=bool(options and options.include_usage),
+        fallbacks=list(body.fallbacks or ()),
+    )
+
+
+def decision_headers(
+    *,
+    request_id: str,
+    provider: str,
+    model: str,
+    plan: RoutePlan,
+    attempts: list[Attempt],
+    cost_usd: float | None = None,
+    latency_ms: float | None = None,
+) -> dict[str, str]:
+    """The `x-annas-*` headers that make the gateway's choice visible on the OpenAI route."""
+    headers = {
+        "x-annas-request-id": request_id,
+        "x-annas-trace-id": request_id,
+        "x-annas-provider": provider,
+        "x-annas-model": model,
+        "x-annas-attempts": str(len(attempts)),
+    }
+    if plan.tier:
+        headers["x-annas-tier"] = plan.tier
+    if plan.category:
+        headers["x-annas-category"] = plan.category
+    if cost_usd is not None:
+        headers["x-annas-cost-usd"] = f"{cost_usd:.8f}"
+    if latency_ms is not None:
+        headers["x-annas-latency-ms"] = f"{latency_ms:.1f}"
+    return headers
+
+
+async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        if "error" in chunk:
+            return  # the error event ends the stream; [DONE] would claim success
+    yield b"data: [DONE]\n\n"
+
+
+def sse_response(stream: OpenStream, headers: dict[str, str]) -> StreamingResponse:
+    """Relay a stream as Server-Sent Events, unbuffered."""
+    return StreamingResponse(
+        _sse(stream.chunks()),
+        media_type="text/event-stream",
+        headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+    )

@@ -1,0 +1,30 @@
+"""Liveness and readiness; both without auth so load balancers and probes can call them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+from annas_gift import __version__
+from annas_gift.storage import database
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process is up."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/health/ready")
+async def ready(request: Request) -> ORJSONResponse:
+    """Readiness: the database answers (503 otherwise); reveals no configuration."""
+    db_ok = await database.ping(request.app.state.engine)
+    tracker = request.app.state.tracker
+    body = {
+        "status": "ready" if db_ok else "degraded",
+        "checks": {"database": "ok" if db_ok else "unreachable"},
+        "usage_pending": tracker.pending,
+    }
+    return ORJSONResponse(body, status_code=200 if db_ok else 503)

@@ -1,0 +1,167 @@
+"""The native API under /api/v1: chat with the decision in the body, models, providers, usage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from annas_gift.api.deps import CatalogDep, Chat, KeyId, Tracker
+from annas_gift.api.routes.common import decision_headers, sse_response, to_chat_input
+from annas_gift.api.schemas.native import (
+    AttemptInfo,
+    ChatRequest,
+    ChatResponse,
+    ModelInfo,
+    ProviderStatus,
+    TokenUsage,
+    UsageMetrics,
+    UsageReport,
+)
+from annas_gift.catalog.registry import CatalogModel
+from annas_gift.services.chat import RequestContext
+from annas_gift.services.streaming import open_stream
+from annas_gift.upstream.errors import InvalidRequest, NotFound
+
+router = APIRouter(prefix="/api/v1", tags=["native"])
+
+
+def _as_dict(obj: object) -> dict[str, object] | None:
+    if obj is None:
+        return None
+    to_dict = getattr(obj, "to_dict", None)
+    return to_dict() if callable(to_dict) else None
+
+
+@router.post("/chat", response_model=None, responses={200: {"model": ChatResponse}})
+async def chat(
+    body: ChatRequest, request: Request, key_id: KeyId, chat: Chat
+) -> ChatResponse | StreamingResponse:
+    """Chat with routing; the response carries the classification, selection, cost and attempts."""
+    ctx = RequestContext(request_id=request.state.request_id, key_id=key_id, route="native")
+    inp = to_chat_input(body, body.messages)
+    if inp.stream:
+        stream = await open_stream(chat, inp, ctx)
+        headers = decision_headers(
+            request_id=ctx.request_id,
+            provider=stream.model.provider,
+            model=stream.model.name,
+            plan=stream.plan,
+            attempts=stream.attempts,
+        )
+        return sse_response(stream, headers)
+    result = await chat.complete(inp, ctx)
+    request.state.model = result.model.name
+    body_out = result.completion.body
+    choice = (body_out.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    usage = result.completion.usage
+    return ChatResponse(
+        id=str(body_out.get("id", ctx.request_id)),
+        request_id=ctx.request_id,
+        trace_id=ctx.request_id,
+        model=result.model.name,
+        provider=result.model.provider,
+        upstream_model=result.model.litellm_model,
+        tier=result.plan.tier,
+        category=result.plan.category,
+        content=message.get("content"),
+        message=message,
+        finish_reason=choice.get("finish_reason"),
+        usage=TokenUsage(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.prompt_tokens + usage.completion_tokens,
+        ),
+        cost_usd=result.cost_usd,
+        latency_ms=round(result.latency_ms, 2),
+        attempts=[AttemptInfo(**a.to_dict()) for a in result.attempts],
+        classification=_as_dict(result.plan.classification),
+        selection=_as_dict(result.plan.selection),
+    )
+
+
+def _model_info(model: CatalogModel) -> ModelInfo:
+    return ModelInfo(
+        name=model.name,
+        provider=model.provider,
+        litellm_model=model.litellm_model,
+        tier=model.tier,
+        categories=list(model.categories),
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        limits={"rpm": model.rpm, "tpm": model.tpm, "rpd": model.rpd, "tpd": model.tpd},
+        input_cost_per_token=model.input_cost_per_token,
+        output_cost_per_token=model.output_cost_per_token,
+        available=not model.missing_env(),
+        missing_env=model.missing_env(),
+        description=model.description,
+    )
+
+
+@router.get("/models", response_model=list[ModelInfo])
+async def models(_: KeyId, catalog: CatalogDep) -> list[ModelInfo]:
+    """Every catalog model with its routing metadata and availability."""
+    return [_model_info(m) for m in catalog.all()]
+
+
+@router.get("/models/{provider}", response_model=list[ModelInfo])
+async def provider_models(provider: str, _: KeyId, catalog: CatalogDep) -> list[ModelInfo]:
+    """The catalog models of one provider."""
+    found = catalog.by_provider(provider)
+    if not found:
+        raise NotFound(
+            f"no provider '{provider}' in the catalog (known: {', '.join(catalog.providers())})",
+            param="provider",
+        )
+    return [_model_info(m) for m in found]
+
+
+@router.get("/providers/status", response_model=list[ProviderStatus])
+async def providers_status(_: KeyId, catalog: CatalogDep) -> list[ProviderStatus]:
+    """Per provider: how many models are configured and available, and which env vars are missing."""
+    out = []
+    for provider in catalog.providers():
+        models = catalog.by_provider(provider)
+        missing = sorted({name for m in models for name in m.missing_env()})
+        out.append(
+            ProviderStatus(
+                provider=provider,
+                models=len(models),
+                available_models=sum(1 for m in models if not m.missing_env()),
+                missing_env=missing,
+            )
+        )
+    return out
+
+
+@router.get("/usage", response_model=UsageReport)
+async def usage(
+    _: KeyId,
+    tracker: Tracker,
+    since: datetime | None = Query(default=None, description="ISO 8601 start (inclusive)"),
+    until: datetime | None = Query(default=None, description="ISO 8601 end (exclusive)"),
+    group_by: Literal["provider", "model", "day"] | None = Query(default=None),
+) -> UsageReport:
+    """Requests, tokens, errors, rate-limit hits and cost, in total and grouped."""
+    if since and until and since >= until:
+        raise InvalidRequest("'since' must be before 'until'", param="since")
+    totals = await tracker.get_stats(since=since, until=until, group_by=None)
+    groups = await tracker.get_stats(since=since, until=until, group_by=group_by) if group_by else []
+
+    def _metrics(stat: object) -> UsageMetrics:
+        return UsageMetrics.model_validate(stat, from_attributes=True)
+
+    empty = UsageMetrics(
+        key=None, requests=0, prompt_tokens=0, completion_tokens=0, errors=0,
+        rate_limit_hits=0, cost_usd=0.0, saved_cost_usd=0.0, avg_latency_ms=None,
+    )  # fmt: skip
+    return UsageReport(
+        since=since,
+        until=until,
+        group_by=group_by,
+        totals=_metrics(totals[0]) if totals else empty,
+        groups=[_metrics(s) for s in groups],
+    )

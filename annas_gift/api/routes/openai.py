@@ -1,0 +1,70 @@
+"""The OpenAI-compatible API: POST /v1/chat/completions and GET /v1/models."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse, StreamingResponse
+
+from annas_gift.api.deps import CatalogDep, Chat, KeyId
+from annas_gift.api.routes.common import decision_headers, sse_response, to_chat_input
+from annas_gift.api.schemas.openai import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ErrorResponse,
+    ModelCard,
+    ModelList,
+)
+from annas_gift.services.chat import AUTO_MODELS, RequestContext
+from annas_gift.services.streaming import open_stream
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 429, 502, 503, 504)
+}
+
+
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses={200: {"model": ChatCompletionResponse}, **_ERRORS},
+)
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, key_id: KeyId, chat: Chat
+) -> ORJSONResponse | StreamingResponse:
+    """Create a chat completion (OpenAI-compatible); `model` may be a catalog name or `auto`."""
+    ctx = RequestContext(request_id=request.state.request_id, key_id=key_id, route="openai")
+    inp = to_chat_input(body, body.messages)
+    if inp.stream:
+        stream = await open_stream(chat, inp, ctx)
+        request.state.model = stream.model.name
+        headers = decision_headers(
+            request_id=ctx.request_id,
+            provider=stream.model.provider,
+            model=stream.model.name,
+            plan=stream.plan,
+            attempts=stream.attempts,
+        )
+        return sse_response(stream, headers)
+    result = await chat.complete(inp, ctx)
+    request.state.model = result.model.name
+    headers = decision_headers(
+        request_id=ctx.request_id,
+        provider=result.model.provider,
+        model=result.model.name,
+        plan=result.plan,
+        attempts=result.attempts,
+        cost_usd=result.cost_usd,
+        latency_ms=result.latency_ms,
+    )
+    return ORJSONResponse(result.completion.body, headers=headers)
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(_: KeyId, catalog: CatalogDep) -> ModelList:
+    """The models a client can ask for right now: the routing aliases and every available model."""
+    cards = [ModelCard(id=alias, owned_by="annas-gift") for alias in AUTO_MODELS]
+    cards += [
+        ModelCard(id=m.name, owned_by=m.provider) for m in catalog.all() if not m.missing_env()
+    ]
+    return ModelList(data=cards)

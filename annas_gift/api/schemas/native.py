@@ -1,0 +1,104 @@
+"""The native `/api/v1` models: ChatRequest/ChatResponse, ModelInfo, ProviderStatus, UsageMetrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from annas_gift.api.schemas.openai import ChatMessage
+
+
+class ChatRequest(BaseModel):
+    """POST /api/v1/chat: `model` defaults to `auto`; other OpenAI parameters pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(default="auto", min_length=1, max_length=256)
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stream: StrictBool = False
+    fallbacks: list[str] | None = Field(default=None, max_length=16)
+
+
+class TokenUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AttemptInfo(BaseModel):
+    model: str
+    provider: str
+    status: int
+    error: str | None = None
+    message: str | None = None
+    latency_ms: float
+
+
+class ChatResponse(BaseModel):
+    """The answer plus everything the gateway decided and measured."""
+
+    id: str
+    request_id: str
+    trace_id: str
+    model: str
+    provider: str
+    upstream_model: str
+    tier: str | None
+    category: str | None
+    content: str | None
+    message: dict[str, Any]
+    finish_reason: str | None
+    usage: TokenUsage
+    cost_usd: float
+    latency_ms: float
+    attempts: list[AttemptInfo]
+    classification: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    provider: str
+    litellm_model: str
+    tier: str
+    categories: list[str]
+    context_window: int | None
+    max_output_tokens: int | None
+    limits: dict[str, int | None]
+    input_cost_per_token: float | None
+    output_cost_per_token: float | None
+    available: bool
+    missing_env: list[str]
+    description: str
+
+
+class ProviderStatus(BaseModel):
+    provider: str
+    models: int
+    available_models: int
+    missing_env: list[str]
+
+
+class UsageMetrics(BaseModel):
+    key: str | None = Field(description="the group (provider, model or day); null for totals")
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    errors: int
+    rate_limit_hits: int
+    cost_usd: float
+    saved_cost_usd: float
+    avg_latency_ms: float | None
+
+
+class UsageReport(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    group_by: Literal["provider", "model", "day"] | None
+    totals: UsageMetrics
+    groups: list[UsageMetrics]

@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so `annas-gift db upgrade` works anywhere."""

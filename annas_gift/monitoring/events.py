@@ -1,0 +1,144 @@
+"""Plain records the request path hands to the usage tracker, and the aggregates read back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """One upstream call as the gateway saw it; `key_id` names the key, never holds it."""
+
+    request_id: str
+    created_at: datetime
+    key_id: str | None
+    route: str
+    provider: str
+    model: str
+    upstream_model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    status: int
+    error_type: str | None
+    stream: bool
+    cached: bool = False
+    saved_cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationEvent:
+    """How the classifier judged one request."""
+
+    request_id: str
+    created_at: datetime
+    tier: str
+    category: str
+    confidence: float
+    score: float
+    factors: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionEvent:
+    """Which model the selector picked for one request, and why."""
+
+    request_id: str
+    created_at: datetime
+    tier: str
+    category: str
+    selected_provider: str
+    selected_model: str
+    reason: str
+    score: float | None
+    benchmark_score: float | None
+    breakdown: dict[str, Any] | None
+    fallbacks_tried: list[Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDelta:
+    """Amounts to add to one (provider, model, hour) row of the hourly metrics."""
+
+    provider: str
+    model: str
+    hour: datetime
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: int = 0
+    rate_limit_hits: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: MetricDelta) -> MetricDelta:
+        return MetricDelta(
+            provider=self.provider,
+            model=self.model,
+            hour=self.hour,
+            requests=self.requests + other.requests,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            errors=self.errors + other.errors,
+            rate_limit_hits=self.rate_limit_hits + other.rate_limit_hits,
+            cost_usd=self.cost_usd + other.cost_usd,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageStat:
+    """Aggregated usage for one group (`key` is the provider, model or day; None for totals)."""
+
+    key: str | None
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    errors: int
+    rate_limit_hits: int
+    cost_usd: float
+    saved_cost_usd: float
+    avg_latency_ms: float
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+def utc_hour(moment: datetime) -> datetime:
+    """Truncate to the start of its UTC hour (naive times are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hourly_deltas(events: Iterable[UsageEvent]) -> list[MetricDelta]:
+    """Fold usage events into one delta per (provider, model, hour)."""
+    return merge_deltas(
+        MetricDelta(
+            provider=event.provider,
+            model=event.model,
+            hour=event.created_at,
+            requests=1,
+            prompt_tokens=event.prompt_tokens,
+            completion_tokens=event.completion_tokens,
+            errors=1 if event.status >= 400 else 0,
+            rate_limit_hits=1 if event.status == 429 else 0,
+            cost_usd=event.cost_usd,
+        )
+        for event in events
+    )
+
+
+def merge_deltas(deltas: Iterable[MetricDelta]) -> list[MetricDelta]:
+    """Combine deltas that share a (provider, model, hour) key, truncating hours to UTC."""
+    merged: dict[tuple[str, str, datetime], MetricDelta] = {}
+    for delta in deltas:
+        delta = replace(delta, hour=utc_hour(delta.hour))
+        key = (delta.provider, delta.model, delta.hour)
+        previous = merged.get(key)
+        merged[key] = delta if previous is None else previous + delta
+    return list(merged.values())

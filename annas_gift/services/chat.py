@@ -1,0 +1,278 @@
+"""The chat service: plan the models to try, call them in order, price and record each attempt.
+
+Routes stay thin: they turn a request into a `ChatInput` and call `ChatService.complete` or
+`ChatService.open_stream`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from annas_gift.catalog.registry import Catalog, CatalogModel
+from annas_gift.monitoring.events import UsageEvent
+from annas_gift.upstream import errors
+from annas_gift.upstream.base import Completion, Upstream, UpstreamCall, Usage
+
+AUTO_MODELS = ("auto", "auto:fast", "auto:powerful")
+
+
+@dataclass(slots=True)
+class ChatInput:
+    """A chat request, whichever API it came from."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    include_usage: bool = False
+    fallbacks: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    key_id: str | None
+    route: str
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One call to one model, as reported back to the client."""
+
+    model: str
+    provider: str
+    status: int
+    error: str | None = None
+    message: str | None = None
+    latency_ms: float = 0.0
+    retry_after: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "status": self.status,
+            "error": self.error,
+            "message": self.message,
+            "latency_ms": round(self.latency_ms, 2),
+        }
+
+
+@dataclass(slots=True)
+class RoutePlan:
+    """The models to try, in order, and the decision behind them (for auto requests)."""
+
+    models: list[CatalogModel]
+    explicit: bool
+    tier: str | None = None
+    category: str | None = None
+    classification: Any = None
+    selection: Any = None
+
+
+class Router(Protocol):
+    """Turns an `auto` request into a plan (the routing package implements it)."""
+
+    def plan(self, inp: ChatInput, catalog: Catalog) -> RoutePlan: ...
+
+
+class Recorder(Protocol):
+    def record_request(self, event: UsageEvent) -> None: ...
+
+
+@dataclass(slots=True)
+class ChatResult:
+    completion: Completion
+    model: CatalogModel
+    plan: RoutePlan
+    attempts: list[Attempt]
+    cost_usd: float
+    latency_ms: float
+
+
+class ChatService:
+    """Runs chat requests against the catalog through one upstream."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        upstream: Upstream,
+        recorder: Recorder,
+        *,
+        router: Router | None = None,
+        attempt_timeout_s: float = 60.0,
+        request_timeout_s: float = 120.0,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.catalog = catalog
+        self.upstream = upstream
+        self.recorder = recorder
+        self.router = router
+        self.attempt_timeout_s = attempt_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self._env = env
+        self._clock = clock
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def plan(self, inp: ChatInput) -> RoutePlan:
+        """The ordered models for a request; raises for unknown models before any call."""
+        if inp.model in AUTO_MODELS:
+            if self.router is None:
+                raise errors.ModelNotFound(
+                    f"model {inp.model!r} needs the router, which is not configured",
+                    param="model",
+                )
+            return self.router.plan(inp, self.catalog)
+        first = self._lookup(inp.model, "model")
+        models = [first]
+        for i, name in enumerate(inp.fallbacks):
+            fallback = self._lookup(name, f"fallbacks[{i}]")
+            if fallback not in models:
+                models.append(fallback)
+        return RoutePlan(models=models, explicit=True, tier=first.tier)
+
+    def _lookup(self, name: str, param: str) -> CatalogModel:
+        model = self.catalog.get(name)
+        if model is None:
+            raise errors.ModelNotFound(
+                f"The model '{name}' does not exist in this gateway's catalog "
+                "(GET /v1/models lists them; use 'auto' to let the gateway choose)",
+                param=param,
+            )
+        return model
+
+    # -- calling ----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The service clock (monotonic seconds)."""
+        return self._clock()
+
+    def deadline(self, ctx: RequestContext) -> float:
+        """When the request's time budget runs out, on the service clock."""
+        return ctx.started + self.request_timeout_s
+
+    def call_for(self, model: CatalogModel, inp: ChatInput, ctx: RequestContext) -> UpstreamCall:
+        """The upstream call for one attempt, its timeout bounded by the request deadline."""
+        remaining = self.deadline(ctx) - self._clock()
+        return UpstreamCall(
+            model=model,
+            messages=inp.messages,
+            params=inp.params,
+            timeout_s=max(0.05, min(self.attempt_timeout_s, remaining)),
+            request_id=ctx.request_id,
+            metadata={"request_id": ctx.request_id, "route": ctx.route},
+        )
+
+    def missing_credentials(self, model: CatalogModel) -> errors.ProviderNotConfigured | None:
+        """The 503 for a model whose provider key is unset, or None when it can be called."""
+        missing = model.missing_env(self._env)
+        if not missing:
+            return None
+        names = ", ".join(missing)
+        return errors.ProviderNotConfigured(
+            f"model '{model.name}' is not available: set {names} in the gateway's environment",
+            provider=model.provider,
+            model=model.name,
+            details={"missing_env": missing},
+        )
+
+    def failure(self, attempts: list[Attempt], last: errors.GatewayError) -> errors.GatewayError:
+        """What the client sees when no attempt succeeded."""
+        if len(attempts) <= 1:
+            return last  # one model tried: its own error (429 keeps Retry-After) says most
+        listed = "; ".join(f"{a.model}: {a.error}" for a in attempts)
+        details = {"attempts": [a.to_dict() for a in attempts]}
+        if all(a.status == 429 for a in attempts):
+            waits = [a.retry_after for a in attempts if a.retry_after is not None]
+            return errors.RateLimited(
+                f"every candidate model is rate limited ({listed})",
+                retry_after=min(waits) if waits else None,
+                details=details,
+            )
+        return errors.AllAttemptsFailed(
+            f"all {len(attempts)} models failed ({listed})", details=details
+        )
+
+    @staticmethod
+    def failed_attempt(model: CatalogModel, exc: errors.GatewayError, took_ms: float) -> Attempt:
+        """The attempt entry for a failed call."""
+        return Attempt(
+            model.name, model.provider, exc.status, exc.code, exc.message, took_ms, exc.retry_after
+        )
+
+    def record(
+        self,
+        ctx: RequestContext,
+        model: CatalogModel,
+        *,
+        usage: Usage,
+        status: int,
+        latency_ms: float,
+        stream: bool,
+        error_type: str | None = None,
+    ) -> float:
+        """Record one attempt (off the request path) and return its cost."""
+        cost = model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+        self.recorder.record_request(
+            UsageEvent(
+                request_id=ctx.request_id,
+                created_at=datetime.now(UTC),
+                key_id=ctx.key_id,
+                route=ctx.route,
+                provider=model.provider,
+                model=model.name,
+                upstream_model=model.litellm_model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=cost,
+                latency_ms=latency_ms,
+                status=status,
+                error_type=error_type,
+                stream=stream,
+            )
+        )
+        return cost
+
+    async def complete(self, inp: ChatInput, ctx: RequestContext) -> ChatResult:
+        """Try the plan's models in order until one answers; raise the mapped error otherwise."""
+        plan = self.plan(inp)
+        attempts: list[Attempt] = []
+        last: errors.GatewayError | None = None
+        for model in plan.models:
+            if self._clock() >= self.deadline(ctx):
+                break
+            missing = self.missing_credentials(model)
+            if missing is not None:
+                attempts.append(Attempt(model.name, model.provider, missing.status, missing.code))
+                last = missing
+                continue
+            began = self._clock()
+            try:
+                completion = await self.upstream.complete(self.call_for(model, inp, ctx))
+            except errors.GatewayError as exc:
+                took = (self._clock() - began) * 1000
+                attempts.append(self.failed_attempt(model, exc, took))
+                self.record(
+                    ctx, model, usage=Usage(), status=exc.status, latency_ms=took,
+                    stream=False, error_type=exc.code,
+                )  # fmt: skip
+                last = exc
+                if not exc.retryable:
+                    raise
+                continue
+            took = (self._clock() - began) * 1000
+            attempts.append(Attempt(model.name, model.provider, 200, latency_ms=took))
+            cost = self.record(
+                ctx, model, usage=completion.usage, status=200, latency_ms=took, stream=False
+            )
+            return ChatResult(completion, model, plan, attempts, cost, took)
+        if last is None:
+            last = errors.UpstreamTimeout("the request deadline passed before any model answered")
+        raise self.failure(attempts, last)

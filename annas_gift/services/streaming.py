@@ -1,0 +1,141 @@
+"""Streaming chat: fall back until a model produces its first chunk, then pass chunks through.
+
+Once the first chunk is out the response is committed (HTTP 200 is sent), so a later failure
+ends the stream with an OpenAI-style error event instead of a fallback. Usage is recorded when
+the stream ends, is cut by the provider, or is abandoned by the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from annas_gift.catalog.registry import CatalogModel
+from annas_gift.services.chat import (
+    Attempt,
+    ChatInput,
+    ChatService,
+    RequestContext,
+    RoutePlan,
+)
+from annas_gift.upstream import errors
+from annas_gift.upstream.base import Usage
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """A stream that has produced its first chunk; iterate `chunks()` to relay it."""
+
+    model: CatalogModel
+    plan: RoutePlan
+    attempts: list[Attempt]
+    _service: ChatService
+    _ctx: RequestContext
+    _first: dict[str, Any]
+    _rest: AsyncIterator[dict[str, Any]]
+    _include_usage: bool
+    _began: float
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """Every chunk for the client, then (on provider failure) one error dict."""
+        status, error_type = 200, None
+        try:
+            chunk: dict[str, Any] | None = self._first
+            while chunk is not None:
+                usage = chunk.get("usage")
+                if usage:
+                    self.usage = Usage(
+                        int(usage.get("prompt_tokens") or 0),
+                        int(usage.get("completion_tokens") or 0),
+                    )
+                # Usage rides on the last chunk; hide it unless the client asked for it.
+                if usage and not self._include_usage:
+                    chunk = {k: v for k, v in chunk.items() if k != "usage"}
+                    if chunk.get("choices"):
+                        yield chunk
+                else:
+                    yield chunk
+                chunk = await anext(self._rest, None)
+        except errors.GatewayError as exc:
+            status, error_type = exc.status, "stream_interrupted"
+            yield exc.body()
+        except (asyncio.CancelledError, GeneratorExit):
+            status, error_type = 499, "client_disconnected"
+            raise
+        finally:
+            took = (self._service.now() - self._began) * 1000
+            self.cost_usd = self._service.record(
+                self._ctx,
+                self.model,
+                usage=self.usage,
+                status=status,
+                latency_ms=took,
+                stream=True,
+                error_type=error_type,
+            )
+            await _close(self._rest)
+
+
+async def _close(iterator: AsyncIterator[Any]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # noqa: S110 - closing a broken provider stream must not mask the outcome
+            pass
+
+
+async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext) -> OpenStream:
+    """Try the plan's models until one yields a first chunk; raise the mapped error otherwise."""
+    plan = service.plan(inp)
+    attempts: list[Attempt] = []
+    last: errors.GatewayError | None = None
+    for model in plan.models:
+        if service.now() >= service.deadline(ctx):
+            break
+        missing = service.missing_credentials(model)
+        if missing is not None:
+            attempts.append(Attempt(model.name, model.provider, missing.status, missing.code))
+            last = missing
+            continue
+        began = service.now()
+        rest = service.upstream.stream(service.call_for(model, inp, ctx))
+        try:
+            first = await anext(rest)
+        except (errors.GatewayError, StopAsyncIteration) as exc:
+            if isinstance(exc, StopAsyncIteration):
+                exc = errors.UpstreamServerError(
+                    f"{model.name} ended the stream before sending anything",
+                    provider=model.provider,
+                    model=model.name,
+                )
+            took = (service.now() - began) * 1000
+            attempts.append(service.failed_attempt(model, exc, took))
+            service.record(
+                ctx, model, usage=Usage(), status=exc.status, latency_ms=took,
+                stream=True, error_type=exc.code,
+            )  # fmt: skip
+            await _close(rest)
+            last = exc
+            if not exc.retryable:
+                raise exc from None
+            continue
+        attempts.append(Attempt(model.name, model.provider, 200))
+        return OpenStream(
+            model=model,
+            plan=plan,
+            attempts=attempts,
+            _service=service,
+            _ctx=ctx,
+            _first=first,
+            _rest=rest,
+            _include_usage=inp.include_usage,
+            _began=began,
+        )
+    if last is None:
+        last = errors.UpstreamTimeout("the request deadline passed before any model answered")
+    raise service.failure(attempts, last)

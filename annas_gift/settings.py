@@ -1,0 +1,203 @@
+"""Typed settings: a JSON config file with ${VAR} substitution, environment overrides and `.env`.
+
+Precedence, highest first: explicit keyword arguments, environment variables
+(`ANNAS_GIFT_<SECTION>__<KEY>`, plus the conventional `DATABASE_URL`, `REDIS_URL`,
+`ANNAS_GIFT_API_KEY`), `.env`, the JSON file named by `ANNAS_GIFT_CONFIG`, defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+CONFIG_ENV = "ANNAS_GIFT_CONFIG"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """Bad configuration; the message names the offending key and fits on one line."""
+
+
+def substitute_env(text: str, env: dict[str, str] | None = None) -> str:
+    """Replace `${VAR}` and `${VAR:-default}` with values from the environment."""
+    source = os.environ if env is None else env
+
+    def _sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = source.get(name)
+        if value:
+            return value
+        if default is not None:
+            return default
+        raise ConfigError(f"config references ${{{name}}} but {name} is not set")
+
+    return _VAR.sub(_sub, text)
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = True
+
+
+class AuthSettings(BaseModel):
+    # Keys may be given bare ("sk-...") or named ("alice:sk-..."); the name is what usage records.
+    api_keys: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class LiteLLMSettings(BaseModel):
+    config_path: Path = Path("litellm_config.yaml")
+    timeout_s: float = Field(default=60.0, gt=0)
+    stream_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class PortkeySettings(BaseModel):
+    enabled: bool = False
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.portkey.ai/v1"
+
+
+class AcademicSettings(BaseModel):
+    default_tier: Literal["fast", "powerful"] = "fast"
+    powerful_threshold: float = Field(default=0.5, ge=0, le=1)
+    weights: dict[str, float] = Field(default_factory=dict)
+
+
+class VPNSettings(BaseModel):
+    enabled: bool = False
+    rotation: str = "round_robin"
+    endpoints: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class StorageSettings(BaseModel):
+    database_url: str = "sqlite+aiosqlite:///./annas_gift.db"
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=500, gt=0)
+    max_buffer: int = Field(default=100_000, gt=0)
+    spool_path: Path | None = Path("./annas_gift.usage-spool.jsonl")
+    migrate_on_start: bool = True
+
+
+class CacheSettings(BaseModel):
+    redis_url: str | None = None
+    ttl_s: int = Field(default=3600, ge=0)
+    max_entries: int = Field(default=10_000, ge=0)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `${REDIS_URL:-}` in a config file yields "", which means "no Redis".
+        return value or None
+
+
+class _JsonFileSource(PydanticBaseSettingsSource):
+    """Reads the JSON config file named by ANNAS_GIFT_CONFIG, after ${VAR} substitution."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str | None) -> None:
+        super().__init__(settings_cls)
+        self._path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        if not self._path:
+            return {}
+        path = Path(self._path)
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{CONFIG_ENV}: cannot read {path}: {exc.strerror}") from exc
+        try:
+            data = json.loads(substitute_env(raw))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{CONFIG_ENV}: {path} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{CONFIG_ENV}: {path} must hold a JSON object")
+        return data
+
+
+class _ConventionalEnvSource(PydanticBaseSettingsSource):
+    """The un-prefixed names operators already use: DATABASE_URL, REDIS_URL, ANNAS_GIFT_API_KEY."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if url := os.environ.get("DATABASE_URL"):
+            out["storage"] = {"database_url": url}
+        if url := os.environ.get("REDIS_URL"):
+            out["cache"] = {"redis_url": url}
+        if keys := os.environ.get("ANNAS_GIFT_API_KEY"):
+            out["auth"] = {"api_keys": keys}
+        return out
+
+
+class Settings(BaseSettings):
+    """Every setting of the gateway, one typed object passed to whatever needs it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ANNAS_GIFT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    litellm: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
+    portkey: PortkeySettings = Field(default_factory=PortkeySettings)
+    academic: AcademicSettings = Field(default_factory=AcademicSettings)
+    vpn: VPNSettings = Field(default_factory=VPNSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    demo: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            _ConventionalEnvSource(settings_cls),
+            env_settings,
+            dotenv_settings,
+            _JsonFileSource(settings_cls, os.environ.get(CONFIG_ENV)),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning any validation failure into one line that names the key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {key}: {first['msg']}") from None

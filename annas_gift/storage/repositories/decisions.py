@@ -1,0 +1,62 @@
+"""Routing decisions: task classifications and model selections, written in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent
+from annas_gift.storage.models import ModelSelection, TaskClassification
+from annas_gift.storage.repositories._sql import fit_row
+
+_CLASSIFICATIONS = TaskClassification.__table__
+_SELECTIONS = ModelSelection.__table__
+
+
+class ClassificationRepository:
+    """Writes and reads task_classifications."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_many(self, events: Sequence[ClassificationEvent]) -> None:
+        """Insert classifications in one bulk statement."""
+        if events:
+            await self._session.execute(
+                insert(TaskClassification), [fit_row(_CLASSIFICATIONS, asdict(e)) for e in events]
+            )
+
+    async def for_request(self, request_id: str) -> list[TaskClassification]:
+        """Classifications stored for one request, oldest first."""
+        query = (
+            select(TaskClassification)
+            .where(TaskClassification.request_id == request_id)
+            .order_by(TaskClassification.id)
+        )
+        return list((await self._session.scalars(query)).all())
+
+
+class SelectionRepository:
+    """Writes and reads model_selections."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_many(self, events: Sequence[SelectionEvent]) -> None:
+        """Insert selections in one bulk statement."""
+        if events:
+            await self._session.execute(
+                insert(ModelSelection), [fit_row(_SELECTIONS, asdict(e)) for e in events]
+            )
+
+    async def for_request(self, request_id: str) -> list[ModelSelection]:
+        """Selections stored for one request, oldest first."""
+        query = (
+            select(ModelSelection)
+            .where(ModelSelection.request_id == request_id)
+            .order_by(ModelSelection.id)
+        )
+        return list((await self._session.scalars(query)).all())

@@ -1,0 +1,48 @@
+"""The upstream interface: one small protocol in front of every way of calling a provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from annas_gift.catalog.registry import CatalogModel
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """Everything needed to call one model once."""
+
+    model: CatalogModel
+    messages: list[dict[str, Any]]
+    # Other OpenAI parameters (temperature, tools, response_format, seed...), passed through.
+    params: Mapping[str, Any]
+    timeout_s: float
+    request_id: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    proxy_url: str | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Completion:
+    """A finished, OpenAI-shaped chat completion and what the provider told us about it."""
+
+    body: dict[str, Any]
+    usage: Usage
+    provider_headers: dict[str, str] = field(default_factory=dict)
+
+
+class Upstream(Protocol):
+    """Calls a model: whole (`complete`) or as OpenAI `chat.completion.chunk` dicts (`stream`)."""
+
+    async def complete(self, call: UpstreamCall) -> Completion: ...
+
+    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,111 @@
+"""Gateway errors: each maps to one OpenAI-shaped error body and HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """An error a client sees as `{"error": {"message", "type", "code", "param"}}`."""
+
+    status = 500
+    type = "server_error"
+    code = "internal_error"
+    # Worth trying the next model in the fallback order (429, 5xx, timeout, connection).
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after
+        self.provider = provider
+        self.model = model
+        self.details = details
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI-shaped error body."""
+        error: dict[str, Any] = {
+            "message": self.message,
+            "type": self.type,
+            "code": self.code,
+            "param": self.param,
+        }
+        if self.details:
+            error.update(self.details)
+        return {"error": error}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers the error carries (Retry-After for rate limits)."""
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, round(self.retry_after)))}
+
+
+class InvalidRequest(GatewayError):
+    status, type, code = 400, "invalid_request_error", "invalid_request"
+
+
+class AuthenticationFailed(GatewayError):
+    status, type, code = 401, "authentication_error", "invalid_api_key"
+
+
+class ModelNotFound(GatewayError):
+    status, type, code = 404, "invalid_request_error", "model_not_found"
+
+
+class NotFound(GatewayError):
+    status, type, code = 404, "invalid_request_error", "not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status, type, code = 413, "invalid_request_error", "payload_too_large"
+
+
+class ProviderNotConfigured(GatewayError):
+    """The model's provider key (env var) is missing: the operator must set it."""
+
+    status, type, code = 503, "service_unavailable", "provider_not_configured"
+
+
+class ContextWindowExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class RateLimited(GatewayError):
+    status, type, code, retryable = 429, "rate_limit_error", "rate_limit_exceeded", True
+
+
+class ProviderAuthFailed(GatewayError):
+    # The provider rejected *our* key: a gateway-side fault, not the client's, hence 502.
+    status, type, code, retryable = 502, "upstream_error", "provider_authentication_failed", True
+
+
+class UpstreamTimeout(GatewayError):
+    status, type, code, retryable = 504, "upstream_error", "upstream_timeout", True
+
+
+class UpstreamConnectionError(GatewayError):
+    status, type, code, retryable = 502, "upstream_error", "upstream_connection_error", True
+
+
+class UpstreamServerError(GatewayError):
+    status, type, code, retryable = 502, "upstream_error", "upstream_server_error", True
+
+
+class AllAttemptsFailed(GatewayError):
+    """Every model in the fallback order failed; `details.attempts` lists them."""
+
+    status, type, code = 503, "service_unavailable", "all_models_failed"

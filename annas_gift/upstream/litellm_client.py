@@ -1,0 +1,145 @@
+"""The LiteLLM upstream: `litellm.acompletion` with per-call credentials, timeout and proxy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from annas_gift.upstream import errors
+from annas_gift.upstream.base import Completion, UpstreamCall, Usage
+
+log = logging.getLogger(__name__)
+
+
+def _configure_litellm() -> Any:
+    import litellm
+
+    # Quiet and private: no debug banners, no callbacks that could log prompts or keys.
+    litellm.suppress_debug_info = True
+    litellm.set_verbose = False
+    litellm.telemetry = False
+    litellm.drop_params = False
+    logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+    return litellm
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _provider_message(exc: Exception) -> str:
+    # LiteLLM prefixes messages with its own class path; clients want the provider's words.
+    text = str(getattr(exc, "message", None) or exc)
+    for prefix in ("litellm.", "LiteLLM."):
+        if text.startswith(prefix):
+            text = text.split(": ", 1)[-1]
+    return text[:500]
+
+
+def map_exception(exc: Exception, call: UpstreamCall) -> errors.GatewayError:
+    """Translate a LiteLLM/OpenAI exception into our error type for this model."""
+    import litellm
+
+    where = {"provider": call.model.provider, "model": call.model.name}
+    msg = _provider_message(exc)
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return errors.ContextWindowExceeded(msg, param="messages", **where)
+    if isinstance(exc, litellm.RateLimitError):
+        return errors.RateLimited(
+            f"{call.model.name} is rate limited by {call.model.provider}: {msg}",
+            retry_after=_retry_after(exc),
+            **where,
+        )
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        return errors.ProviderAuthFailed(
+            f"{call.model.provider} rejected the gateway's credentials for {call.model.name}",
+            **where,
+        )
+    if isinstance(exc, litellm.Timeout):
+        return errors.UpstreamTimeout(
+            f"{call.model.name} did not answer within {call.timeout_s:g}s", **where
+        )
+    if isinstance(exc, litellm.APIConnectionError):
+        return errors.UpstreamConnectionError(
+            f"could not reach {call.model.provider} for {call.model.name}: {msg}", **where
+        )
+    if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
+        return errors.InvalidRequest(f"{call.model.provider} rejected the request: {msg}", **where)
+    if isinstance(exc, litellm.NotFoundError):
+        return errors.UpstreamServerError(
+            f"{call.model.provider} does not know model {call.model.litellm_model}", **where
+        )
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status == 429:
+        return errors.RateLimited(msg, retry_after=_retry_after(exc), **where)
+    return errors.UpstreamServerError(
+        f"{call.model.provider} failed for {call.model.name}: {msg}", **where
+    )
+
+
+def _usage_of(obj: Any) -> Usage:
+    usage = obj.get("usage") if isinstance(obj, dict) else getattr(obj, "usage", None)
+    if not usage:
+        return Usage()
+    get = usage.get if isinstance(usage, dict) else lambda k, d=0: getattr(usage, k, d)
+    return Usage(int(get("prompt_tokens", 0) or 0), int(get("completion_tokens", 0) or 0))
+
+
+class LiteLLMUpstream:
+    """Calls any LiteLLM-supported provider; one instance per app."""
+
+    def __init__(self) -> None:
+        self._litellm = _configure_litellm()
+
+    def _kwargs(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(call.params)
+        kwargs.update(call.model.resolved_params())
+        kwargs.update(
+            model=call.model.litellm_model,
+            messages=call.messages,
+            timeout=call.timeout_s,
+            num_retries=0,  # fallbacks are ours: they span models, not one provider
+            stream=stream,
+        )
+        if stream:
+            # Always ask for usage so it can be recorded; the caller hides it if unasked.
+            kwargs["stream_options"] = {"include_usage": True}
+        return kwargs
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        """One whole completion."""
+        try:
+            response = await self._litellm.acompletion(**self._kwargs(call, stream=False))
+        except errors.GatewayError:
+            raise
+        except Exception as exc:
+            raise map_exception(exc, call) from None
+        body = response.model_dump(exclude_none=True)
+        body.pop("_hidden_params", None)
+        hidden = getattr(response, "_hidden_params", {}) or {}
+        headers = {
+            k.removeprefix("llm_provider-"): str(v)
+            for k, v in (hidden.get("additional_headers") or {}).items()
+        }
+        return Completion(body=body, usage=_usage_of(body), provider_headers=headers)
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        """Chunks as they arrive; errors before or during the stream are mapped."""
+        try:
+            response = await self._litellm.acompletion(**self._kwargs(call, stream=True))
+            async for chunk in response:
+                yield chunk.model_dump(exclude_none=True)
+        except errors.GatewayError:
+            raise
+        except Exception as exc:
+            raise map_exception(exc, call) from None
+
+    async def aclose(self) -> None:
+        """Release pooled clients (LiteLLM caches its own; nothing of ours to close)."""
