@@ -48,7 +48,7 @@ def serve(
         bool, typer.Option("--demo", help="Also start the sandbox upstream and serve its models.")
     ] = False,
 ) -> None:
-    """Start the gateway (SQLite and in-process state unless DATABASE_URL/REDIS_URL say otherwise)."""
+    """Start the gateway (SQLite and in-process state unless DATABASE_URL/REDIS_URL are set)."""
     import uvicorn
 
     from annas_gift.api.app import create_app
@@ -124,7 +124,7 @@ def db_current() -> None:
 def models(
     config: Annotated[Path | None, typer.Option(help="Catalog file (litellm_config.yaml).")] = None,
 ) -> None:
-    """List the catalog: name, provider, tier, availability (and the env var a model still needs)."""
+    """List the catalog: name, provider, tier, availability (and the env vars still needed)."""
     from annas_gift.catalog.registry import Catalog, CatalogError
 
     path = config or _settings().litellm.config_path
@@ -135,7 +135,9 @@ def models(
     rows = [("MODEL", "PROVIDER", "TIER", "STATUS")]
     for m in catalog.all():
         missing = m.missing_env()
-        rows.append((m.name, m.provider, m.tier, f"needs {', '.join(missing)}" if missing else "ok"))
+        rows.append(
+            (m.name, m.provider, m.tier, f"needs {', '.join(missing)}" if missing else "ok")
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         typer.echo(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")

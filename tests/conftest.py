@@ -1,11 +1,11 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL when configured) and environment hygiene."""
+"""Shared fixtures: databases (SQLite always, PostgreSQL when configured), environment hygiene."""
 
 from __future__ import annotations
 
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,8 @@ def _require_pg() -> str:
     url = _pg_admin_url()
     if not url:
         pytest.skip(
-            f"PostgreSQL tests skipped: set {PG_ENV}=postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+            f"PostgreSQL tests skipped: set {PG_ENV}="
+            "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
         )
     return url
 
@@ -64,7 +65,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database (no schema) on each backend: SQLite always, PostgreSQL if configured."""
+    """A fresh, empty database (no schema): SQLite always, PostgreSQL when configured."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
         return
@@ -86,11 +87,10 @@ def redis_url() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _no_ambient_gateway_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_ambient_gateway_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests build their settings explicitly; ambient config must not leak in."""
     for key in list(os.environ):
         if key.startswith("ANNAS_GIFT_") and key not in (PG_ENV, REDIS_ENV):
             monkeypatch.delenv(key, raising=False)
     for key in ("DATABASE_URL", "REDIS_URL"):
         monkeypatch.delenv(key, raising=False)
-    yield

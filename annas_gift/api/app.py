@@ -7,10 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 
 from annas_gift import __version__
 from annas_gift.api import errors
@@ -37,6 +37,29 @@ def load_catalog(settings: Settings) -> Catalog:
         log.warning("catalog %s not found: no models configured", path)
         return Catalog([])
     return Catalog.from_yaml(path)
+
+
+def _openapi_with_request_schemas(app: FastAPI) -> None:
+    """Chat routes parse their bodies themselves; publish those schemas in the OpenAPI doc."""
+    from fastapi.openapi.utils import get_openapi
+
+    from annas_gift.api.schemas.native import ChatRequest
+    from annas_gift.api.schemas.openai import ChatCompletionRequest
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            for model in (ChatCompletionRequest, ChatRequest):
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _client_keys(settings: Settings) -> KeyRing:
@@ -80,7 +103,11 @@ def create_app(
             attempt_timeout_s=settings.litellm.timeout_s,
             request_timeout_s=settings.server.request_timeout_s,
         )
-        log.info("gateway ready: %d models, database %s", len(app.state.catalog), database.redact_url(url))
+        log.info(
+            "gateway ready: %d models, database %s",
+            len(app.state.catalog),
+            database.redact_url(url),
+        )
         try:
             yield
         finally:
@@ -92,13 +119,13 @@ def create_app(
         title="Anna's Gift",
         version=__version__,
         summary="A self-hosted LLM gateway for academic work (OpenAI-compatible).",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.catalog = catalog if catalog is not None else load_catalog(settings)
     app.state.keys = _client_keys(settings)
     errors.install(app)
+    _openapi_with_request_schemas(app)
     app.include_router(health.router)
     app.include_router(openai.router)
     app.include_router(native.router)

@@ -24,7 +24,7 @@ class _Key:
 
 
 def key_id_for(spec: str) -> tuple[str, str]:
-    """Split a configured key into (id, secret): `alice:sk-...` is named; a bare key gets a hash id."""
+    """Split a configured key into (id, secret); `name:key` is named, a bare key gets a hash id."""
     name, sep, secret = spec.partition(":")
     if sep and name and secret and not name.startswith("sk-"):
         return name, secret

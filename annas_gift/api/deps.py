@@ -14,17 +14,17 @@ from annas_gift.services.chat import ChatService
 
 def get_chat(request: Request) -> ChatService:
     """The chat service built in the lifespan."""
-    return request.app.state.chat  # type: ignore[no-any-return]
+    return request.app.state.chat
 
 
 def get_catalog(request: Request) -> Catalog:
     """The model catalog."""
-    return request.app.state.catalog  # type: ignore[no-any-return]
+    return request.app.state.catalog
 
 
 def get_tracker(request: Request) -> UsageTracker:
     """The usage tracker."""
-    return request.app.state.tracker  # type: ignore[no-any-return]
+    return request.app.state.tracker
 
 
 KeyId = Annotated[str, Depends(authenticate)]

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from annas_gift.api.responses import JSONResponse
 from annas_gift.upstream.errors import GatewayError, InvalidRequest
 
 log = logging.getLogger("annas_gift.api")
 
 
-def error_response(exc: GatewayError) -> ORJSONResponse:
+def error_response(exc: GatewayError) -> JSONResponse:
     """The JSON response for a gateway error, with its headers (e.g. Retry-After)."""
-    return ORJSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
 
 
 def _param(loc: tuple[Any, ...] | list[Any]) -> str:
     # ("body", "messages", 0, "role") -> "messages[0].role", as OpenAI names parameters.
     out = ""
     for part in loc:
-        if part == "body" and not out:
+        if part in ("body", "query", "path", "header") and not out:
             continue
         if isinstance(part, int):
             out += f"[{part}]"
@@ -33,10 +34,9 @@ def _param(loc: tuple[Any, ...] | list[Any]) -> str:
     return out
 
 
-def validation_error(exc: RequestValidationError) -> InvalidRequest:
+def validation_error(errors: Sequence[Any]) -> InvalidRequest:
     """Turn pydantic's first complaint into one readable 400 that names the field."""
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":
         return InvalidRequest(
             "We could not parse the JSON body of your request: "
@@ -45,7 +45,9 @@ def validation_error(exc: RequestValidationError) -> InvalidRequest:
         )
     param = _param(first.get("loc", ()))
     if first.get("type") == "missing" and not param:
-        return InvalidRequest("The request body is missing; send a JSON object.", code="invalid_json")
+        return InvalidRequest(
+            "The request body is missing; send a JSON object.", code="invalid_json"
+        )
     msg = str(first.get("msg", "invalid value"))
     return InvalidRequest(f"Invalid value for '{param}': {msg}", param=param or None)
 
@@ -54,23 +56,23 @@ def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
 
     @app.exception_handler(GatewayError)
-    async def _gateway(_: Request, exc: GatewayError) -> ORJSONResponse:
+    async def _gateway(_: Request, exc: GatewayError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
-        return error_response(validation_error(exc))
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kinds = {404: "not_found", 405: "method_not_allowed"}
         err = GatewayError(str(exc.detail), code=kinds.get(exc.status_code, "http_error"))
         err.status = exc.status_code
         err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return ORJSONResponse(err.body(), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(err.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Logged with the request id for operators; the client gets no internals.
         log.error(
             "unhandled error",

@@ -11,7 +11,13 @@ from annas_gift.catalog.registry import Catalog
 _DEMO_MODELS: list[tuple[str, str, list[str], tuple[float, float], int]] = [
     ("fast-small", "fast", ["chat", "writing", "knowledge"], (5e-8, 1e-7), 8192),
     ("fast-coder", "fast", ["code", "math"], (1e-7, 2e-7), 16384),
-    ("powerful-large", "powerful", ["knowledge", "reading", "writing", "chat"], (2e-6, 8e-6), 131072),
+    (
+        "powerful-large",
+        "powerful",
+        ["knowledge", "reading", "writing", "chat"],
+        (2e-6, 8e-6),
+        131072,
+    ),
     ("powerful-reasoner", "powerful", ["math", "code", "reading"], (3e-6, 1.2e-5), 65536),
 ]
 

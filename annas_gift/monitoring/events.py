@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,7 +101,7 @@ class UsageStat:
     rate_limit_hits: int
     cost_usd: float
     saved_cost_usd: float
-    avg_latency_ms: float
+    avg_latency_ms: float | None  # None when there were no requests
 
     @property
     def total_tokens(self) -> int:
@@ -142,3 +143,28 @@ def merge_deltas(deltas: Iterable[MetricDelta]) -> list[MetricDelta]:
         previous = merged.get(key)
         merged[key] = delta if previous is None else previous + delta
     return list(merged.values())
+
+
+Event = UsageEvent | ClassificationEvent | SelectionEvent
+
+_KINDS: dict[str, type[Event]] = {
+    "usage": UsageEvent,
+    "classification": ClassificationEvent,
+    "selection": SelectionEvent,
+}
+_KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
+
+
+def encode_event(event: Event) -> str:
+    """One JSON line (no newline) for the spool file; raises TypeError if unserialisable."""
+    data = asdict(event)
+    data["created_at"] = event.created_at.isoformat()
+    return json.dumps({"kind": _KIND_OF[type(event)], **data}, separators=(",", ":"))
+
+
+def decode_event(line: str | bytes) -> Event:
+    """The event encoded by `encode_event`; raises ValueError, KeyError or TypeError if bad."""
+    data = json.loads(line)
+    cls = _KINDS[data.pop("kind")]
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    return cls(**data)

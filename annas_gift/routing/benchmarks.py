@@ -33,7 +33,9 @@ class BenchmarkDataError(ValueError):
     """The benchmark data is malformed; the message names the model and benchmark."""
 
 
-def _parse_score(model_id: str, benchmark: str, raw: Any) -> tuple[float | None, ScoreSource | None]:
+def _parse_score(
+    model_id: str, benchmark: str, raw: Any
+) -> tuple[float | None, ScoreSource | None]:
     if raw is None:
         return None, None
     where = f"benchmarks[{model_id!r}].{benchmark}"

@@ -37,7 +37,7 @@ _G = {name: i for i, name in enumerate(CUE_GROUPS)}
 _CUE_WORDS: dict[str, str] = {
     "code_terms": """
         python javascript typescript java golang rust kotlin swift ruby php perl scala haskell
-        sql html css regex regexp bash shell powershell json-schema cpp c++ c# f#
+        sql html css regex regexp bash shell powershell cpp c++ c# f#
         code coding coder program programs programming programmer script scripts function
         functions method methods class classes variable variables array arrays algorithm
         algorithms recursion recursive iterative compile compiler compiles compiled debug
@@ -45,9 +45,9 @@ _CUE_WORDS: dict[str, str] = {
         endpoint endpoints database sql query queries unittest pytest jest repository repo git
         docker kubernetes linux npm pip library framework react django flask fastapi node nodejs
         runtime exception exceptions traceback stacktrace segfault syntax linked hashmap hashtable
-        struct pointer pointers integer-overflow nullable async await thread threads mutex
+        struct pointer pointers nullable async await thread threads mutex
         deadlock lambda closure closures typeerror valueerror keyerror nullpointerexception
-        binary-tree website webpage frontend backend server client http url cli gui leetcode
+        website webpage frontend backend server client http url cli gui leetcode
     """,
     "math_terms": """
         solve solving equation equations integral integrals derivative derivatives calculate
@@ -66,7 +66,7 @@ _CUE_WORDS: dict[str, str] = {
         irrational induction rigorous rigorously formally qed axiom axioms
     """,
     "reasoning": """
-        why reason reasons reasoning analyze analyse analysis evaluate justify justification
+        why step-by-step reason reasons reasoning analyze analyse analysis evaluate justify justification
         critique critically implications implication tradeoff tradeoffs trade-offs pros cons
         argue argument arguments assess consequences explain
     """,
@@ -82,17 +82,17 @@ _CUE_WORDS: dict[str, str] = {
     "constraints": """
         must should exactly only ensure require requires required requirement requirements
         constraint constraints format formatted json csv yaml xml markdown table bullet
-        bullets limit maximum minimum avoid never always strictly without
+        bullets limit maximum minimum avoid never always strictly without don't
     """,
     "passage": """
         passage passages paragraph paragraphs text texts article articles excerpt excerpts
-        document documents transcript following below above provided given according
+        document documents transcript following below above provided according
         context reviews review abstract quoted
     """,
     "extraction": """
         extract extracts extraction summarize summarise summary identify classify categorize
-        categorise count mentioned parse tag label rate sentiment entities entity highlight
-        keywords outline
+        categorise count mentioned parse tag label sentiment entities entity highlight
+        keywords
     """,
     "creative_writing": """
         poem poems poetry poet story stories haiku limerick sonnet lyrics song verse essay blog
@@ -102,7 +102,7 @@ _CUE_WORDS: dict[str, str] = {
         descriptive imaginative rhyme rhymes
     """,
     "roleplay": """
-        pretend roleplay role-play persona embody impersonate imagine yourself role
+        pretend roleplay role-play persona embody impersonate imagine yourself
     """,
     "knowledge_terms": """
         what who when where which explain describe define definition history historical
@@ -111,14 +111,14 @@ _CUE_WORDS: dict[str, str] = {
         scientific biology chemistry physics economics economic law legal philosophy
         psychology medicine medical sociology geography politics political culture cultural
         religion quantum molecular cell cells dna evolution climate energy planet gravity atom
-        atoms molecule reaction theory century war empire government policy fact facts
+        atoms molecule reaction century war empire government policy fact facts
     """,
     "chit_chat": """
         hi hello hey hiya thanks thank cheers bye goodbye lol haha joke jokes chat talk
         feel feeling favorite favourite weekend bored fun
     """,
     "brevity": """
-        brief briefly short shortly concise concisely quick quickly succinct tl;dr eli5
+        brief briefly short shortly concise concisely quick quickly succinct tldr eli5
         one-liner
     """,
     "long_output": """
@@ -130,19 +130,48 @@ _CUE_WORDS: dict[str, str] = {
 # Multi-word cues: (first word, following words) -> group. Checked only when the first word
 # appears, so they cost one dictionary miss per ordinary word.
 _CUE_PHRASES: dict[str, tuple[str, ...]] = {
-    "code_terms": ("time complexity", "space complexity", "unit test", "unit tests", "pull request"),
-    "math_terms": ("how many", "how much", "how far", "how long", "at least", "at most"),
+    "code_terms": (
+        "time complexity",
+        "space complexity",
+        "unit test",
+        "unit tests",
+        "pull request",
+    ),
+    "math_terms": ("how many", "how much", "how far", "how long"),
     "proof": ("show that", "prove that", "if and only"),
     "reasoning": ("step by step", "think carefully", "explain why", "what if"),
-    "logic": ("true false", "true or false", "which one", "does not belong", "relationship between"),
+    "logic": (
+        "true false",
+        "true or false",
+        "which one",
+        "does not belong",
+        "relationship between",
+    ),
     "multi_step": ("and then", "after that", "for each", "as well"),
-    "constraints": ("do not", "don't", "no more than", "fewer than", "less than", "at least",
-                    "at most", "make sure", "instead of"),
-    "passage": ("the following", "given the", "based on", "from the text", "in the text"),
+    "constraints": (
+        "do not",
+        "no more than",
+        "fewer than",
+        "less than",
+        "at least",
+        "at most",
+        "make sure",
+        "instead of",
+    ),
+    "passage": ("based on", "from the text", "in the text", "this text", "this article"),
     "extraction": ("list all", "find all", "how many times", "key points", "main points"),
     "creative_writing": ("short story", "blog post", "write a", "write an", "cover letter"),
-    "roleplay": ("act as", "you are a", "you are an", "pretend to", "in the style", "as if you",
-                 "take on", "role of", "play the"),
+    "roleplay": (
+        "act as",
+        "you are a",
+        "you are an",
+        "in the style",
+        "as if you",
+        "take on the role",
+        "assume the role",
+        "play the role",
+        "in the role",
+    ),
     "knowledge_terms": ("what is", "what are", "who was", "how does", "how do", "tell me about"),
     "chit_chat": ("how are you", "good morning", "good night", "what's up", "nice to", "you doing"),
     "brevity": ("one sentence", "one word", "one line", "in short", "yes or no", "keep it short"),
@@ -150,10 +179,14 @@ _CUE_PHRASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _build_lookup() -> dict[str, tuple[tuple[int, ...], tuple[tuple[tuple[str, ...], int], ...]]]:
+# A phrase continuation: (second word, the words after it, group).
+_Phrase = tuple[str, tuple[str, ...], int]
+
+
+def _build_lookup() -> dict[str, tuple[tuple[int, ...], tuple[_Phrase, ...]]]:
     """Word -> (groups it belongs to, phrases it starts); built once at import."""
     groups: dict[str, list[int]] = {}
-    phrases: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+    phrases: dict[str, list[_Phrase]] = {}
     for name, words in _CUE_WORDS.items():
         for word in words.split():
             members = groups.setdefault(word, [])
@@ -161,8 +194,8 @@ def _build_lookup() -> dict[str, tuple[tuple[int, ...], tuple[tuple[tuple[str, .
                 members.append(_G[name])
     for name, items in _CUE_PHRASES.items():
         for phrase in items:
-            first, *rest = phrase.split()
-            phrases.setdefault(first, []).append((tuple(rest), _G[name]))
+            first, second, *rest = phrase.split()
+            phrases.setdefault(first, []).append((second, tuple(rest), _G[name]))
     keys = groups.keys() | phrases.keys()
     return {k: (tuple(groups.get(k, ())), tuple(phrases.get(k, ()))) for k in keys}
 
@@ -170,28 +203,29 @@ def _build_lookup() -> dict[str, tuple[tuple[int, ...], tuple[tuple[tuple[str, .
 _LOOKUP = _build_lookup()
 
 # Letters, digits and the joiners that keep "don't", "c++", "trade-offs" and "snake_case" whole.
-_WORD_RE = re.compile(r"[a-z][a-z0-9_'+#;-]*[a-z0-9+#]|[a-z]")
-_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
-# Operators, relations, LaTeX commands, f(x)-style calls, 2x-style terms, x^2.
-_MATH_RE = re.compile(
-    r"[=<>^√∑∫∏≤≥≠±×÷π∞∂∈∀∃]"
-    r"|\\[a-zA-Z]+"
-    r"|\b[a-zA-Z]\s?\(\s?[a-zA-Z0-9]\s?\)"
-    r"|\b\d+[a-z]\b"
-    r"|\b[a-z]\s?[-+*/]\s?[a-z0-9]\b"
+_WORD_RE = re.compile(r"[a-z][a-z0-9_'+#-]*")
+_NUMBER_RE = re.compile(r"[0-9][0-9.,]*")
+# Each pattern below starts with a literal or a narrow character class, so the regex engine
+# skips ordinary prose quickly; the broader checks run only when a cheap test says they can hit.
+_MATH_SYMBOL_RE = re.compile(r"[=<>^+√∑∫∏≤≥≠±×÷π∞∂∈∀∃]")
+_LATEX_RE = re.compile(r"\\[a-zA-Z]+")
+_CALL_RE = re.compile(r"\((?<=[a-zA-Z]\()[a-z0-9]\)")  # f(x), g(2)
+_TERM_RE = re.compile(r"[0-9][a-z](?![a-z])")  # 2x, 3n
+_CAMEL_RE = re.compile(r"[A-Z](?<=[a-z][a-z][A-Z])")  # camelCase
+_SNAKE_RE = re.compile(r"_(?<=[a-z0-9]_)[a-z0-9]")  # snake_case
+_DOT_CALL_RE = re.compile(r"\.[A-Za-z_]\w*\(")  # obj.method(
+# Stack traces and compiler/runtime errors.
+_TRACE_RE = re.compile(
+    r"Traceback \(most recent call last\)|File \"[^\"\n]+\", line \d+|\n[ \t]+at [\w.$<>]+\("
+    r"|\w(?:Error|Exception)\b|Segmentation fault|panicked at|undefined reference"
 )
-# Lines that look like source code, and the tell-tale lines of stack traces and compiler errors.
-_CODE_LINE_RE = re.compile(
-    r"^[ \t]*(?:def |class |import |from \S+ import|return\b|#include|function\b|const |let |var "
-    r"|public |private |static |async |fn |func |package |using |SELECT |INSERT |print\(|console\."
-    r"|for \(|if \(|while \(|elif |except\b|try:|@\w+)"
-    r"|[;{}][ \t]*$"
-    r"|Traceback \(most recent call last\)|^[ \t]+at [\w.$<>]+\(|File \"[^\"\n]+\", line \d+"
-    r"|\b\w+(?:Error|Exception):|Segmentation fault|panicked at|undefined reference",
-    re.MULTILINE,
-)
-# snake_case, camelCase, dotted.calls(), and empty-call identifiers.
-_IDENT_RE = re.compile(r"\b[a-z]+_[a-z0-9_]+\b|\b[a-z]+[A-Z][a-zA-Z0-9]*\b|\b\w+\.\w+\(|\b\w+\(\)")
+_CODE_STARTS = (
+    "def ", "class ", "import ", "from ", "return", "#include", "function", "const ", "let ",
+    "var ", "public ", "private ", "static ", "async ", "fn ", "func ", "package ", "using ",
+    "SELECT ", "INSERT ", "print(", "console.", "for (", "if (", "while (", "elif ", "except",
+    "try:", "@", "}", "<div", "<html", "<script",
+)  # fmt: skip
+_CODE_ENDS = (";", "{", "}", "):", "=>")
 # Numbered or bulleted list items, a) b) items; multiple-choice options are counted apart.
 _LIST_RE = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*•]|[a-h]\))[ \t]+", re.MULTILINE)
 _CHOICE_RE = re.compile(r"^[ \t]*\(?[A-E][.)][ \t]", re.MULTILINE)
@@ -222,8 +256,72 @@ class TextCounts(NamedTuple):
     questions: int
     sentences: int
     requested_words: int
+    body_chars: int
     cues: tuple[int, ...]
     tokens: frozenset[str]
+
+
+def _count_cues(words: list[str]) -> tuple[int, ...]:
+    """Cue-word and cue-phrase hits per group."""
+    cues = [0] * len(CUE_GROUPS)
+    last = len(words) - 1
+    for i, hit in enumerate(map(_LOOKUP.get, words)):
+        if hit is None:
+            continue
+        for g in hit[0]:
+            cues[g] += 1
+        if hit[1] and i < last:
+            nxt = words[i + 1]
+            for second, rest, g in hit[1]:
+                # Compare the next word first: most phrase starters ("how", "in") go no further.
+                if nxt == second and (not rest or tuple(words[i + 2 : i + 2 + len(rest)]) == rest):
+                    cues[g] += 1
+    return tuple(cues)
+
+
+def _requested_words(lower: str) -> int:
+    """The largest answer size the text asks for, in words (0 when it names none)."""
+    requested = 0
+    for amount, unit in _SIZE_RE.findall(lower):
+        digits = amount.replace(",", "")[:7]
+        size = int(digits or 0) * _UNIT_WORDS.get(unit.split()[0].rstrip("s"), 1)
+        requested = max(requested, size)
+    return requested
+
+
+def _math_marks(text: str, has_digit: bool) -> int:
+    """Operators, relations, LaTeX commands, f(x)-style calls and 2x-style terms."""
+    n = len(_MATH_SYMBOL_RE.findall(text))
+    if "\\" in text:
+        n += len(_LATEX_RE.findall(text))
+    if "(" in text:
+        n += len(_CALL_RE.findall(text))
+    if has_digit:
+        n += len(_TERM_RE.findall(text))
+    return n
+
+
+def _code_lines(text: str) -> int:
+    """Lines that look like source code, plus stack-trace and error lines."""
+    n = 0
+    if "\n" in text or ";" in text:
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith(_CODE_STARTS) or stripped.endswith(_CODE_ENDS):
+                n += 1
+    if "Error" in text or "Exception" in text or "Traceback" in text or "  at " in text:
+        n += len(_TRACE_RE.findall(text))
+    return n
+
+
+def _identifiers(text: str) -> int:
+    """snake_case, camelCase, obj.method( and name() identifiers."""
+    n = len(_CAMEL_RE.findall(text))
+    if "_" in text:
+        n += len(_SNAKE_RE.findall(text))
+    if "(" in text:
+        n += len(_DOT_CALL_RE.findall(text)) + text.count("()")
+    return n
 
 
 def scan_text(text: str) -> TextCounts:
@@ -234,39 +332,31 @@ def scan_text(text: str) -> TextCounts:
         text = text[:half] + "\n" + text[-half:]
     lower = text.lower()
     words = _WORD_RE.findall(lower)
-    cues = [0] * len(CUE_GROUPS)
-    lookup = _LOOKUP
-    for i, word in enumerate(words):
-        hit = lookup.get(word)
-        if hit is None:
-            continue
-        for g in hit[0]:
-            cues[g] += 1
-        for rest, g in hit[1]:
-            if tuple(words[i + 1 : i + 1 + len(rest)]) == rest:
-                cues[g] += 1
-    requested = 0
-    if "word" in lower or "paragraph" in lower or "page" in lower or "sentence" in lower:
-        for amount, unit in _SIZE_RE.findall(lower):
-            size = int(amount.replace(",", "") or 0) * _UNIT_WORDS.get(unit.split()[0].rstrip("s"), 1)
-            requested = max(requested, min(size, 1_000_000))
+    numbers = len(_NUMBER_RE.findall(text))
     has_newline = "\n" in text
+    # Supplied material: whatever follows the first line (or the first colon on one line).
+    cut = text.find("\n")
+    if cut < 0:
+        cut = text.find(": ")
+    sized = "word" in lower or "paragraph" in lower or "page" in lower or "sentence" in lower
+    # Positional arguments, in field order: measurably cheaper than keywords on this hot path.
     return TextCounts(
-        chars=chars,
-        words=len(words) if chars <= SCAN_LIMIT else chars // 6,
-        numbers=len(_NUMBER_RE.findall(text)),
-        math_marks=len(_MATH_RE.findall(text)),
-        code_lines=len(_CODE_LINE_RE.findall(text)) if has_newline or ";" in text else 0,
-        identifiers=len(_IDENT_RE.findall(text)),
-        fences=text.count("```"),
-        list_items=len(_LIST_RE.findall(text)) if has_newline else 0,
-        choices=len(_CHOICE_RE.findall(text)) if has_newline else 0,
-        lines=text.count("\n") + 1,
-        questions=text.count("?"),
-        sentences=text.count(". ") + text.count(".\n") + text.count("? ") + text.count("! ") + 1,
-        requested_words=requested,
-        cues=tuple(cues),
-        tokens=frozenset(words),
+        chars,
+        len(words) if chars <= SCAN_LIMIT else chars // 6,
+        numbers,
+        _math_marks(text, numbers > 0),
+        _code_lines(text),
+        _identifiers(text),
+        text.count("```"),
+        len(_LIST_RE.findall(text)) if has_newline else 0,
+        len(_CHOICE_RE.findall(text)) if has_newline else 0,
+        text.count("\n") + 1,
+        text.count("?"),
+        text.count(". ") + text.count(".\n") + text.count("? ") + text.count("! ") + 1,
+        _requested_words(lower) if sized and numbers else 0,
+        len(text) - cut - 1 if cut >= 0 else 0,
+        _count_cues(words),
+        frozenset(words),
     )
 
 
@@ -288,6 +378,8 @@ class Conversation(NamedTuple):
 
 def _get(obj: Any, key: str) -> Any:
     """Read a field from a dict or an object (Pydantic model, dataclass) alike."""
+    if type(obj) is dict:  # the common case, without the slower ABC check below
+        return obj.get(key)
     if isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)
@@ -297,6 +389,8 @@ def _content_text(content: Any) -> tuple[str, int]:
     """Text of a message's content (str, list of parts or None) and its number of images."""
     if isinstance(content, str):
         return content, 0
+    if content is None:
+        return "", 0
     if not isinstance(content, Sequence) or isinstance(content, bytes | bytearray):
         return "", 0
     texts: list[str] = []
@@ -320,14 +414,16 @@ def flatten_request(request: Any) -> Conversation:
         return Conversation(request, "", "", 1, 0, 0, 0, 0)
     messages: Any = request
     max_tokens = 0
-    if not isinstance(request, Sequence):
+    if type(request) is not list and not isinstance(request, Sequence):
         messages = _get(request, "messages")
         for key in ("max_tokens", "max_completion_tokens"):
             value = _get(request, key)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 max_tokens = value
                 break
-    if not isinstance(messages, Sequence) or isinstance(messages, str | bytes | bytearray):
+    if type(messages) is not list and (
+        not isinstance(messages, Sequence) or isinstance(messages, str | bytes | bytearray)
+    ):
         messages = ()
     users: list[str] = []
     systems: list[str] = []

@@ -29,7 +29,7 @@ class ScoreSource:
 
 @dataclass(frozen=True, slots=True)
 class ModelBenchmarks:
-    """Published MMLU / HellaSwag / GSM8K / HumanEval scores (0..100) of one model; None = unknown."""
+    """Published MMLU, HellaSwag, GSM8K, HumanEval scores (0..100) of a model; None = unknown."""
 
     model_id: str
     mmlu: float | None = None

@@ -217,7 +217,8 @@ def build_app(state: SandboxState, api_key: str | None = None) -> web.Applicatio
     async def wake_held(_app: web.Application) -> None:
         sandbox.closing.set()
 
-    app = web.Application()
+    # Prompts in benchmarks and long-context tests can exceed aiohttp's 1 MiB default.
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     app.on_shutdown.append(wake_held)
     app.router.add_post("/v1/chat/completions", sandbox.chat)
     app.router.add_get("/v1/models", sandbox.models)

@@ -141,8 +141,9 @@ class ChatService:
     def _lookup(self, name: str, param: str) -> CatalogModel:
         model = self.catalog.get(name)
         if model is None:
+            where = "" if param == "model" else f" (in {param})"
             raise errors.ModelNotFound(
-                f"The model '{name}' does not exist in this gateway's catalog "
+                f"The model '{name}'{where} does not exist in this gateway's catalog "
                 "(GET /v1/models lists them; use 'auto' to let the gateway choose)",
                 param=param,
             )

@@ -8,6 +8,7 @@ the stream ends, is cut by the provider, or is abandoned by the client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,10 +84,9 @@ class OpenStream:
 async def _close(iterator: AsyncIterator[Any]) -> None:
     aclose = getattr(iterator, "aclose", None)
     if aclose is not None:
-        try:
+        # Closing a broken provider stream must not mask the outcome already recorded.
+        with contextlib.suppress(Exception):
             await aclose()
-        except Exception:  # noqa: S110 - closing a broken provider stream must not mask the outcome
-            pass
 
 
 async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext) -> OpenStream:

@@ -25,9 +25,11 @@ def _configure_litellm() -> Any:
 
 
 def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    # LiteLLM keeps the provider's headers on `litellm_response_headers`; `response` is rebuilt.
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    value = headers.get("retry-after") if headers is not None and hasattr(headers, "get") else None
     try:
         return float(value) if value is not None else None
     except ValueError:
@@ -47,40 +49,52 @@ def map_exception(exc: Exception, call: UpstreamCall) -> errors.GatewayError:
     """Translate a LiteLLM/OpenAI exception into our error type for this model."""
     import litellm
 
-    where = {"provider": call.model.provider, "model": call.model.name}
+    p, m = call.model.provider, call.model.name
     msg = _provider_message(exc)
+    status = getattr(exc, "status_code", None)
     if isinstance(exc, litellm.ContextWindowExceededError):
-        return errors.ContextWindowExceeded(msg, param="messages", **where)
+        return errors.ContextWindowExceeded(msg, param="messages", provider=p, model=m)
     if isinstance(exc, litellm.RateLimitError):
         return errors.RateLimited(
             f"{call.model.name} is rate limited by {call.model.provider}: {msg}",
             retry_after=_retry_after(exc),
-            **where,
+            provider=p,
+            model=m,
         )
-    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+    # OpenAI-compatible providers' 401/403 reach us as BadRequestError with the status kept.
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (
+        401,
+        403,
+    ):
         return errors.ProviderAuthFailed(
             f"{call.model.provider} rejected the gateway's credentials for {call.model.name}",
-            **where,
+            provider=p,
+            model=m,
         )
     if isinstance(exc, litellm.Timeout):
         return errors.UpstreamTimeout(
-            f"{call.model.name} did not answer within {call.timeout_s:g}s", **where
+            f"{call.model.name} did not answer within {call.timeout_s:g}s", provider=p, model=m
         )
     if isinstance(exc, litellm.APIConnectionError):
         return errors.UpstreamConnectionError(
-            f"could not reach {call.model.provider} for {call.model.name}: {msg}", **where
+            f"could not reach {call.model.provider} for {call.model.name}: {msg}",
+            provider=p,
+            model=m,
         )
     if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
-        return errors.InvalidRequest(f"{call.model.provider} rejected the request: {msg}", **where)
+        return errors.InvalidRequest(
+            f"{call.model.provider} rejected the request: {msg}", provider=p, model=m
+        )
     if isinstance(exc, litellm.NotFoundError):
         return errors.UpstreamServerError(
-            f"{call.model.provider} does not know model {call.model.litellm_model}", **where
+            f"{call.model.provider} does not know model {call.model.litellm_model}",
+            provider=p,
+            model=m,
         )
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and status == 429:
-        return errors.RateLimited(msg, retry_after=_retry_after(exc), **where)
+    if status == 429:
+        return errors.RateLimited(msg, retry_after=_retry_after(exc), provider=p, model=m)
     return errors.UpstreamServerError(
-        f"{call.model.provider} failed for {call.model.name}: {msg}", **where
+        f"{call.model.provider} failed for {call.model.name}: {msg}", provider=p, model=m
     )
 
 
@@ -107,6 +121,9 @@ class LiteLLMUpstream:
             timeout=call.timeout_s,
             num_retries=0,  # fallbacks are ours: they span models, not one provider
             stream=stream,
+            # With `tools`, LiteLLM otherwise imports its proxy's MCP gateway (needing the
+            # `mcp` package) to look for MCP tools; the gateway passes function tools only.
+            _skip_mcp_handler=True,
         )
         if stream:
             # Always ask for usage so it can be recorded; the caller hides it if unasked.

@@ -30,7 +30,7 @@ async def client(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def chat(client: httpx.AsyncClient) -> Chat:
-    """POST a chat completion: chat(content, model=, behavior=, headers=, timeout=, **body)."""
+    """POST a chat completion; keyword arguments beyond the named ones go into the body."""
 
     async def post(
         content: str = "hello there",
@@ -38,14 +38,16 @@ def chat(client: httpx.AsyncClient) -> Chat:
         model: str = "gpt-test",
         behavior: str | None = None,
         headers: dict[str, str] | None = None,
-        timeout: httpx.Timeout | float = 5,
+        client_timeout: httpx.Timeout | float = 5,
         **extra: Any,
     ) -> httpx.Response:
         sent = dict(headers or {})
         if behavior is not None:
             sent["x-sandbox-behavior"] = behavior
         body = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
-        return await client.post("/v1/chat/completions", json=body, headers=sent, timeout=timeout)
+        return await client.post(
+            "/v1/chat/completions", json=body, headers=sent, timeout=client_timeout
+        )
 
     return post
 

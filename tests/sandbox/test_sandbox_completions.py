@@ -48,11 +48,12 @@ async def test_echo_uses_last_user_message_and_content_parts(client: httpx.Async
     messages = [
         {"role": "user", "content": "first question"},
         {"role": "assistant", "content": "an answer"},
-        {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "text", "text": "one"}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "second"}, {"type": "text", "text": "one"}],
+        },
     ]
-    response = await client.post(
-        "/v1/chat/completions", json={"model": "m", "messages": messages}
-    )
+    response = await client.post("/v1/chat/completions", json={"model": "m", "messages": messages})
     assert response.json()["choices"][0]["message"]["content"] == "[sandbox m] second one"
 
 
@@ -109,7 +110,9 @@ async def test_ratelimit_headers(chat: Chat) -> None:
     assert "x-ratelimit-remaining-requests" not in (await chat()).headers
 
 
-async def _stream(client: httpx.AsyncClient, sse: Sse, **extra: Any) -> tuple[httpx.Response, list[Any]]:
+async def _stream(
+    client: httpx.AsyncClient, sse: Sse, **extra: Any
+) -> tuple[httpx.Response, list[Any]]:
     body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     headers = {"x-sandbox-behavior": "reply=alpha beta gamma delta epsilon zeta eta"}
     response = await client.post("/v1/chat/completions", json={**body, **extra}, headers=headers)
@@ -131,7 +134,9 @@ async def test_stream_without_usage(client: httpx.AsyncClient, sse: Sse) -> None
     assert "".join(content) == "alpha beta gamma delta epsilon zeta eta"
     assert len(content) > 1
     assert all(len(part.split()) <= 3 for part in content)
-    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None] * (len(chunks) - 1) + ["stop"]
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None] * (len(chunks) - 1) + [
+        "stop"
+    ]
     assert chunks[-1]["choices"][0]["delta"] == {}
 
 

@@ -37,9 +37,7 @@ async def test_in_process_script_helper(sandbox: SandboxServer, chat: Chat) -> N
     assert [(await chat(model="m")).status_code for _ in range(3)] == [503, 502, 200]
 
 
-async def test_header_beats_script_and_leaves_it_queued(
-    sandbox: SandboxServer, chat: Chat
-) -> None:
+async def test_header_beats_script_and_leaves_it_queued(sandbox: SandboxServer, chat: Chat) -> None:
     sandbox.script("m", ["status=500"])
     overridden = await chat(model="m", behavior="reply=from the header")
     assert overridden.json()["choices"][0]["message"]["content"] == "from the header"

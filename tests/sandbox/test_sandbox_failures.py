@@ -57,12 +57,16 @@ async def test_cut_stream_breaks_without_done(client: httpx.AsyncClient) -> None
     body = {"model": "m", "messages": [], "stream": True}
     headers = {"x-sandbox-behavior": "cut=2;reply=a b c d e f g h i j k l"}
     lines: list[str] = []
-    with pytest.raises(httpx.RemoteProtocolError):
+
+    async def read_all() -> None:
         async with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as r:
             assert r.status_code == 200
             async for line in r.aiter_lines():
                 if line:
-                    lines.append(line)
+                    lines.append(line)  # one by one: the list must survive the broken read
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        await read_all()
     # The role chunk and exactly two content chunks arrived; no finish chunk, no [DONE].
     assert len(lines) == 3
     assert '"content":"a b c"' in lines[1]
@@ -80,7 +84,9 @@ async def test_server_keeps_serving_after_failures(chat: Chat) -> None:
         await chat(behavior="cut=0", stream=True)
     for behavior, status in (("malformed", 200), ("bogus", 400), ("status=500", 500)):
         assert (await chat(behavior=behavior, stream=True)).status_code == status
-    assert (await chat()).json()["choices"][0]["message"]["content"] == "[sandbox gpt-test] hello there"
+    assert (await chat()).json()["choices"][0]["message"][
+        "content"
+    ] == "[sandbox gpt-test] hello there"
 
 
 async def test_unknown_directive_in_header_is_a_400(chat: Chat) -> None:
@@ -114,7 +120,7 @@ async def test_bad_request_bodies_are_400(
 async def test_timeout_holds_until_client_gives_up(chat: Chat) -> None:
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
-        await chat(behavior="timeout", timeout=httpx.Timeout(5, read=0.3))
+        await chat(behavior="timeout", client_timeout=httpx.Timeout(5, read=0.3))
     assert time.monotonic() - started < 2
 
 
@@ -129,7 +135,9 @@ async def test_stop_is_prompt_despite_held_requests() -> None:
             )
             for b in ("timeout", "latency=600000", "chunk_delay=600000")
         ]
-        while len(server.requests()) < len(held):
+        for _ in range(500):  # until the server holds all three
+            if len(server.requests()) == len(held):
+                break
             await asyncio.sleep(0.01)
         started = time.monotonic()
         await server.stop()

@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from fastapi import Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ValidationError
 
+from annas_gift.api.errors import validation_error
 from annas_gift.api.schemas.openai import ChatMessage
 from annas_gift.services.chat import Attempt, ChatInput, RoutePlan
 from annas_gift.services.streaming import OpenStream
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a body that the route parses itself (see `read_body`)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        }
+    }
+
+
+async def read_body(request: Request, model: type[Body]) -> Body:
+    """Parse and validate the JSON body; routes call it after auth, so 401 precedes 400."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+
 
 # Fields that steer the gateway itself; everything else is passed to the provider.
 _GATEWAY_FIELDS = {"model", "messages", "stream", "stream_options", "fallbacks"}

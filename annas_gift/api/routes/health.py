@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
 from annas_gift import __version__
+from annas_gift.api.responses import JSONResponse
 from annas_gift.storage import database
 
 router = APIRouter(tags=["health"])
@@ -18,7 +18,7 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/health/ready")
-async def ready(request: Request) -> ORJSONResponse:
+async def ready(request: Request) -> JSONResponse:
     """Readiness: the database answers (503 otherwise); reveals no configuration."""
     db_ok = await database.ping(request.app.state.engine)
     tracker = request.app.state.tracker
@@ -27,4 +27,4 @@ async def ready(request: Request) -> ORJSONResponse:
         "checks": {"database": "ok" if db_ok else "unreachable"},
         "usage_pending": tracker.pending,
     }
-    return ORJSONResponse(body, status_code=200 if db_ok else 503)
+    return JSONResponse(body, status_code=200 if db_ok else 503)

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from annas_gift.api.deps import CatalogDep, Chat, KeyId, Tracker
-from annas_gift.api.routes.common import decision_headers, sse_response, to_chat_input
+from annas_gift.api.routes.common import (
+    decision_headers,
+    json_body,
+    read_body,
+    sse_response,
+    to_chat_input,
+)
 from annas_gift.api.schemas.native import (
     AttemptInfo,
     ChatRequest,
@@ -35,11 +41,15 @@ def _as_dict(obj: object) -> dict[str, object] | None:
     return to_dict() if callable(to_dict) else None
 
 
-@router.post("/chat", response_model=None, responses={200: {"model": ChatResponse}})
-async def chat(
-    body: ChatRequest, request: Request, key_id: KeyId, chat: Chat
-) -> ChatResponse | StreamingResponse:
+@router.post(
+    "/chat",
+    response_model=None,
+    responses={200: {"model": ChatResponse}},
+    openapi_extra=json_body(ChatRequest),
+)
+async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | StreamingResponse:
     """Chat with routing; the response carries the classification, selection, cost and attempts."""
+    body = await read_body(request, ChatRequest)
     ctx = RequestContext(request_id=request.state.request_id, key_id=key_id, route="native")
     inp = to_chat_input(body, body.messages)
     if inp.stream:
@@ -121,7 +131,7 @@ async def provider_models(provider: str, _: KeyId, catalog: CatalogDep) -> list[
 
 @router.get("/providers/status", response_model=list[ProviderStatus])
 async def providers_status(_: KeyId, catalog: CatalogDep) -> list[ProviderStatus]:
-    """Per provider: how many models are configured and available, and which env vars are missing."""
+    """Per provider: models configured and available, and the env vars still missing."""
     out = []
     for provider in catalog.providers():
         models = catalog.by_provider(provider)
@@ -149,7 +159,9 @@ async def usage(
     if since and until and since >= until:
         raise InvalidRequest("'since' must be before 'until'", param="since")
     totals = await tracker.get_stats(since=since, until=until, group_by=None)
-    groups = await tracker.get_stats(since=since, until=until, group_by=group_by) if group_by else []
+    groups = (
+        await tracker.get_stats(since=since, until=until, group_by=group_by) if group_by else []
+    )
 
     def _metrics(stat: object) -> UsageMetrics:
         return UsageMetrics.model_validate(stat, from_attributes=True)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from annas_gift.api.deps import CatalogDep, Chat, KeyId
-from annas_gift.api.routes.common import decision_headers, sse_response, to_chat_input
+from annas_gift.api.responses import JSONResponse
+from annas_gift.api.routes.common import (
+    decision_headers,
+    json_body,
+    read_body,
+    sse_response,
+    to_chat_input,
+)
 from annas_gift.api.schemas.openai import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -28,11 +35,13 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     "/chat/completions",
     response_model=None,
     responses={200: {"model": ChatCompletionResponse}, **_ERRORS},
+    openapi_extra=json_body(ChatCompletionRequest),
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, key_id: KeyId, chat: Chat
-) -> ORJSONResponse | StreamingResponse:
+    request: Request, key_id: KeyId, chat: Chat
+) -> JSONResponse | StreamingResponse:
     """Create a chat completion (OpenAI-compatible); `model` may be a catalog name or `auto`."""
+    body = await read_body(request, ChatCompletionRequest)
     ctx = RequestContext(request_id=request.state.request_id, key_id=key_id, route="openai")
     inp = to_chat_input(body, body.messages)
     if inp.stream:
@@ -57,7 +66,7 @@ async def chat_completions(
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,
     )
-    return ORJSONResponse(result.completion.body, headers=headers)
+    return JSONResponse(result.completion.body, headers=headers)
 
 
 @router.get("/models", response_model=ModelList)

@@ -1,4 +1,4 @@
-"""The native `/api/v1` models: ChatRequest/ChatResponse, ModelInfo, ProviderStatus, UsageMetrics."""
+"""Native `/api/v1` models: ChatRequest/ChatResponse, ModelInfo, ProviderStatus, UsageMetrics."""
 
 from __future__ import annotations
 

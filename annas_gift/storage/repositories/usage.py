@@ -129,7 +129,7 @@ def _aggregate(since: datetime | None, until: datetime | None, key: Column) -> S
         func.coalesce(func.sum(case((UsageRecord.status == 429, 1), else_=0)), 0),
         func.coalesce(func.sum(UsageRecord.cost_usd), 0.0),
         func.coalesce(func.sum(UsageRecord.saved_cost_usd), 0.0),
-        func.coalesce(func.avg(UsageRecord.latency_ms), 0.0),
+        func.avg(UsageRecord.latency_ms),
     ]
     query = select(key if key is not None else null(), *columns)
     if since is not None:
@@ -149,5 +149,5 @@ def _stat(row: Any, key: str | None = None) -> UsageStat:
         rate_limit_hits=int(row[5]),
         cost_usd=float(row[6]),
         saved_cost_usd=float(row[7]),
-        avg_latency_ms=float(row[8]),
+        avg_latency_ms=None if row[8] is None else float(row[8]),
     )

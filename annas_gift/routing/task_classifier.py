@@ -1,0 +1,390 @@
+"""Academic task classifier: fast or powerful tier, task category, and the factors behind both.
+
+Pipeline (all pure, deterministic, no I/O after import):
+
+1. `analyze_complexity` flattens the request and counts evidence (features.py).
+2. `calculate_factors` turns the counts into named factors in [0, 1].
+3. `calculate_scores` combines them: the tier score is a logistic model over the factors
+   (weights learned on public data where observable, documented priors elsewhere); the
+   category is the argmax of hand-set evidence weights, its confidence a softmax probability.
+
+Weights live in data/classifier_weights.json (written by scripts/train_classifier.py) and
+are read once at import. See docs/routing.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from operator import itemgetter, mul
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from annas_gift.routing.features import (
+    CUE_GROUPS,
+    EMPTY_COUNTS,
+    TextCounts,
+    flatten_request,
+    scan_text,
+)
+from annas_gift.routing.types import CATEGORIES, Category, Tier
+
+WEIGHTS_PATH = Path(__file__).with_name("data") / "classifier_weights.json"
+
+# The factors, in a fixed order (the weight vectors follow it). What each one measures is in
+# docs/routing.md; every value is in [0, 1].
+FACTOR_NAMES: tuple[str, ...] = (
+    "length",
+    "code_block",
+    "code_terms",
+    "math_notation",
+    "quantities",
+    "math_terms",
+    "proof",
+    "reasoning",
+    "logic",
+    "multi_step",
+    "constraints",
+    "passage",
+    "extraction",
+    "creative_writing",
+    "roleplay",
+    "knowledge_terms",
+    "multiple_choice",
+    "chit_chat",
+    "brevity",
+    "output_length",
+    "conversation_depth",
+    "system_prompt",
+    "images",
+    "tool_use",
+    "wording",
+)
+
+# Prior tier weights (logit units per unit of factor). The training script starts from these,
+# keeps each learned weight on its prior's side of zero, and pulls it back towards the prior;
+# factors the public data never exercises (code, writing, dialogue, system prompts, images,
+# tools, requested length) keep these values exactly.
+PRIOR_TIER_WEIGHTS: dict[str, float] = {
+    "length": 1.0,
+    "code_block": 1.2,
+    "code_terms": 1.0,
+    "math_notation": 1.0,
+    "quantities": 0.5,
+    "math_terms": 0.5,
+    "proof": 2.5,
+    "reasoning": 1.0,
+    "logic": 1.0,
+    "multi_step": 1.0,
+    "constraints": 0.8,
+    "passage": 0.5,
+    "extraction": 0.0,
+    "creative_writing": -0.5,
+    "roleplay": -0.3,
+    "knowledge_terms": 0.0,
+    "multiple_choice": 0.0,
+    "chit_chat": -2.0,
+    "brevity": -1.0,
+    "output_length": 1.5,
+    "conversation_depth": 0.6,
+    "system_prompt": 0.4,
+    "images": 1.0,
+    "tool_use": 1.0,
+    "wording": 1.0,
+}
+PRIOR_TIER_BIAS = -1.8
+DEFAULT_THRESHOLD = 0.5
+
+# Category evidence (hand-set, not learned: the labelled data covers only math and knowledge).
+CATEGORY_WEIGHTS: dict[Category, dict[str, float]] = {
+    "code": {"code_block": 4.0, "code_terms": 3.0, "tool_use": 1.0},
+    "math": {
+        "math_notation": 2.0,
+        "quantities": 1.5,
+        "math_terms": 2.5,
+        "proof": 2.0,
+        "logic": 2.5,
+    },
+    "knowledge": {"knowledge_terms": 2.5, "multiple_choice": 1.5, "reasoning": 1.0},
+    "reading": {"passage": 4.0, "extraction": 2.0},
+    "writing": {"creative_writing": 3.0, "roleplay": 3.0, "output_length": 0.5},
+    "chat": {"chit_chat": 3.0, "brevity": 0.3},
+}
+# With no evidence at all a request is small talk; knowledge is the next most common default.
+CATEGORY_BIAS: dict[Category, float] = {"chat": 0.6, "knowledge": 0.3}
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierModel:
+    """Tier weights, the learned wording lexicon and the decision threshold."""
+
+    tier_bias: float
+    tier_weights: tuple[float, ...]
+    lexicon_bias: float = 0.0
+    lexicon: Mapping[str, float] = field(default_factory=dict)
+    threshold: float = DEFAULT_THRESHOLD
+
+    def weight(self, name: str) -> float:
+        """The tier weight of one factor."""
+        return self.tier_weights[FACTOR_NAMES.index(name)]
+
+
+def prior_model() -> ClassifierModel:
+    """The model made of the documented priors alone (no learned lexicon)."""
+    return ClassifierModel(PRIOR_TIER_BIAS, tuple(PRIOR_TIER_WEIGHTS[n] for n in FACTOR_NAMES))
+
+
+def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
+    """Build a model from the weights file's JSON; factors it does not name keep their prior."""
+    tier = data.get("tier", {})
+    learned = tier.get("weights", {})
+    weights = tuple(float(learned.get(n, PRIOR_TIER_WEIGHTS[n])) for n in FACTOR_NAMES)
+    lexicon = data.get("lexicon", {})
+    return ClassifierModel(
+        tier_bias=float(tier.get("bias", PRIOR_TIER_BIAS)),
+        tier_weights=weights,
+        lexicon_bias=float(lexicon.get("bias", 0.0)),
+        lexicon={str(k): float(v) for k, v in lexicon.get("weights", {}).items()},
+        threshold=float(data.get("threshold", DEFAULT_THRESHOLD)),
+    )
+
+
+def load_model(path: Path = WEIGHTS_PATH) -> ClassifierModel:
+    """Read a weights file; without one (before the first training run) use the priors."""
+    if not path.is_file():
+        return prior_model()
+    return model_from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+DEFAULT_MODEL = load_model()
+POWERFUL_THRESHOLD = DEFAULT_MODEL.threshold
+
+
+@dataclass(frozen=True, slots=True)
+class TaskClassification:
+    """The classifier's verdict on one request."""
+
+    tier: Tier
+    category: Category
+    confidence: float
+    score: float
+    factors: dict[str, float] = field(hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the shape the CLI and the API report)."""
+        return {
+            "tier": self.tier,
+            "category": self.category,
+            "confidence": self.confidence,
+            "score": self.score,
+            "factors": dict(self.factors),
+        }
+
+
+class Complexity(NamedTuple):
+    """Counted evidence of one request: the task (last user turn) plus weighted context."""
+
+    task: TextCounts
+    cues: tuple[float, ...]
+    context_words: int
+    system_words: int
+    user_turns: int
+    assistant_turns: int
+    tool_messages: int
+    images: int
+    max_tokens: int
+
+
+class Scores(NamedTuple):
+    """Tier score, chosen category, its confidence and every category's probability."""
+
+    score: float
+    category: Category
+    confidence: float
+    category_probabilities: dict[Category, float]
+
+
+# Earlier turns and the system prompt count at half weight: they set the topic, the last user
+# turn sets the task. A persona or greeting in a system prompt is framing, not a request.
+_CONTEXT_WEIGHT = 0.5
+_SYSTEM_IGNORED = frozenset({CUE_GROUPS.index("roleplay"), CUE_GROUPS.index("chit_chat")})
+
+
+def analyze_complexity(request: Any) -> Complexity:
+    """Flatten a request (message list, or object/dict with messages) and count its evidence."""
+    conv = flatten_request(request)
+    task = scan_text(conv.task)
+    cues: tuple[float, ...] = task.cues
+    context_words = 0
+    if conv.context:
+        ctx = scan_text(conv.context)
+        context_words = ctx.words
+        cues = tuple(a + _CONTEXT_WEIGHT * b for a, b in zip(cues, ctx.cues, strict=True))
+    system_words = 0
+    if conv.system:
+        sys_counts = scan_text(conv.system)
+        system_words = sys_counts.words
+        cues = tuple(
+            a if i in _SYSTEM_IGNORED else a + _CONTEXT_WEIGHT * b
+            for i, (a, b) in enumerate(zip(cues, sys_counts.cues, strict=True))
+        )
+    return Complexity(
+        task,
+        cues,
+        context_words,
+        system_words,
+        conv.user_turns,
+        conv.assistant_turns,
+        conv.tool_messages,
+        conv.images,
+        conv.max_tokens,
+    )
+
+
+def _clamp(x: float) -> float:
+    return 0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x)
+
+
+def _sigmoid(z: float) -> float:
+    # Split by sign so huge |z| never overflows math.exp.
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+_LOG_LEN = math.log1p(1500)
+_LOG_SYS = math.log1p(1000)
+_LOG_OUT_LO = math.log(300)
+_LOG_OUT_SPAN = math.log(5000) - _LOG_OUT_LO
+(
+    _CODE,
+    _MATH,
+    _PROOF,
+    _REASON,
+    _LOGIC,
+    _STEPS,
+    _CONSTR,
+    _PASSAGE,
+    _EXTRACT,
+    _CREATIVE,
+    _ROLE,
+    _KNOW,
+    _CHAT,
+    _BRIEF,
+    _LONG,
+) = range(len(CUE_GROUPS))
+
+
+def _output_size(words: float) -> float:
+    """Requested answer size on a log scale: 300 words or less is 0, 5000 or more is 1."""
+    return _clamp((math.log(words) - _LOG_OUT_LO) / _LOG_OUT_SPAN) if words > 0 else 0.0
+
+
+def wording_value(tokens: frozenset[str], model: ClassifierModel) -> float:
+    """The learned lexicon's probability that a prompt with these words needs the strong model."""
+    if not tokens:
+        return _sigmoid(model.lexicon_bias)
+    get = model.lexicon.get
+    total = 0.0
+    for token in tokens:
+        total += get(token, 0.0)
+    return _sigmoid(model.lexicon_bias + total / math.sqrt(len(tokens)))
+
+
+def _factor_values(c: Complexity, model: ClassifierModel) -> tuple[float, ...]:
+    t, q = c.task, c.cues
+    words = t.words + _CONTEXT_WEIGHT * c.context_words
+    body_words = t.body_chars / 6.0
+    requested = t.requested_words
+    short_cap = 0 < requested <= 80 or 0 < c.max_tokens <= 150
+    return (
+        _clamp(math.log1p(words) / _LOG_LEN),
+        _clamp(0.6 * (t.fences >= 2) + t.code_lines / 6 + t.identifiers / 6),
+        _clamp(q[_CODE] / 3),
+        _clamp(t.math_marks / 6),
+        _clamp(t.numbers / 10),
+        _clamp(q[_MATH] / 4),
+        _clamp(q[_PROOF] / 2),
+        _clamp(q[_REASON] / 3),
+        _clamp(q[_LOGIC] / 2),
+        _clamp(
+            (q[_STEPS] + t.list_items + max(0, t.sentences - 3) / 2 + max(0, t.questions - 1)) / 6
+        ),
+        _clamp(q[_CONSTR] / 4),
+        _clamp(body_words / 150) * (0.4 + 0.6 * _clamp((q[_PASSAGE] + q[_EXTRACT]) / 2)),
+        _clamp(q[_EXTRACT] / 2),
+        _clamp(q[_CREATIVE] / 2),
+        _clamp(q[_ROLE] / 1.5),
+        _clamp(q[_KNOW] / 4),
+        _clamp(t.choices / 4),
+        _clamp(q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),
+        _clamp(q[_BRIEF] / 2 + short_cap),
+        max(_output_size(requested), _output_size(0.75 * c.max_tokens), _clamp(q[_LONG] / 3)),
+        _clamp((c.user_turns + c.assistant_turns - 1) / 8),
+        _clamp(math.log1p(c.system_words) / _LOG_SYS),
+        _clamp(c.images / 2),
+        _clamp(c.tool_messages / 3),
+        wording_value(t.tokens, model),
+    )
+
+
+def calculate_factors(
+    analysis: Complexity, model: ClassifierModel = DEFAULT_MODEL
+) -> dict[str, float]:
+    """Named factors in [0, 1] from the counted evidence."""
+    return dict(zip(FACTOR_NAMES, _factor_values(analysis, model), strict=True))
+
+
+# Sparse rows in CATEGORIES order: (bias, picks the row's factor values, their weights).
+_CATEGORY_ROWS: tuple[tuple[float, itemgetter[Any], tuple[float, ...]], ...] = tuple(
+    (
+        CATEGORY_BIAS.get(cat, 0.0),
+        itemgetter(*(FACTOR_NAMES.index(n) for n in CATEGORY_WEIGHTS[cat]), 0),
+        (*CATEGORY_WEIGHTS[cat].values(), 0.0),  # the trailing 0 keeps itemgetter's result a tuple
+    )
+    for cat in CATEGORIES
+)
+
+
+def _scores(values: tuple[float, ...], model: ClassifierModel) -> Scores:
+    # map(mul) keeps the dot products in C: this runs on every request.
+    z = model.tier_bias + sum(map(mul, values, model.tier_weights))
+    evidence = [bias + sum(map(mul, pick(values), row)) for bias, pick, row in _CATEGORY_ROWS]
+    top = max(evidence)
+    exps = [math.exp(e - top) for e in evidence]
+    norm = sum(exps)
+    probs = {cat: x / norm for cat, x in zip(CATEGORIES, exps, strict=True)}
+    # The first category in CATEGORIES order wins a tie, so the result is deterministic.
+    best = CATEGORIES[evidence.index(top)]
+    return Scores(_sigmoid(z), best, probs[best], probs)
+
+
+def calculate_scores(
+    factors: Mapping[str, float], model: ClassifierModel = DEFAULT_MODEL
+) -> Scores:
+    """Tier score and category from named factors (missing factors count as 0)."""
+    return _scores(tuple(float(factors.get(n, 0.0)) for n in FACTOR_NAMES), model)
+
+
+def factor_contributions(
+    factors: Mapping[str, float], model: ClassifierModel = DEFAULT_MODEL
+) -> list[tuple[str, float, float]]:
+    """(name, value, contribution to the score's logit), largest absolute contribution first."""
+    rows = [
+        (name, float(factors.get(name, 0.0)), float(factors.get(name, 0.0)) * w)
+        for name, w in zip(FACTOR_NAMES, model.tier_weights, strict=True)
+    ]
+    return sorted(rows, key=lambda r: (-abs(r[2]), r[0]))
+
+
+def classify_task(request: Any, model: ClassifierModel = DEFAULT_MODEL) -> TaskClassification:
+    """Classify a chat request: tier, category, confidence, score and the factors behind them."""
+    values = _factor_values(analyze_complexity(request), model)
+    s = _scores(values, model)
+    tier: Tier = "powerful" if s.score >= model.threshold else "fast"
+    return TaskClassification(
+        tier, s.category, s.confidence, s.score, dict(zip(FACTOR_NAMES, values, strict=True))
+    )

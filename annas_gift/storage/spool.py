@@ -1,0 +1,71 @@
+"""Append-only JSONL spool for events the database could not take yet, with a replay checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from annas_gift.monitoring.events import Event, decode_event, encode_event
+
+
+class Spool:
+    """A JSONL file of events plus a sidecar file holding how far replay has got (in bytes).
+
+    Blocking file I/O: call it from a worker thread (asyncio.to_thread).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.marker = path.with_name(path.name + ".offset")
+
+    def exists(self) -> bool:
+        """True when there is something to replay."""
+        return self.path.exists()
+
+    def append(self, events: Sequence[Event]) -> int:
+        """Append events; returns how many could not be encoded (and were skipped)."""
+        lines, bad = [], 0
+        for event in events:
+            try:
+                lines.append(encode_event(event) + "\n")
+            except (TypeError, ValueError):
+                bad += 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as spool:
+            spool.writelines(lines)
+        return bad
+
+    def read(self, offset: int, limit: int) -> tuple[list[tuple[Event, int]], int, int]:
+        """Up to `limit` events from byte `offset`: ([(event, its end offset)], end, bad lines)."""
+        events: list[tuple[Event, int]] = []
+        bad = 0
+        with self.path.open("rb") as spool:
+            spool.seek(offset)
+            while len(events) < limit:
+                line = spool.readline()
+                if not line:
+                    break
+                offset += len(line)
+                try:
+                    events.append((decode_event(line), offset))
+                except (ValueError, KeyError, TypeError):
+                    bad += 1  # e.g. a line cut short by a crash mid-write
+        return events, offset, bad
+
+    def checkpoint(self) -> int:
+        """The byte offset replay has committed up to (0 when none)."""
+        try:
+            return int(self.marker.read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def commit(self, offset: int) -> None:
+        """Record that everything before `offset` is in the database."""
+        tmp = self.marker.with_name(self.marker.name + ".tmp")
+        tmp.write_text(str(offset), encoding="ascii")
+        tmp.replace(self.marker)  # atomic: a crash leaves the old or the new offset, never half
+
+    def clear(self) -> None:
+        """Remove the spool and its checkpoint after a complete replay."""
+        self.marker.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,61 @@
+"""Classification and selection repositories on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent
+from annas_gift.storage.models import ModelSelection
+from annas_gift.storage.repositories import ClassificationRepository, SelectionRepository
+
+Sessions = async_sessionmaker[AsyncSession]
+WHEN = datetime(2024, 3, 1, 12, tzinfo=UTC)
+
+
+async def test_classifications_round_trip(sessions: Sessions) -> None:
+    events = [
+        ClassificationEvent(
+            "r1", WHEN, "powerful", "math", 0.9, 0.8, {"math_terms": 3, "len": 1.5}
+        ),
+        ClassificationEvent("r2", WHEN, "fast", "chat", 0.6, 0.1, {}),
+    ]
+    async with sessions() as session, session.begin():
+        await ClassificationRepository(session).add_many(events)
+        await ClassificationRepository(session).add_many([])
+    async with sessions() as session:
+        (r1,) = await ClassificationRepository(session).for_request("r1")
+        assert await ClassificationRepository(session).for_request("missing") == []
+    assert (r1.tier, r1.category, r1.confidence, r1.score) == ("powerful", "math", 0.9, 0.8)
+    assert r1.factors == {"math_terms": 3, "len": 1.5}
+    assert r1.created_at == WHEN
+
+
+async def test_selections_round_trip_with_json_and_nulls(sessions: Sessions) -> None:
+    full = SelectionEvent(
+        "r1", WHEN, "powerful", "code", "openai", "gpt-large", "best code benchmark",
+        0.87, 91.5, {"benchmark": 0.5, "cost": 0.2}, ["anthropic/claude-big"],
+    )  # fmt: skip
+    bare = SelectionEvent("r2", WHEN, "fast", "chat", "groq", "llama", "cheapest", None, None,
+                          None, None)  # fmt: skip
+    async with sessions() as session, session.begin():
+        await SelectionRepository(session).add_many([full, bare])
+    async with sessions() as session:
+        (r1,) = await SelectionRepository(session).for_request("r1")
+        (r2,) = await SelectionRepository(session).for_request("r2")
+        # None is stored as SQL NULL (not JSON 'null'), so IS NULL finds it.
+        null_breakdowns = await session.scalar(
+            select(func.count()).where(ModelSelection.breakdown.is_(None))
+        )
+    assert (r1.selected_provider, r1.selected_model, r1.reason) == (
+        "openai",
+        "gpt-large",
+        "best code benchmark",
+    )
+    assert (r1.score, r1.benchmark_score) == (0.87, 91.5)
+    assert r1.breakdown == {"benchmark": 0.5, "cost": 0.2}
+    assert r1.fallbacks_tried == ["anthropic/claude-big"]
+    assert (r2.score, r2.breakdown, r2.fallbacks_tried) == (None, None, None)
+    assert null_breakdowns == 1
