@@ -79,8 +79,10 @@ class PortkeySettings(BaseModel):
 
 
 class AcademicSettings(BaseModel):
-    default_tier: Literal["fast", "powerful"] = "fast"
-    powerful_threshold: float = Field(default=0.5, ge=0, le=1)
+    # None: the classifier's calibrated threshold (docs/routing.md); else score >= this → powerful.
+    powerful_threshold: float | None = Field(default=None, ge=0, le=1)
+    # Selector weights by component (benchmark_rank, benchmark_score, headroom, cost, latency,
+    # health); unset ones keep their defaults, and all are normalised to sum to 1.
     weights: dict[str, float] = Field(default_factory=dict)
 
 

@@ -16,11 +16,12 @@ from annas_gift import __version__
 from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.middleware import GatewayMiddleware
-from annas_gift.api.routes import health, native, openai
+from annas_gift.api.routes import health, native, openai, routing
 from annas_gift.catalog.registry import Catalog
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService, Router
-from annas_gift.settings import Settings
+from annas_gift.routing.router import AutoRouter
+from annas_gift.settings import ConfigError, Settings
 from annas_gift.storage import database, migrate
 from annas_gift.upstream.base import Upstream
 from annas_gift.upstream.litellm_client import LiteLLMUpstream
@@ -124,11 +125,20 @@ def create_app(
     app.state.settings = settings
     app.state.catalog = catalog if catalog is not None else load_catalog(settings)
     app.state.keys = _client_keys(settings)
+    if router is None:
+        try:
+            router = AutoRouter.from_settings(
+                settings.academic.weights, settings.academic.powerful_threshold
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    app.state.router = router
     errors.install(app)
     _openapi_with_request_schemas(app)
     app.include_router(health.router)
     app.include_router(openai.router)
     app.include_router(native.router)
+    app.include_router(routing.router)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,

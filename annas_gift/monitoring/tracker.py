@@ -130,11 +130,17 @@ class UsageTracker:
                 self._buffer.append(event)
             self.dropped += 1
             return
-        if len(self._overflow) >= self._max_buffer:  # the spool itself is stuck (disk full?)
-            self._overflow.popleft()
-            self.dropped += 1
         self._overflow.append(event)
-        self._wake.set()
+        if len(self._overflow) >= self._max_buffer:
+            # The background spill fell a whole buffer behind: write here rather than lose data.
+            events = list(self._overflow)
+            self._overflow.clear()
+            try:
+                self._account(events, self._spool.append(events))
+            except OSError as exc:
+                self._account(events, exc)
+        else:
+            self._wake.set()
 
     async def start(self) -> None:
         """Replay any spool left by an earlier run, then start the background flusher."""
@@ -314,13 +320,20 @@ class UsageTracker:
         assert self._spool is not None
         try:
             # Shielded: once the thread runs, the lines land even if we are cancelled.
-            bad = await asyncio.shield(asyncio.to_thread(self._spool.append, events))
+            self._account(
+                events, await asyncio.shield(asyncio.to_thread(self._spool.append, events))
+            )
         except OSError as exc:
+            self._account(events, exc)
+
+    def _account(self, events: list[Event], outcome: int | OSError) -> None:
+        """Count a spool write: `outcome` is how many events could not be encoded, or the error."""
+        if isinstance(outcome, OSError):
             self.dropped += len(events)
-            log.error("lost %d usage events: spool not writable (%s)", len(events), exc)
+            log.error("lost %d usage events: spool not writable (%s)", len(events), outcome)
             return
-        self.dropped += bad
-        self.spooled += len(events) - bad
+        self.dropped += outcome
+        self.spooled += len(events) - outcome
         self._spool_dirty = True
 
     async def _replay(self) -> bool:
@@ -334,7 +347,11 @@ class UsageTracker:
             chunk, end, bad = await asyncio.to_thread(spool.read, offset, self._batch_size)
             self.dropped += bad
             if not chunk:
-                break
+                offset = end  # past any damaged lines
+                # Deleted only if nothing was appended since that read; otherwise keep going.
+                if await asyncio.to_thread(spool.clear, offset):
+                    break
+                continue
             done = await self._write([event for event, _ in chunk])
             if done == 0:
                 return False
@@ -343,7 +360,6 @@ class UsageTracker:
             await asyncio.to_thread(spool.commit, offset)
             if done < len(chunk):
                 return False
-        await asyncio.to_thread(spool.clear)
         self._spool_dirty = False
         log.info("replayed the usage spool into the database")
         return True

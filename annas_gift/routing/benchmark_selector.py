@@ -283,7 +283,8 @@ def _explain(
     if offered == 0:
         return "no candidate models were offered"
     if not ranking:
-        kinds = Counter(why.split(";")[0].split(":")[0].split(" (")[0] for _, why in excluded)
+        # First two words of the first reason: "not available", "cooling down", "context window".
+        kinds = Counter(" ".join(why.split(":")[0].split()[:2]) for _, why in excluded)
         summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
         return f"no model qualifies: all {len(excluded)} excluded ({summary})"
     best = ranking[0]

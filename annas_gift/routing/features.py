@@ -29,6 +29,7 @@ CUE_GROUPS: tuple[str, ...] = (
     "chit_chat",
     "brevity",
     "long_output",
+    "number_words",
 )
 _G = {name: i for i, name in enumerate(CUE_GROUPS)}
 
@@ -120,6 +121,12 @@ _CUE_WORDS: dict[str, str] = {
     "brevity": """
         brief briefly short shortly concise concisely quick quickly succinct tldr eli5
         one-liner
+    """,
+    "number_words": """
+        one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+        fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy
+        eighty ninety hundred thousand million billion half halves twice double triple thrice
+        quarter quarters dozen dozens
     """,
     "long_output": """
         detailed comprehensive thorough thoroughly in-depth extensive complete elaborate
@@ -228,7 +235,7 @@ _CODE_STARTS = (
 _CODE_ENDS = (";", "{", "}", "):", "=>")
 # Numbered or bulleted list items, a) b) items; multiple-choice options are counted apart.
 _LIST_RE = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*•]|[a-h]\))[ \t]+", re.MULTILINE)
-_CHOICE_RE = re.compile(r"^[ \t]*\(?[A-E][.)][ \t]", re.MULTILINE)
+_CHOICE_RE = re.compile(r"^[ \t]*\(?[A-E][.)][ \t].*", re.MULTILINE)
 # "in 500 words", "fewer than 3 paragraphs": the requested size of the answer.
 _SIZE_RE = re.compile(
     r"(\d[\d,]*)\s*(?:-\s*\d[\d,]*\s*)?(words?|pages?|paragraphs?|sentences?|lines?|bullet points?)\b"
@@ -334,10 +341,13 @@ def scan_text(text: str) -> TextCounts:
     words = _WORD_RE.findall(lower)
     numbers = len(_NUMBER_RE.findall(text))
     has_newline = "\n" in text
-    # Supplied material: whatever follows the first line (or the first colon on one line).
+    # Supplied material: whatever follows the first line (or the first colon on one line),
+    # except answer options, which belong to the question.
     cut = text.find("\n")
     if cut < 0:
         cut = text.find(": ")
+    choices = _CHOICE_RE.findall(text) if has_newline else []
+    body = len(text) - cut - 1 - sum(map(len, choices)) if cut >= 0 else 0
     sized = "word" in lower or "paragraph" in lower or "page" in lower or "sentence" in lower
     # Positional arguments, in field order: measurably cheaper than keywords on this hot path.
     return TextCounts(
@@ -349,12 +359,13 @@ def scan_text(text: str) -> TextCounts:
         _identifiers(text),
         text.count("```"),
         len(_LIST_RE.findall(text)) if has_newline else 0,
-        len(_CHOICE_RE.findall(text)) if has_newline else 0,
+        len(choices),
         text.count("\n") + 1,
         text.count("?"),
-        text.count(". ") + text.count(".\n") + text.count("? ") + text.count("! ") + 1,
+        # Sentence ends, less the "A. " of answer options.
+        text.count(". ") + text.count(".\n") + text.count("? ") + text.count("! ") + 1 - len(choices),
         _requested_words(lower) if sized and numbers else 0,
-        len(text) - cut - 1 if cut >= 0 else 0,
+        max(0, body),
         _count_cues(words),
         frozenset(words),
     )

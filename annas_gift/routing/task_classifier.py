@@ -42,6 +42,7 @@ FACTOR_NAMES: tuple[str, ...] = (
     "math_notation",
     "quantities",
     "math_terms",
+    "word_problem",
     "proof",
     "reasoning",
     "logic",
@@ -74,6 +75,7 @@ PRIOR_TIER_WEIGHTS: dict[str, float] = {
     "math_notation": 1.0,
     "quantities": 0.5,
     "math_terms": 0.5,
+    "word_problem": 0.5,
     "proof": 2.5,
     "reasoning": 1.0,
     "logic": 1.0,
@@ -275,6 +277,7 @@ _LOG_OUT_SPAN = math.log(5000) - _LOG_OUT_LO
     _CHAT,
     _BRIEF,
     _LONG,
+    _NUMW,
 ) = range(len(CUE_GROUPS))
 
 
@@ -300,29 +303,36 @@ def _factor_values(c: Complexity, model: ClassifierModel) -> tuple[float, ...]:
     body_words = t.body_chars / 6.0
     requested = t.requested_words
     short_cap = 0 < requested <= 80 or 0 < c.max_tokens <= 150
+    length = _clamp(math.log1p(words) / _LOG_LEN)
+    quantities = t.numbers + q[_NUMW]
+    # A multiple-choice question asks for one of its options: what its stem talks about
+    # (a story, an argument, a proof) is its topic, not the shape of the requested answer.
+    ask = 0.0 if t.choices >= 3 else 1.0
     return (
-        _clamp(math.log1p(words) / _LOG_LEN),
+        length,
         _clamp(0.6 * (t.fences >= 2) + t.code_lines / 6 + t.identifiers / 6),
         _clamp(q[_CODE] / 3),
         _clamp(t.math_marks / 6),
-        _clamp(t.numbers / 10),
+        _clamp(quantities / 10),
         _clamp(q[_MATH] / 4),
-        _clamp(q[_PROOF] / 2),
-        _clamp(q[_REASON] / 3),
-        _clamp(q[_LOGIC] / 2),
+        # An open question stating several quantities in prose: its length tracks its steps.
+        length * _clamp((quantities - 1) / 3) * (t.choices < 2),
+        ask * _clamp(q[_PROOF] / 2),
+        ask * _clamp(q[_REASON] / 3),
+        ask * _clamp(q[_LOGIC] / 2),
         _clamp(
             (q[_STEPS] + t.list_items + max(0, t.sentences - 3) / 2 + max(0, t.questions - 1)) / 6
         ),
-        _clamp(q[_CONSTR] / 4),
+        ask * _clamp(q[_CONSTR] / 4),
         _clamp(body_words / 150) * (0.4 + 0.6 * _clamp((q[_PASSAGE] + q[_EXTRACT]) / 2)),
-        _clamp(q[_EXTRACT] / 2),
-        _clamp(q[_CREATIVE] / 2),
-        _clamp(q[_ROLE] / 1.5),
+        ask * _clamp(q[_EXTRACT] / 2),
+        ask * _clamp(q[_CREATIVE] / 2),
+        ask * _clamp(q[_ROLE] / 1.5),
         _clamp(q[_KNOW] / 4),
         _clamp(t.choices / 4),
-        _clamp(q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),
-        _clamp(q[_BRIEF] / 2 + short_cap),
-        max(_output_size(requested), _output_size(0.75 * c.max_tokens), _clamp(q[_LONG] / 3)),
+        ask * _clamp(q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),
+        ask * _clamp(q[_BRIEF] / 2 + short_cap),
+        ask * max(_output_size(requested), _output_size(0.75 * c.max_tokens), _clamp(q[_LONG] / 3)),
         _clamp((c.user_turns + c.assistant_turns - 1) / 8),
         _clamp(math.log1p(c.system_words) / _LOG_SYS),
         _clamp(c.images / 2),

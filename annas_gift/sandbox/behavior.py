@@ -1,4 +1,21 @@
-"""The sandbox behaviour language: `;`-separated directives such as "status=429;retry_after=2"."""
+"""The sandbox behaviour language: `;`-separated directives such as "status=429;retry_after=2".
+
+    ok                      the default: an instant, deterministic success
+    latency=<ms>            wait before answering
+    chunk_delay=<ms>        wait between stream chunks
+    status=<400-599>        answer with an OpenAI-shaped error
+    retry_after=<seconds>   add Retry-After (any response)
+    timeout                 hold the request without answering (until shutdown or 600 s)
+    malformed               200 with a body that is not JSON
+    cut=<n>                 stream n content chunks then drop the connection (no stream: drop it)
+    tokens=<p>,<c>          pin the usage numbers
+    reply=<text>            the reply text (no `;`)
+    ratelimit_headers       add x-ratelimit-* headers; remaining_requests=<n> and
+                            remaining_tokens=<n> set their values (and imply the headers)
+
+When several apply: latency, then timeout, status, malformed, cut, the reply.
+Names are case-insensitive; a directive may appear once.
+"""
 
 from __future__ import annotations
 

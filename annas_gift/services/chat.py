@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
-from annas_gift.monitoring.events import UsageEvent
+from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.upstream import errors
 from annas_gift.upstream.base import Completion, Upstream, UpstreamCall, Usage
 
@@ -83,6 +83,10 @@ class Router(Protocol):
 
 class Recorder(Protocol):
     def record_request(self, event: UsageEvent) -> None: ...
+
+    def record_decision(
+        self, classification: ClassificationEvent | None, selection: SelectionEvent | None
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -241,6 +245,45 @@ class ChatService:
         )
         return cost
 
+    def record_decision(
+        self,
+        ctx: RequestContext,
+        plan: RoutePlan,
+        attempts: list[Attempt],
+        served: CatalogModel | None,
+    ) -> None:
+        """Persist an auto-routing decision (classification + selection), linked by request id."""
+        classification, selection = plan.classification, plan.selection
+        if classification is None or selection is None:
+            return
+        now = datetime.now(UTC)
+        chosen = served or (plan.models[0] if plan.models else None)
+        top = next((r for r in selection.ranking if chosen and r.name == chosen.name), None)
+        self.recorder.record_decision(
+            ClassificationEvent(
+                request_id=ctx.request_id,
+                created_at=now,
+                tier=classification.tier,
+                category=classification.category,
+                confidence=classification.confidence,
+                score=classification.score,
+                factors=dict(classification.factors),
+            ),
+            SelectionEvent(
+                request_id=ctx.request_id,
+                created_at=now,
+                tier=plan.tier or classification.tier,
+                category=classification.category,
+                selected_provider=chosen.provider if chosen else "",
+                selected_model=chosen.name if chosen else "",
+                reason=selection.reason if served else f"all attempts failed; {selection.reason}",
+                score=top.score if top else None,
+                benchmark_score=top.benchmark_score if top else None,
+                breakdown=top.components if top else None,
+                fallbacks_tried=[a.to_dict() for a in attempts],
+            ),
+        )
+
     async def complete(self, inp: ChatInput, ctx: RequestContext) -> ChatResult:
         """Try the plan's models in order until one answers; raise the mapped error otherwise."""
         plan = self.plan(inp)
@@ -266,6 +309,7 @@ class ChatService:
                 )  # fmt: skip
                 last = exc
                 if not exc.retryable:
+                    self.record_decision(ctx, plan, attempts, None)
                     raise
                 continue
             took = (self._clock() - began) * 1000
@@ -273,7 +317,9 @@ class ChatService:
             cost = self.record(
                 ctx, model, usage=completion.usage, status=200, latency_ms=took, stream=False
             )
+            self.record_decision(ctx, plan, attempts, model)
             return ChatResult(completion, model, plan, attempts, cost, took)
+        self.record_decision(ctx, plan, attempts, None)
         if last is None:
             last = errors.UpstreamTimeout("the request deadline passed before any model answered")
         raise self.failure(attempts, last)

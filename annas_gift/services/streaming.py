@@ -122,9 +122,11 @@ async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext)
             await _close(rest)
             last = exc
             if not exc.retryable:
+                service.record_decision(ctx, plan, attempts, None)
                 raise exc from None
             continue
         attempts.append(Attempt(model.name, model.provider, 200))
+        service.record_decision(ctx, plan, attempts, model)
         return OpenStream(
             model=model,
             plan=plan,
@@ -136,6 +138,7 @@ async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext)
             _include_usage=inp.include_usage,
             _began=began,
         )
+    service.record_decision(ctx, plan, attempts, None)
     if last is None:
         last = errors.UpstreamTimeout("the request deadline passed before any model answered")
     raise service.failure(attempts, last)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,12 +12,15 @@ from annas_gift.monitoring.events import Event, decode_event, encode_event
 class Spool:
     """A JSONL file of events plus a sidecar file holding how far replay has got (in bytes).
 
-    Blocking file I/O: call it from a worker thread (asyncio.to_thread).
+    Blocking file I/O, safe to call from several threads at once.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.marker = path.with_name(path.name + ".offset")
+        # Appends (worker thread, or the loop as a last resort) must never interleave with a
+        # read or the final delete, or a half-written line could be skipped or deleted.
+        self._lock = threading.Lock()
 
     def exists(self) -> bool:
         """True when there is something to replay."""
@@ -30,16 +34,24 @@ class Spool:
                 lines.append(encode_event(event) + "\n")
             except (TypeError, ValueError):
                 bad += 1
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as spool:
-            spool.writelines(lines)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as spool:
+                if spool.tell() and not self._ends_with_newline():
+                    spool.write(b"\n")  # seal a line cut short by a crash, so it can't swallow ours
+                spool.write("".join(lines).encode("utf-8"))
         return bad
+
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as spool:
+            spool.seek(-1, 2)
+            return spool.read(1) == b"\n"
 
     def read(self, offset: int, limit: int) -> tuple[list[tuple[Event, int]], int, int]:
         """Up to `limit` events from byte `offset`: ([(event, its end offset)], end, bad lines)."""
         events: list[tuple[Event, int]] = []
         bad = 0
-        with self.path.open("rb") as spool:
+        with self._lock, self.path.open("rb") as spool:
             spool.seek(offset)
             while len(events) < limit:
                 line = spool.readline()
@@ -65,7 +77,11 @@ class Spool:
         tmp.write_text(str(offset), encoding="ascii")
         tmp.replace(self.marker)  # atomic: a crash leaves the old or the new offset, never half
 
-    def clear(self) -> None:
-        """Remove the spool and its checkpoint after a complete replay."""
-        self.marker.unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)
+    def clear(self, offset: int | None = None) -> bool:
+        """Delete spool and checkpoint if replay reached `offset` = the end (None: always)."""
+        with self._lock:
+            if offset is not None and self.path.exists() and self.path.stat().st_size > offset:
+                return False  # more was appended meanwhile
+            self.marker.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
+            return True

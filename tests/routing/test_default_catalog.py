@@ -178,3 +178,13 @@ def test_every_category_is_covered_in_every_tier(tier: str, category: str) -> No
 def test_config_comments_say_when_it_was_checked() -> None:
     text = CONFIG.read_text(encoding="utf-8")
     assert "checked on 2026-11-26" in text
+
+
+def test_registry_parses_the_shipped_catalog() -> None:
+    from annas_gift.catalog.registry import Catalog
+
+    catalog = Catalog.from_yaml(CONFIG, price=False)
+    assert len(catalog) == len(entries())
+    ollama = catalog.by_provider("ollama")[0]
+    assert ollama.missing_env({}) == ["OLLAMA_API_BASE"]
+    assert ollama.missing_env({"OLLAMA_API_BASE": "http://localhost:11434"}) == []

@@ -162,6 +162,20 @@ def test_all_reasons_are_listed() -> None:
     assert result.reason.startswith("no model qualifies: all 1 excluded")
 
 
+def test_reason_summarises_exclusions_by_kind() -> None:
+    result = select(
+        [
+            cand("a/small", context=10),
+            cand("b/smaller", context=5),
+            cand("c/cooling", cooled_down_until=NOW + 5),
+        ]
+    )
+    assert result.model is None
+    assert result.reason == (
+        "no model qualifies: all 3 excluded (2 context window, 1 cooling down)"
+    )
+
+
 def test_no_candidates() -> None:
     result = select([])
     assert result.model is None

@@ -52,3 +52,25 @@ def test_unencodable_and_damaged_lines_are_skipped(tmp_path: Path) -> None:
     events, _, damaged = spool.read(0, 10)
     assert [e for e, _ in events] == [good]
     assert damaged == 1
+
+
+def test_a_line_cut_by_a_crash_does_not_swallow_the_next_append(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.jsonl")
+    spool.append([_usage(1)])
+    with spool.path.open("a") as f:
+        f.write('{"kind": "usage", "requ')  # the previous process died mid-line
+    spool.append([_usage(2), _usage(3)])
+    events, end, damaged = spool.read(0, 10)
+    assert [e for e, _ in events] == [_usage(1), _usage(2), _usage(3)]
+    assert damaged == 1
+    assert spool.clear(end) is True
+    assert not spool.exists()
+
+
+def test_clear_refuses_when_more_was_appended(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.jsonl")
+    spool.append([_usage(1)])
+    _, end, _ = spool.read(0, 10)
+    spool.append([_usage(2)])
+    assert spool.clear(end) is False
+    assert [e for e, _ in spool.read(end, 10)[0]] == [_usage(2)]

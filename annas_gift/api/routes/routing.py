@@ -1,0 +1,42 @@
+"""POST /api/v1/classify: the routing decision for a request, without calling any model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from annas_gift.api.deps import CatalogDep, KeyId
+from annas_gift.api.routes.common import json_body, read_body, to_chat_input
+from annas_gift.api.schemas.native import ChatRequest
+from annas_gift.services.chat import AUTO_MODELS
+
+router = APIRouter(prefix="/api/v1", tags=["routing"])
+
+
+class ClassifyResponse(BaseModel):
+    """What `auto` would do with this request: the classification and the ranked selection."""
+
+    tier: str
+    category: str
+    classification: dict[str, Any]
+    selection: dict[str, Any]
+    fallback_order: list[str]
+
+
+@router.post("/classify", response_model=ClassifyResponse, openapi_extra=json_body(ChatRequest))
+async def classify(request: Request, _: KeyId, catalog: CatalogDep) -> ClassifyResponse:
+    """Explain the routing decision for a chat request; spends no tokens and records nothing."""
+    body = await read_body(request, ChatRequest)
+    inp = to_chat_input(body, body.messages)
+    if inp.model not in AUTO_MODELS:
+        inp.model = "auto"  # an explicit model needs no decision; explain what auto would do
+    plan = request.app.state.router.plan(inp, catalog)
+    return ClassifyResponse(
+        tier=plan.tier,
+        category=plan.category,
+        classification=plan.classification.to_dict(),
+        selection=plan.selection.to_dict(),
+        fallback_order=[m.name for m in plan.models],
+    )

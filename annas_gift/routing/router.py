@@ -1,0 +1,154 @@
+"""The auto router: classify the request, rank the catalog, hand the service a fallback plan.
+
+It joins the pure pieces (classifier, selector) with the catalog and the live model state; the
+only inputs that change between calls are the request, the environment (which keys are set)
+and the live state, all passed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from annas_gift.catalog.registry import Catalog, CatalogModel
+from annas_gift.routing.benchmark_selector import BenchmarkSelector, Candidate, SelectionWeights
+from annas_gift.routing.benchmarks import get_model_benchmarks
+from annas_gift.routing.task_classifier import TaskClassification, classify_task
+from annas_gift.routing.types import Category, ModelProfile, Tier
+from annas_gift.services.chat import ChatInput, RoutePlan
+from annas_gift.upstream import errors
+
+FORCED_TIERS: dict[str, Tier] = {"auto:fast": "fast", "auto:powerful": "powerful"}
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """What the gateway currently knows about a model's health and headroom."""
+
+    healthy: bool = True
+    cooled_down_until: float | None = None
+    headroom: float = 1.0
+    latency_p50_ms: float | None = None
+    error_rate: float = 0.0
+
+
+HEALTHY = LiveState()
+
+
+def estimate_tokens(messages: list[dict[str, Any]]) -> int:
+    """A cheap upper-ish estimate of prompt tokens (4 characters a token, as OpenAI suggests)."""
+    chars = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    chars += len(part["text"])
+    return chars // 4 + 4 * len(messages)
+
+
+def profile_of(model: CatalogModel) -> ModelProfile:
+    """The routing view of a catalog model."""
+    categories: tuple[Category, ...] = tuple(model.categories)  # type: ignore[arg-type]
+    return ModelProfile(
+        name=model.name,
+        provider=model.provider,
+        tier=model.tier,
+        categories=categories,
+        context_window=model.context_window or 0,
+        benchmarks=get_model_benchmarks(model.benchmark_id or model.name),
+        input_cost_per_token=model.input_cost_per_token,
+        output_cost_per_token=model.output_cost_per_token,
+    )
+
+
+class AutoRouter:
+    """Plans `auto`, `auto:fast` and `auto:powerful` requests."""
+
+    def __init__(
+        self,
+        selector: BenchmarkSelector | None = None,
+        *,
+        threshold: float | None = None,
+        live_state: Callable[[str], LiveState] | None = None,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.selector = selector or BenchmarkSelector()
+        self.threshold = threshold
+        self._live_state = live_state or (lambda _name: HEALTHY)
+        self._env = env
+        self._clock = clock
+        self._profiles: dict[int, list[tuple[CatalogModel, ModelProfile]]] = {}
+
+    @classmethod
+    def from_settings(cls, weights: Mapping[str, float], threshold: float | None) -> AutoRouter:
+        """A router with the `academic` settings' weights and threshold."""
+        try:
+            selection_weights = SelectionWeights(**weights)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid setting academic.weights: {exc}") from None
+        return cls(BenchmarkSelector(selection_weights), threshold=threshold)
+
+    def _catalog_profiles(self, catalog: Catalog) -> list[tuple[CatalogModel, ModelProfile]]:
+        # The catalog is immutable, so its profiles are built once.
+        key = id(catalog)
+        if key not in self._profiles:
+            self._profiles[key] = [(m, profile_of(m)) for m in catalog.all()]
+        return self._profiles[key]
+
+    def classify(self, inp: ChatInput) -> tuple[TaskClassification, Tier]:
+        """The classification and the tier to route to (forced by `auto:<tier>`)."""
+        max_tokens = inp.params.get("max_tokens") or inp.params.get("max_completion_tokens")
+        classification = classify_task({"messages": inp.messages, "max_tokens": max_tokens})
+        forced = FORCED_TIERS.get(inp.model)
+        if forced is not None:
+            return classification, forced
+        if self.threshold is not None:
+            return classification, "powerful" if classification.score >= self.threshold else "fast"
+        return classification, classification.tier
+
+    def plan(self, inp: ChatInput, catalog: Catalog) -> RoutePlan:
+        """Rank every catalog model for this request; the ranking is the fallback order."""
+        classification, tier = self.classify(inp)
+        candidates = []
+        for model, profile in self._catalog_profiles(catalog):
+            state = self._live_state(model.name)
+            candidates.append(
+                Candidate(
+                    profile=profile,
+                    available=not model.missing_env(self._env),
+                    healthy=state.healthy,
+                    cooled_down_until=state.cooled_down_until,
+                    headroom=state.headroom,
+                    latency_p50_ms=state.latency_p50_ms,
+                    error_rate=state.error_rate,
+                )
+            )
+        max_tokens = inp.params.get("max_tokens") or 0
+        selection = self.selector.select_model(
+            candidates,
+            tier=tier,
+            category=classification.category,
+            required_context=estimate_tokens(inp.messages) + int(max_tokens),
+            now=self._clock(),
+        )
+        if selection.model is None:
+            raise errors.AllAttemptsFailed(
+                f"no model can serve this {tier} {classification.category} request: "
+                f"{selection.reason}",
+                details={"excluded": [list(e) for e in selection.excluded]},
+            )
+        models = [m for name in selection.fallback_order if (m := catalog.get(name)) is not None]
+        return RoutePlan(
+            models=models,
+            explicit=False,
+            tier=tier,
+            category=classification.category,
+            classification=classification,
+            selection=selection,
+        )
