@@ -70,6 +70,9 @@ class LiteLLMSettings(BaseModel):
     config_path: Path = Path("litellm_config.yaml")
     timeout_s: float = Field(default=60.0, gt=0)
     stream_timeout_s: float = Field(default=120.0, gt=0)
+    # Call OpenAI-wire providers (openai, groq, cerebras, openrouter, mistral) over a pooled
+    # HTTP client instead of litellm.acompletion; everything else always goes through LiteLLM.
+    direct_openai_wire: bool = True
 
 
 class PortkeySettings(BaseModel):

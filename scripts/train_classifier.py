@@ -74,6 +74,7 @@ LEARNED = frozenset(
         "multi_step",
         "knowledge_terms",
         "multiple_choice",
+        "passage",
         "wording",
     }
 )

@@ -19,12 +19,13 @@ from annas_gift.api.middleware import GatewayMiddleware
 from annas_gift.api.routes import health, native, openai, routing
 from annas_gift.catalog.registry import Catalog
 from annas_gift.monitoring.tracker import UsageTracker
-from annas_gift.services.chat import ChatService, Router
 from annas_gift.routing.router import AutoRouter
+from annas_gift.services.chat import ChatService, Router
 from annas_gift.settings import ConfigError, Settings
 from annas_gift.storage import database, migrate
 from annas_gift.upstream.base import Upstream
 from annas_gift.upstream.litellm_client import LiteLLMUpstream
+from annas_gift.upstream.openai_wire import DispatchUpstream, OpenAIWireUpstream
 
 log = logging.getLogger("annas_gift")
 
@@ -93,7 +94,10 @@ def create_app(
             spool_path=settings.storage.spool_path,
         )
         await tracker.start()
-        the_upstream = upstream or LiteLLMUpstream()
+        the_upstream = upstream or DispatchUpstream(
+            OpenAIWireUpstream() if settings.litellm.direct_openai_wire else None,
+            LiteLLMUpstream(),
+        )
         app.state.engine = engine
         app.state.tracker = tracker
         app.state.chat = ChatService(

@@ -6,15 +6,30 @@ Prices are resolved once when the catalog loads, so pricing a request is two mul
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
+import json
+from pathlib import Path
 from typing import Any
 
 from annas_gift.catalog.registry import CatalogModel
 
+_COST_MAP_FILE = "model_prices_and_context_window_backup.json"
 
+
+@functools.cache
 def _cost_map() -> dict[str, Any]:
-    import litellm  # heavy import; only needed when a catalog is priced
-
-    return litellm.model_cost
+    # LiteLLM's bundled cost map, read as a file: importing litellm for it would cost seconds
+    # and ~100 MB when every model goes down the direct path.
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / _COST_MAP_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # pragma: no cover - a broken install prices at 0
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def lookup_prices(litellm_model: str) -> tuple[float | None, float | None]:

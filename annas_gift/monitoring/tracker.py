@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import DataError, DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annas_gift.monitoring.events import (
@@ -21,33 +20,13 @@ from annas_gift.monitoring.events import (
     SelectionEvent,
     UsageEvent,
     UsageStat,
-    hourly_deltas,
 )
-from annas_gift.storage.repositories import (
-    ClassificationRepository,
-    SelectionRepository,
-    UsageRepository,
-)
+from annas_gift.storage.batch import describe_error, write_batch
+from annas_gift.storage.repositories import UsageRepository
 from annas_gift.storage.repositories.usage import GroupBy
-from annas_gift.storage.spool import Spool
+from annas_gift.storage.spool import Spool, replay
 
 log = logging.getLogger(__name__)
-
-
-def _is_data_error(exc: BaseException) -> bool:
-    # A value the database (or bind processing) rejects fails the same way on every retry, so it
-    # is dropped alone; anything else (refused connection, missing table) may heal and is retried.
-    if isinstance(exc, DataError):
-        return True
-    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
-        return isinstance(exc.orig, TypeError | ValueError)
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    # First line only: SQLAlchemy appends the SQL and its parameters on the lines below.
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
 
 
 class UsageTracker:
@@ -119,11 +98,7 @@ class UsageTracker:
             return
         if not self._warned_full:
             self._warned_full = True
-            log.warning(
-                "usage buffer full (%d events); %s",
-                self._max_buffer,
-                "spooling to disk" if self._spool else "dropping the oldest",
-            )
+            log.warning("usage buffer full (%d events); spooling or dropping", self._max_buffer)
         if self._spool is None:
             if self._buffer:
                 self._buffer.popleft()
@@ -237,49 +212,18 @@ class UsageTracker:
         backoff = min(self._max_backoff, self._flush_interval * 2 ** min(self._failures, 16))
         # Jitter keeps several gateway instances from retrying in lock-step.
         self._retry_at = time.monotonic() + backoff * random.uniform(0.8, 1.0)
-        self.last_error = _describe(exc)
+        self.last_error = describe_error(exc)
         level = logging.WARNING if self._failures == 1 else logging.DEBUG
         log.log(level, "usage flush failed (%s); retrying in %.1fs", self.last_error, backoff)
 
-    async def _write_batch(self, events: Sequence[Event]) -> None:
-        usage = [e for e in events if isinstance(e, UsageEvent)]
-        async with self._sessions() as session, session.begin():
-            usage_repo = UsageRepository(session)
-            await usage_repo.add_records(usage)
-            await usage_repo.add_hourly(hourly_deltas(usage))
-            await ClassificationRepository(session).add_many(
-                [e for e in events if isinstance(e, ClassificationEvent)]
-            )
-            await SelectionRepository(session).add_many(
-                [e for e in events if isinstance(e, SelectionEvent)]
-            )
-
     async def _write(self, events: Sequence[Event]) -> int:
-        """Write events; returns how many were handled before a retryable failure (then set)."""
-        try:
-            await self._write_batch(events)
-        except Exception as exc:
-            if not _is_data_error(exc):
-                self._failed(exc)
-                return 0
-        else:
-            self.written += len(events)
-            return len(events)
-        # Something in the batch is unwritable: find it one event at a time and drop it alone.
-        for done, event in enumerate(events):
-            try:
-                await self._write_batch([event])
-            except Exception as exc:
-                if not _is_data_error(exc):
-                    self._failed(exc)
-                    return done
-                self.dropped += 1
-                log.error(
-                    "dropped a %s the database rejects: %s", type(event).__name__, _describe(exc)
-                )
-            else:
-                self.written += 1
-        return len(events)
+        """Write events; returns how many were handled before a retryable failure."""
+        result = await write_batch(self._sessions, events)
+        self.written += result.written
+        self.dropped += result.rejected
+        if result.error is not None:
+            self._failed(result.error)
+        return result.handled
 
     async def _drain(self) -> bool:
         remaining = len(self._buffer)  # later arrivals wait for the next flush
@@ -337,29 +281,10 @@ class UsageTracker:
         self._spool_dirty = True
 
     async def _replay(self) -> bool:
-        """Move the spool into the database, a batch at a time, remembering how far it got."""
-        spool = self._spool
-        if spool is None or not await asyncio.to_thread(spool.exists):
-            self._spool_dirty = False
+        if self._spool is None:
             return True
-        offset = await asyncio.to_thread(spool.checkpoint)
-        while True:
-            chunk, end, bad = await asyncio.to_thread(spool.read, offset, self._batch_size)
-            self.dropped += bad
-            if not chunk:
-                offset = end  # past any damaged lines
-                # Deleted only if nothing was appended since that read; otherwise keep going.
-                if await asyncio.to_thread(spool.clear, offset):
-                    break
-                continue
-            done = await self._write([event for event, _ in chunk])
-            if done == 0:
-                return False
-            # Remember progress so a failure (or crash) later does not write these twice.
-            offset = end if done == len(chunk) else chunk[done - 1][1]
-            await asyncio.to_thread(spool.commit, offset)
-            if done < len(chunk):
-                return False
-        self._spool_dirty = False
-        log.info("replayed the usage spool into the database")
-        return True
+        ok, damaged = await replay(self._spool, self._write, self._batch_size)
+        self.dropped += damaged
+        if ok:
+            self._spool_dirty = False
+        return ok

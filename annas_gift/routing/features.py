@@ -48,7 +48,10 @@ _CUE_WORDS: dict[str, str] = {
         runtime exception exceptions traceback stacktrace segfault syntax linked hashmap hashtable
         struct pointer pointers nullable async await thread threads mutex
         deadlock lambda closure closures typeerror valueerror keyerror nullpointerexception
-        website webpage frontend backend server client http url cli gui leetcode
+        website webpage frontend backend server client http url cli gui leetcode redis postgres
+        postgresql mysql mongodb sqlite kafka grpc graphql microservice microservices prometheus
+        terraform concurrency concurrent thread-safe generics cache caching memoization
+        compiler interpreter parser serialize deserialize
     """,
     "math_terms": """
         solve solving equation equations integral integrals derivative derivatives calculate
@@ -74,7 +77,8 @@ _CUE_WORDS: dict[str, str] = {
     "logic": """
         puzzle puzzles riddle riddles logic logical deduce deduction infer inference conclude
         conclusion therefore implies paradox premise premises contradiction syllogism
-        statements uncertain suppose overtake overtaken
+        statements uncertain suppose overtake overtaken definitely necessarily valid invalid
+        follows
     """,
     "multi_step": """
         step steps first second third then next finally afterwards afterward subsequently
@@ -106,7 +110,7 @@ _CUE_WORDS: dict[str, str] = {
         pretend roleplay role-play persona embody impersonate imagine yourself
     """,
     "knowledge_terms": """
-        what who when where which explain describe define definition history historical
+        explain describe define definition history historical
         theory concept concepts principle principles difference differences compare discuss
         overview mechanism process cause causes effect effects impact significance science
         scientific biology chemistry physics economics economic law legal philosophy
@@ -119,7 +123,7 @@ _CUE_WORDS: dict[str, str] = {
         feel feeling favorite favourite weekend bored fun
     """,
     "brevity": """
-        brief briefly short shortly concise concisely quick quickly succinct tldr eli5
+        brief briefly concise concisely succinct succinctly tldr eli5
         one-liner
     """,
     "number_words": """
@@ -179,9 +183,35 @@ _CUE_PHRASES: dict[str, tuple[str, ...]] = {
         "play the role",
         "in the role",
     ),
-    "knowledge_terms": ("what is", "what are", "who was", "how does", "how do", "tell me about"),
+    "knowledge_terms": (
+        "what is",
+        "what are",
+        "what was",
+        "what were",
+        "who was",
+        "who is",
+        "who were",
+        "when did",
+        "where is",
+        "how does",
+        "how do",
+        "how did",
+        "why do",
+        "why does",
+        "why is",
+        "tell me about",
+    ),
     "chit_chat": ("how are you", "good morning", "good night", "what's up", "nice to", "you doing"),
-    "brevity": ("one sentence", "one word", "one line", "in short", "yes or no", "keep it short"),
+    "brevity": (
+        "one sentence",
+        "one word",
+        "one line",
+        "in short",
+        "yes or no",
+        "keep it short",
+        "short answer",
+        "be brief",
+    ),
     "long_output": ("step-by-step guide", "in detail", "full implementation", "as much detail"),
 }
 
@@ -214,7 +244,7 @@ _WORD_RE = re.compile(r"[a-z][a-z0-9_'+#-]*")
 _NUMBER_RE = re.compile(r"[0-9][0-9.,]*")
 # Each pattern below starts with a literal or a narrow character class, so the regex engine
 # skips ordinary prose quickly; the broader checks run only when a cheap test says they can hit.
-_MATH_SYMBOL_RE = re.compile(r"[=<>^+√∑∫∏≤≥≠±×÷π∞∂∈∀∃]")
+_MATH_SYMBOL_RE = re.compile(r"[=<>^+%√∑∫∏≤≥≠±×÷π∞∂∈∀∃]")
 _LATEX_RE = re.compile(r"\\[a-zA-Z]+")
 _CALL_RE = re.compile(r"\((?<=[a-zA-Z]\()[a-z0-9]\)")  # f(x), g(2)
 _TERM_RE = re.compile(r"[0-9][a-z](?![a-z])")  # 2x, 3n
@@ -261,6 +291,7 @@ class TextCounts(NamedTuple):
     choices: int
     lines: int
     questions: int
+    commas: int
     sentences: int
     requested_words: int
     body_chars: int
@@ -322,12 +353,12 @@ def _code_lines(text: str) -> int:
 
 
 def _identifiers(text: str) -> int:
-    """snake_case, camelCase, obj.method( and name() identifiers."""
+    """snake_case, camelCase, obj.method( and name() identifiers, and big-O complexities."""
     n = len(_CAMEL_RE.findall(text))
     if "_" in text:
         n += len(_SNAKE_RE.findall(text))
     if "(" in text:
-        n += len(_DOT_CALL_RE.findall(text)) + text.count("()")
+        n += len(_DOT_CALL_RE.findall(text)) + text.count("()") + text.count("O(")
     return n
 
 
@@ -362,6 +393,7 @@ def scan_text(text: str) -> TextCounts:
         len(choices),
         text.count("\n") + 1,
         text.count("?"),
+        text.count(","),
         # Sentence ends, less the "A. " of answer options.
         text.count(". ") + text.count(".\n") + text.count("? ") + text.count("! ") + 1 - len(choices),
         _requested_words(lower) if sized and numbers else 0,

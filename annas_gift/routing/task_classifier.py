@@ -97,7 +97,9 @@ PRIOR_TIER_WEIGHTS: dict[str, float] = {
     "wording": 1.0,
 }
 PRIOR_TIER_BIAS = -1.8
-DEFAULT_THRESHOLD = 0.5
+# Policy, not fit: a request goes to the powerful tier once the fast model is expected to fail
+# on about one in three (or more) of the requests like it that the powerful model gets right.
+DEFAULT_THRESHOLD = 0.35
 
 # Category evidence (hand-set, not learned: the labelled data covers only math and knowledge).
 CATEGORY_WEIGHTS: dict[Category, dict[str, float]] = {
@@ -311,17 +313,26 @@ def _factor_values(c: Complexity, model: ClassifierModel) -> tuple[float, ...]:
     return (
         length,
         _clamp(0.6 * (t.fences >= 2) + t.code_lines / 6 + t.identifiers / 6),
-        _clamp(q[_CODE] / 3),
-        _clamp(t.math_marks / 6),
+        ask * _clamp(q[_CODE] / 3),
+        # Density-aware: one "%" in a five-word question is as telling as six in a paragraph.
+        _clamp(t.math_marks / max(2.0, min(6.0, t.words / 5))),
         _clamp(quantities / 10),
         _clamp(q[_MATH] / 4),
         # An open question stating several quantities in prose: its length tracks its steps.
-        length * _clamp((quantities - 1) / 3) * (t.choices < 2),
+        # Scaled to the range such problems span (15 to 150 words), so its weight can be learned.
+        _clamp((t.words - 15) / 135) * _clamp((quantities - 1) / 3) * (t.choices < 2),
         ask * _clamp(q[_PROOF] / 2),
         ask * _clamp(q[_REASON] / 3),
         ask * _clamp(q[_LOGIC] / 2),
         _clamp(
-            (q[_STEPS] + t.list_items + max(0, t.sentences - 3) / 2 + max(0, t.questions - 1)) / 6
+            (
+                q[_STEPS]
+                + t.list_items
+                + max(0, t.sentences - 3) / 2
+                + max(0, t.questions - 1)
+                + t.commas / 3
+            )
+            / 6
         ),
         ask * _clamp(q[_CONSTR] / 4),
         _clamp(body_words / 150) * (0.4 + 0.6 * _clamp((q[_PASSAGE] + q[_EXTRACT]) / 2)),

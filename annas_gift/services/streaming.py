@@ -53,10 +53,11 @@ class OpenStream:
                         int(usage.get("prompt_tokens") or 0),
                         int(usage.get("completion_tokens") or 0),
                     )
-                # Usage rides on the last chunk; hide it unless the client asked for it.
-                if usage and not self._include_usage:
+                # We always ask the provider for usage; hide it unless the client asked too
+                # (providers also send `"usage": null` on every chunk once it is requested).
+                if "usage" in chunk and not self._include_usage:
                     chunk = {k: v for k, v in chunk.items() if k != "usage"}
-                    if chunk.get("choices"):
+                    if chunk.get("choices") or not usage:
                         yield chunk
                 else:
                     yield chunk

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from annas_gift.monitoring.events import Event, decode_event, encode_event
+
+log = logging.getLogger(__name__)
 
 
 class Spool:
@@ -85,3 +89,31 @@ class Spool:
             self.marker.unlink(missing_ok=True)
             self.path.unlink(missing_ok=True)
             return True
+
+
+async def replay(
+    spool: Spool, write: Callable[[list[Event]], Awaitable[int]], batch_size: int
+) -> tuple[bool, int]:
+    """Feed the spool to `write` (returns how many it took) by batch: (all done, damaged lines)."""
+    if not await asyncio.to_thread(spool.exists):
+        return True, 0
+    offset = await asyncio.to_thread(spool.checkpoint)
+    damaged = 0
+    while True:
+        chunk, end, bad = await asyncio.to_thread(spool.read, offset, batch_size)
+        damaged += bad
+        if not chunk:
+            offset = end  # past any damaged lines
+            # Deleted only if nothing was appended since that read; otherwise keep going.
+            if await asyncio.to_thread(spool.clear, offset):
+                log.info("replayed the usage spool into the database")
+                return True, damaged
+            continue
+        done = await write([event for event, _ in chunk])
+        if done == 0:
+            return False, damaged
+        # Remember progress so a later failure (or a crash) does not write these twice.
+        offset = end if done == len(chunk) else chunk[done - 1][1]
+        await asyncio.to_thread(spool.commit, offset)
+        if done < len(chunk):
+            return False, damaged

@@ -75,7 +75,8 @@ def map_exception(exc: Exception, call: UpstreamCall) -> errors.GatewayError:
         return errors.UpstreamTimeout(
             f"{call.model.name} did not answer within {call.timeout_s:g}s", provider=p, model=m
         )
-    if isinstance(exc, litellm.APIConnectionError):
+    # LiteLLM reports a refused connection to an OpenAI-compatible provider as a 500.
+    if isinstance(exc, litellm.APIConnectionError) or "connection error" in msg.lower():
         return errors.UpstreamConnectionError(
             f"could not reach {call.model.provider} for {call.model.name}: {msg}",
             provider=p,
@@ -110,7 +111,14 @@ class LiteLLMUpstream:
     """Calls any LiteLLM-supported provider; one instance per app."""
 
     def __init__(self) -> None:
-        self._litellm = _configure_litellm()
+        self._module: Any = None
+
+    @property
+    def _litellm(self) -> Any:
+        # Imported on first use: a catalog served wholly by the direct path never loads it.
+        if self._module is None:
+            self._module = _configure_litellm()
+        return self._module
 
     def _kwargs(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(call.params)

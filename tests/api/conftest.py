@@ -58,7 +58,13 @@ def make_catalog(base_url: str) -> Catalog:
 
 
 @pytest.fixture
-def settings(sqlite_url: str, tmp_path: Path) -> Settings:
+def upstream_path() -> str:
+    """Which provider path the app uses; test modules override it to cover both."""
+    return "direct"
+
+
+@pytest.fixture
+def settings(sqlite_url: str, tmp_path: Path, upstream_path: str) -> Settings:
     return load_settings(
         auth={"api_keys": [KEY, f"alice:{ALICE}"]},
         storage={
@@ -67,7 +73,7 @@ def settings(sqlite_url: str, tmp_path: Path) -> Settings:
             "spool_path": str(tmp_path / "spool.jsonl"),
         },
         server={"max_body_bytes": 64 * 1024, "access_log": True},
-        litellm={"timeout_s": 5.0},
+        litellm={"timeout_s": 5.0, "direct_openai_wire": upstream_path == "direct"},
     )
 
 

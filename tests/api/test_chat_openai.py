@@ -12,6 +12,12 @@ from tests.api.conftest import ALICE, AUTH
 MODEL = "sandbox/fast-small"
 
 
+@pytest.fixture(params=["direct", "litellm"])
+def upstream_path(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on the direct OpenAI-wire path and on the LiteLLM path."""
+    return str(request.param)
+
+
 def chat_body(**extra: object) -> dict[str, object]:
     body: dict[str, object] = {
         "model": MODEL,

@@ -60,3 +60,13 @@ def usage_event() -> Callable[..., UsageEvent]:
         return UsageEvent(**fields)
 
     return make
+
+
+@pytest.fixture
+async def raw_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database whose schema is not there yet (an outage until migrated)."""
+    engine = database.create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()

@@ -70,7 +70,7 @@ async def test_postgres_engine_pools_and_pre_pings(database_url: str) -> None:
     try:
         assert engine.dialect.driver == "asyncpg"
         assert engine.pool.size() == 10  # type: ignore[attr-defined]
-        assert engine.pool._pre_ping  # type: ignore[attr-defined]
+        assert engine.pool._pre_ping
         assert await database.ping(engine)
     finally:
         await engine.dispose()

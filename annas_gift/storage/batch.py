@@ -1,0 +1,96 @@
+"""Writes a batch of tracker events in one transaction, isolating any event the database rejects."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DataError, DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from annas_gift.monitoring.events import (
+    ClassificationEvent,
+    Event,
+    SelectionEvent,
+    UsageEvent,
+    hourly_deltas,
+)
+from annas_gift.storage.repositories import (
+    ClassificationRepository,
+    SelectionRepository,
+    UsageRepository,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """How far a batch got: `handled` events from its front were written or rejected."""
+
+    handled: int = 0
+    written: int = 0
+    rejected: int = 0
+    error: Exception | None = None  # the retryable failure that stopped it, if any
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when the failure is about the values themselves, so retrying cannot help."""
+    # Anything else (refused connection, missing table, timeout) may heal and is retried.
+    if isinstance(exc, DataError):
+        return True
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return isinstance(exc.orig, TypeError | ValueError)
+    return False
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line description of a database error, without its SQL or parameters."""
+    # SQLAlchemy appends the statement and its parameters on the lines after the first.
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
+
+
+async def write_events(sessions: async_sessionmaker[AsyncSession], events: Sequence[Event]) -> None:
+    """Insert usage records, upsert their hourly metrics and insert decisions, atomically."""
+    usage = [e for e in events if isinstance(e, UsageEvent)]
+    async with sessions() as session, session.begin():
+        repo = UsageRepository(session)
+        await repo.add_records(usage)
+        await repo.add_hourly(hourly_deltas(usage))
+        await ClassificationRepository(session).add_many(
+            [e for e in events if isinstance(e, ClassificationEvent)]
+        )
+        await SelectionRepository(session).add_many(
+            [e for e in events if isinstance(e, SelectionEvent)]
+        )
+
+
+async def write_batch(
+    sessions: async_sessionmaker[AsyncSession], events: Sequence[Event]
+) -> BatchResult:
+    """Write events in one transaction; if one is unwritable, write them singly and skip it."""
+    try:
+        await write_events(sessions, events)
+    except Exception as exc:
+        if not is_data_error(exc):
+            return BatchResult(error=exc)
+    else:
+        return BatchResult(handled=len(events), written=len(events))
+    # A poison event would fail the batch on every retry: find it and reject it alone.
+    result = BatchResult()
+    for event in events:
+        try:
+            await write_events(sessions, [event])
+        except Exception as exc:
+            if not is_data_error(exc):
+                result.error = exc
+                return result
+            result.rejected += 1
+            log.error("dropped a %s the database rejects: %s", type(event).__name__,
+                      describe_error(exc))  # fmt: skip
+        else:
+            result.written += 1
+        result.handled += 1
+    return result

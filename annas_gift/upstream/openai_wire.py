@@ -1,0 +1,294 @@
+"""The direct path: pooled aiohttp calls to providers that speak the OpenAI wire format.
+
+`litellm.acompletion` costs ~3.5 ms of CPU per call (DESIGN.md); for providers whose API *is*
+OpenAI's chat-completions protocol there is nothing to translate, so this path posts the
+request as-is over a keep-alive pool. Parity with the LiteLLM path is tested
+(tests/upstream/test_parity.py): same bodies, same usage, same error mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from annas_gift.catalog.registry import CatalogModel
+from annas_gift.upstream import errors
+from annas_gift.upstream.base import Completion, UpstreamCall, Usage
+
+# LiteLLM provider prefix -> the provider's OpenAI-compatible base URL.
+OPENAI_WIRE_BASES: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "cerebras": "https://api.cerebras.ai/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "mistral": "https://api.mistral.ai/v1",
+}
+# litellm_params keys this path understands; any other key means "let LiteLLM handle it".
+_KNOWN_PARAMS = frozenset(
+    {"api_base", "api_key", "extra_headers", "timeout", "stream_timeout", "max_retries"}
+)
+_RATE_HEADER_PREFIXES = ("x-ratelimit-", "retry-after")
+
+
+@dataclass(frozen=True, slots=True)
+class WireTarget:
+    url: str
+    model_id: str
+    headers: Mapping[str, str]
+
+
+def wire_target(model: CatalogModel, env: Mapping[str, str] | None = None) -> WireTarget | None:
+    """Where to POST for this model, or None when it needs LiteLLM's translation."""
+    prefix, _, model_id = model.litellm_model.partition("/")
+    if prefix not in OPENAI_WIRE_BASES or not model_id:
+        return None
+    if any(key not in _KNOWN_PARAMS for key in model.params):
+        return None
+    params = model.resolved_params(env)
+    base = str(params.get("api_base") or OPENAI_WIRE_BASES[prefix]).rstrip("/")
+    headers = {"content-type": "application/json"}
+    if api_key := params.get("api_key"):
+        headers["authorization"] = f"Bearer {api_key}"
+    extra = params.get("extra_headers") or {}
+    if not isinstance(extra, dict):
+        return None
+    headers.update({str(k).lower(): str(v) for k, v in extra.items()})
+    return WireTarget(url=f"{base}/chat/completions", model_id=model_id, headers=headers)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _provider_message(raw: bytes) -> tuple[str, str | None]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:300].decode("utf-8", "replace"), None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:500], error.get("code")
+    if isinstance(error, str):
+        return error[:500], None
+    return str(data)[:300], None
+
+
+def map_status(
+    status: int, raw: bytes, headers: Mapping[str, str], call: UpstreamCall
+) -> Exception:
+    """The gateway error for a provider's non-2xx answer (same mapping as the LiteLLM path)."""
+    p, m = call.model.provider, call.model.name
+    message, code = _provider_message(raw)
+    if status == 429:
+        return errors.RateLimited(
+            f"{m} is rate limited by {p}: {message}",
+            retry_after=_retry_after(headers),
+            provider=p,
+            model=m,
+        )
+    if status in (401, 403):
+        return errors.ProviderAuthFailed(
+            f"{p} rejected the gateway's credentials for {m}", provider=p, model=m
+        )
+    if status in (400, 413, 422):
+        if code == "context_length_exceeded" or "context length" in message.lower():
+            return errors.ContextWindowExceeded(message, param="messages", provider=p, model=m)
+        return errors.InvalidRequest(f"{p} rejected the request: {message}", provider=p, model=m)
+    if status == 404:
+        return errors.UpstreamServerError(
+            f"{p} does not know model {call.model.litellm_model}", provider=p, model=m
+        )
+    return errors.UpstreamServerError(
+        f"{p} failed for {m} (HTTP {status}): {message}", provider=p, model=m
+    )
+
+
+def _rate_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith(_RATE_HEADER_PREFIXES)}
+
+
+class OpenAIWireUpstream:
+    """Calls OpenAI-wire providers over one pooled aiohttp session (created lazily, in-loop)."""
+
+    def __init__(self, *, env: Mapping[str, str] | None = None, pool_size: int = 512) -> None:
+        self._env = env
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+        self._targets: dict[str, WireTarget | None] = {}
+
+    def target(self, model: CatalogModel) -> WireTarget | None:
+        """The cached wire target for a model (None: not an OpenAI-wire model)."""
+        if model.name not in self._targets:
+            self._targets[model.name] = wire_target(model, self._env)
+        return self._targets[model.name]
+
+    def supports(self, model: CatalogModel) -> bool:
+        """Whether this path can call the model."""
+        return self.target(model) is not None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
+            )
+        return self._session
+
+    def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[str, Mapping[str, str], bytes]:
+        target = self.target(call.model)
+        if target is None:  # pragma: no cover - the dispatcher checks `supports` first
+            raise errors.UpstreamServerError(f"{call.model.name} is not an OpenAI-wire model")
+        body: dict[str, Any] = dict(call.params)
+        headers: Mapping[str, str] = target.headers
+        # `extra_headers` is a call option (as in LiteLLM and the openai SDK), not a body field.
+        extra = body.pop("extra_headers", None)
+        if isinstance(extra, dict) and extra:
+            headers = {**headers, **{str(k).lower(): str(v) for k, v in extra.items()}}
+        body["model"] = target.model_id
+        body["messages"] = call.messages
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return target.url, headers, orjson.dumps(body)
+
+    def _connection_error(self, call: UpstreamCall, exc: BaseException) -> errors.GatewayError:
+        p, m = call.model.provider, call.model.name
+        if isinstance(exc, TimeoutError):
+            return errors.UpstreamTimeout(
+                f"{m} did not answer within {call.timeout_s:g}s", provider=p, model=m
+            )
+        return errors.UpstreamConnectionError(
+            f"could not reach {p} for {m}: {type(exc).__name__}", provider=p, model=m
+        )
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        """One whole completion."""
+        url, headers, payload = self._request(call, stream=False)
+        try:
+            async with self._http().post(
+                url,
+                data=payload,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=call.timeout_s),
+                proxy=call.proxy_url,
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 300:
+                    raise map_status(resp.status, raw, resp.headers, call)
+                rate_headers = _rate_headers(resp.headers)
+        except errors.GatewayError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._connection_error(call, exc) from None
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            raise errors.UpstreamServerError(
+                f"{call.model.provider} sent an unreadable response for {call.model.name}",
+                provider=call.model.provider,
+                model=call.model.name,
+            )
+        usage = body.get("usage") or {}
+        return Completion(
+            body=body,
+            usage=Usage(
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            ),
+            provider_headers=rate_headers,
+        )
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        """Chunks as they arrive; a stream that ends without `[DONE]` is an error."""
+        url, headers, payload = self._request(call, stream=True)
+        p, m = call.model.provider, call.model.name
+        try:
+            async with self._http().post(
+                url,
+                data=payload,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_read=call.timeout_s),
+                proxy=call.proxy_url,
+            ) as resp:
+                if resp.status >= 300:
+                    raise map_status(resp.status, await resp.read(), resp.headers, call)
+                async for line in resp.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        return
+                    try:
+                        chunk = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        raise errors.UpstreamServerError(
+                            f"{p} sent an unreadable stream event for {m}", provider=p, model=m
+                        ) from None
+                    if isinstance(chunk, dict) and "error" in chunk:
+                        message, _ = _provider_message(data)
+                        raise errors.UpstreamServerError(
+                            f"{p} failed mid-stream for {m}: {message}", provider=p, model=m
+                        )
+                    yield chunk
+        except errors.GatewayError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._connection_error(call, exc) from None
+        raise errors.UpstreamServerError(
+            f"{p} ended the stream for {m} before it finished", provider=p, model=m
+        )
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class DispatchUpstream:
+    """Sends OpenAI-wire models down the direct path and everything else through LiteLLM."""
+
+    def __init__(self, direct: OpenAIWireUpstream | None, litellm: Any) -> None:
+        self.direct = direct
+        self.litellm = litellm
+
+    def _pick(self, model: CatalogModel) -> Any:
+        if self.direct is not None and self.direct.supports(model):
+            return self.direct
+        return self.litellm
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        """One whole completion via the right path."""
+        result: Completion = await self._pick(call.model).complete(call)
+        return result
+
+    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        """A stream via the right path."""
+        stream: AsyncIterator[dict[str, Any]] = self._pick(call.model).stream(call)
+        return stream
+
+    async def aclose(self) -> None:
+        """Close both paths."""
+        if self.direct is not None:
+            await self.direct.aclose()
+        await self.litellm.aclose()

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The gateway as peers.sh measures it: all features on (auth, classification, selection,
+# usage recording), the bench catalog, a throwaway SQLite file, no access log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db=$(mktemp -d)/bench.db
+export ANNAS_GIFT_API_KEY=${GATEWAY_KEY:-sk-bench}
+export ANNAS_GIFT_LITELLM__CONFIG_PATH=bench/catalog.yaml
+export ANNAS_GIFT_SERVER__ACCESS_LOG=false
+export ANNAS_GIFT_SERVER__LOG_LEVEL=warning
+export DATABASE_URL=${DATABASE_URL:-sqlite+aiosqlite:///$db}
+exec .venv/bin/annas-gift serve --port "${PORT:-8000}"
