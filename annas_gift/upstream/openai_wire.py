@@ -8,7 +8,6 @@ request as-is over a keep-alive pool. Parity with the LiteLLM path is tested
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
