@@ -40,7 +40,7 @@ _CUE_WORDS: dict[str, str] = {
         python javascript typescript java golang rust kotlin swift ruby php perl scala haskell
         sql html css regex regexp bash shell powershell cpp c++ c# f#
         code coding coder program programs programming programmer script scripts function
-        functions method methods class classes variable variables array arrays algorithm
+        functions variable variables array arrays algorithm
         algorithms recursion recursive iterative compile compiler compiles compiled debug
         debugging bug bugs buggy refactor implement implementation implementing api apis
         endpoint endpoints database sql query queries unittest pytest jest repository repo git
@@ -49,6 +49,7 @@ _CUE_WORDS: dict[str, str] = {
         struct pointer pointers nullable async await thread threads mutex
         deadlock lambda closure closures typeerror valueerror keyerror nullpointerexception
         website webpage frontend backend server client http url cli gui leetcode redis postgres
+        node nodes subarray substring
         postgresql mysql mongodb sqlite kafka grpc graphql microservice microservices prometheus
         terraform concurrency concurrent thread-safe generics cache caching memoization
         compiler interpreter parser serialize deserialize
@@ -104,7 +105,8 @@ _CUE_WORDS: dict[str, str] = {
         email letter speech screenplay novel fiction fictional narrative character characters
         plot dialogue slogan headline tagline tweet caption compose craft draft rewrite rephrase
         paraphrase proofread polish tone persuasive vivid imagery creative catchy engaging
-        descriptive imaginative rhyme rhymes
+        descriptive imaginative rhyme rhymes edit editing grammar grammatical spelling typos
+        wording
     """,
     "roleplay": """
         pretend roleplay role-play persona embody impersonate imagine yourself
@@ -116,11 +118,12 @@ _CUE_WORDS: dict[str, str] = {
         scientific biology chemistry physics economics economic law legal philosophy
         psychology medicine medical sociology geography politics political culture cultural
         religion quantum molecular cell cells dna evolution climate energy planet gravity atom
-        atoms molecule reaction century war empire government policy fact facts
+        atoms molecule reaction century war empire government policy fact facts influence
+        influenced impacts methods ideas suggest recommend examples
     """,
     "chit_chat": """
-        hi hello hey hiya thanks thank cheers bye goodbye lol haha joke jokes chat talk
-        feel feeling favorite favourite weekend bored fun
+        hi hello hey hiya thanks thank cheers bye goodbye lol haha chat talk feel feeling
+        favorite favourite weekend bored fun
     """,
     "brevity": """
         brief briefly concise concisely succinct succinctly tldr eli5
@@ -147,6 +150,15 @@ _CUE_PHRASES: dict[str, tuple[str, ...]] = {
         "unit test",
         "unit tests",
         "pull request",
+        "binary tree",
+        "binary search",
+        "linked list",
+        "sorted array",
+        "sorted arrays",
+        "hash map",
+        "hash table",
+        "dynamic programming",
+        "big o",
     ),
     "math_terms": ("how many", "how much", "how far", "how long"),
     "proof": ("show that", "prove that", "if and only"),
@@ -171,7 +183,7 @@ _CUE_PHRASES: dict[str, tuple[str, ...]] = {
     ),
     "passage": ("based on", "from the text", "in the text", "this text", "this article"),
     "extraction": ("list all", "find all", "how many times", "key points", "main points"),
-    "creative_writing": ("short story", "blog post", "write a", "write an", "cover letter"),
+    "creative_writing": ("short story", "blog post", "cover letter", "opening line"),
     "roleplay": (
         "act as",
         "you are a",
@@ -272,6 +284,10 @@ _SIZE_RE = re.compile(
 )
 _UNIT_WORDS = {"word": 1, "page": 500, "paragraph": 120, "sentence": 20, "line": 12, "bullet": 15}
 
+# Cues inside supplied material (between the first and the last line) describe the material,
+# not the task, so they count half.
+BODY_WEIGHT = 0.5
+
 # Beyond this many characters only the head and tail are scanned: the counts saturate long
 # before, and huge pastes must not make classification slow.
 SCAN_LIMIT = 12_000
@@ -295,26 +311,41 @@ class TextCounts(NamedTuple):
     sentences: int
     requested_words: int
     body_chars: int
-    cues: tuple[int, ...]
+    cues: tuple[float, ...]
     tokens: frozenset[str]
 
 
-def _count_cues(words: list[str]) -> tuple[int, ...]:
-    """Cue-word and cue-phrase hits per group."""
-    cues = [0] * len(CUE_GROUPS)
+def _count_cues(words: list[str], head: int, tail: int) -> tuple[float, ...]:
+    """Cue-word and cue-phrase hits per group; words between the first `head` and the last
+    `tail` (supplied material, answer options) count BODY_WEIGHT each."""
+    cues = [0.0] * len(CUE_GROUPS)
     last = len(words) - 1
+    tail_start = len(words) - tail
     for i, hit in enumerate(map(_LOOKUP.get, words)):
         if hit is None:
             continue
+        weight = 1.0 if i < head or i >= tail_start else BODY_WEIGHT
         for g in hit[0]:
-            cues[g] += 1
+            cues[g] += weight
         if hit[1] and i < last:
             nxt = words[i + 1]
             for second, rest, g in hit[1]:
                 # Compare the next word first: most phrase starters ("how", "in") go no further.
                 if nxt == second and (not rest or tuple(words[i + 2 : i + 2 + len(rest)]) == rest):
-                    cues[g] += 1
+                    cues[g] += weight
     return tuple(cues)
+
+
+def _instruction_words(lower: str, n_words: int) -> tuple[int, int]:
+    """Words in the first and the last line: where a request states its task."""
+    stripped = lower.strip()
+    first, _, rest = stripped.partition("\n")
+    if not rest:
+        return n_words, 0
+    head = len(_WORD_RE.findall(first))
+    last_line = rest.rpartition("\n")[2]
+    tail = len(_WORD_RE.findall(last_line)) if len(last_line) <= 300 else 0
+    return head, tail
 
 
 def _requested_words(lower: str) -> int:
@@ -398,7 +429,8 @@ def scan_text(text: str) -> TextCounts:
         text.count(". ") + text.count(".\n") + text.count("? ") + text.count("! ") + 1 - len(choices),
         _requested_words(lower) if sized and numbers else 0,
         max(0, body),
-        _count_cues(words),
+        _count_cues(words, *_instruction_words(lower, len(words))) if has_newline
+        else _count_cues(words, len(words), 0),
         frozenset(words),
     )
 

@@ -108,16 +108,20 @@ CATEGORY_WEIGHTS: dict[Category, dict[str, float]] = {
         "math_notation": 2.0,
         "quantities": 1.5,
         "math_terms": 2.5,
+        "word_problem": 1.5,
         "proof": 2.0,
         "logic": 2.5,
+        # Numbers inside a supplied passage are data to read, not a problem to solve.
+        "passage": -1.5,
     },
     "knowledge": {"knowledge_terms": 2.5, "multiple_choice": 1.5, "reasoning": 1.0},
     "reading": {"passage": 4.0, "extraction": 2.0},
     "writing": {"creative_writing": 3.0, "roleplay": 3.0, "output_length": 0.5},
-    "chat": {"chit_chat": 3.0, "brevity": 0.3},
+    # Small talk is short: without social cues, a longer message is a question, not chat.
+    "chat": {"chit_chat": 3.0, "brevity": 0.3, "length": -2.0},
 }
-# With no evidence at all a request is small talk; knowledge is the next most common default.
-CATEGORY_BIAS: dict[Category, float] = {"chat": 0.6, "knowledge": 0.3}
+# With no evidence at all a short message is small talk and a longer one a knowledge question.
+CATEGORY_BIAS: dict[Category, float] = {"chat": 0.8, "knowledge": 0.3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +342,7 @@ def _factor_values(c: Complexity, model: ClassifierModel) -> tuple[float, ...]:
         _clamp(body_words / 150) * (0.4 + 0.6 * _clamp((q[_PASSAGE] + q[_EXTRACT]) / 2)),
         ask * _clamp(q[_EXTRACT] / 2),
         ask * _clamp(q[_CREATIVE] / 2),
-        ask * _clamp(q[_ROLE] / 1.5),
+        ask * _clamp(q[_ROLE]),
         _clamp(q[_KNOW] / 4),
         _clamp(t.choices / 4),
         ask * _clamp(q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),

@@ -1,0 +1,211 @@
+"""Value types and the backend interface shared by the in-process and Redis state backends.
+
+Both backends implement the same semantics (tests run every behaviour against both):
+
+- Sliding log: every admitted request is one entry (timestamp in integer microseconds, token
+  weight) in one log per window length; a request is admitted only if *every* window stays
+  within its limits after adding it, and then it is added to all of them at once. An entry
+  stops counting exactly `window_s` seconds after it was admitted (t=0 frees at t=60.000000,
+  not at 59.999999). This is the strictest common model: a sequence it admits is also admitted
+  by a provider that uses fixed clock-aligned windows or a token bucket, so we never trip a
+  provider's limit that we have declared correctly, and totals are exact across instances.
+- Timestamps: the Redis backend uses the Redis server clock (`TIME`), so instances with skewed
+  clocks agree; the memory backend uses the injected clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from annas_gift.catalog.rate_limits import LIMIT_NAMES, LimitSpec
+
+US = 1_000_000
+Breaker = Literal["closed", "open", "half_open"]
+OutcomeKind = Literal["success", "failure", "rate_limited", "neutral"]
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Whether a request may go ahead; if not, which limit said no and when to retry.
+
+    `retry_after` is None on a denial only when the request can never fit (its token estimate
+    exceeds the window's whole limit). `ticket` identifies the admitted entry so `settle` can
+    correct exactly its token weight.
+    """
+
+    ok: bool
+    retry_after: float | None = None
+    limit: str | None = None
+    ticket: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLiveState:
+    """What every instance currently knows about a model's health and remaining budget."""
+
+    healthy: bool
+    breaker: Breaker
+    cooled_down_until: float | None
+    headroom: float
+    latency_p50_ms: float | None
+    error_rate: float
+    remaining: dict[str, int | None]
+    last_error: str | None
+    last_check: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The limits that share one sliding log (e.g. rpm and tpm share the 60 s log)."""
+
+    window_s: int
+    window_us: int
+    requests: LimitSpec | None
+    tokens: LimitSpec | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything a backend needs to check one subject (a model or a client key)."""
+
+    subject: str  # "m:<model name>" or "k:<key id>"
+    windows: tuple[Window, ...]
+    gated: bool  # models also check cooldown, breaker and provider-learned budgets
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """Budgets a provider reported in its response headers (None = header absent)."""
+
+    requests: int | None = None
+    requests_reset_s: float | None = None
+    tokens: int | None = None
+    tokens_reset_s: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when the provider sent no remaining-budget headers."""
+        return self.requests is None and self.tokens is None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One observed upstream call, already classified for the breaker."""
+
+    kind: OutcomeKind
+    latency_ms: float
+    error: str | None
+    cooldown_s: float | None
+
+
+def build_plan(subject: str, specs: Sequence[LimitSpec], *, gated: bool) -> Plan:
+    """Group limit specs by window length (one log per length)."""
+    by_window: dict[int, list[LimitSpec | None]] = {}
+    for spec in specs:
+        slot = by_window.setdefault(spec.window_s, [None, None])
+        index = 0 if spec.unit == "requests" else 1
+        current = slot[index]
+        # Two specs of one unit and window: the tighter one is the one that matters.
+        if current is None or spec.limit < current.limit:
+            slot[index] = spec
+    windows = tuple(
+        Window(window_s=w, window_us=w * US, requests=r, tokens=t)
+        for w, (r, t) in sorted(by_window.items())
+    )
+    return Plan(subject=subject, windows=windows, gated=gated)
+
+
+def build_live(
+    plan: Plan,
+    now_us: int,
+    *,
+    cooldown_until_us: int,
+    is_open: bool,
+    open_until_us: int,
+    error_rate: float,
+    p50_ms: float | None,
+    last_error: str | None,
+    last_check_us: int | None,
+    usage: Sequence[tuple[int, int]],
+    learned_requests: int | None,
+    learned_tokens: int | None,
+) -> ModelLiveState:
+    """Assemble a ModelLiveState from raw backend values (same code for both backends)."""
+    remaining: dict[str, int | None] = dict.fromkeys(LIMIT_NAMES)
+    headroom = 1.0
+    for window, (count, used) in zip(plan.windows, usage, strict=True):
+        for spec, spent, learned in (
+            (window.requests, count, learned_requests),
+            (window.tokens, used, learned_tokens),
+        ):
+            if spec is None:
+                continue
+            left = max(0, spec.limit - spent)
+            if learned is not None:
+                left = min(left, max(0, learned))
+            remaining[spec.name] = left
+            headroom = min(headroom, left / spec.limit if spec.limit else 0.0)
+    # A provider-reported exhausted budget counts even when we declared no limit ourselves.
+    for learned in (learned_requests, learned_tokens):
+        if learned is not None and learned <= 0:
+            headroom = 0.0
+    if is_open:
+        breaker: Breaker = "open" if now_us < open_until_us else "half_open"
+    else:
+        breaker = "closed"
+    return ModelLiveState(
+        healthy=breaker != "open",
+        breaker=breaker,
+        cooled_down_until=cooldown_until_us / US if cooldown_until_us > now_us else None,
+        headroom=headroom,
+        latency_p50_ms=p50_ms,
+        error_rate=error_rate,
+        remaining=remaining,
+        last_error=last_error,
+        last_check=last_check_us / US if last_check_us else None,
+    )
+
+
+class Backend(Protocol):
+    """The operations both state backends implement with identical semantics."""
+
+    async def admit(self, plan: Plan, tokens: int, rid: str) -> Admission:
+        """Atomically check every window and gate; add the entry to all windows or to none."""
+        ...
+
+    async def settle(
+        self, plan: Plan, ticket: str | None, est: int, actual: int, learned: Learned
+    ) -> None:
+        """Correct the entry's token weight and tighten budgets the provider reported."""
+        ...
+
+    async def report(self, plan: Plan, outcome: Outcome) -> None:
+        """Record one upstream outcome in the health record; apply any cooldown."""
+        ...
+
+    async def snapshot(self, plans: Sequence[Plan]) -> list[ModelLiveState]:
+        """Live state of each plan's subject, in order."""
+        ...
+
+    async def inflight(self, subject: str, delta: int) -> int:
+        """Add delta to the subject's in-flight count (never below 0) and return it."""
+        ...
+
+    async def cache_get(self, key: str) -> bytes | None:
+        """The cached value, or None when absent or expired."""
+        ...
+
+    async def cache_set(self, key: str, value: bytes, ttl_s: int) -> None:
+        """Store a value for ttl_s seconds."""
+        ...
+
+    async def ping(self) -> bool:
+        """True when the backend's store answers."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
