@@ -67,7 +67,7 @@ def ensure_key_file(path: Path) -> str:
     return key
 
 
-def authenticate(request: Request) -> str:
+async def authenticate(request: Request) -> str:
     """FastAPI dependency: the caller's key id, or a 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

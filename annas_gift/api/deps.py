@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the lifespan's clients, reachable and overridable in tests."""
+"""FastAPI dependencies: the lifespan's clients, reachable and overridable in tests.
+
+All are `async def`: FastAPI runs plain `def` dependencies in a thread pool, a thread hand-off
+per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,17 @@ from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 
 
-def get_chat(request: Request) -> ChatService:
+async def get_chat(request: Request) -> ChatService:
     """The chat service built in the lifespan."""
     return request.app.state.chat
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     """The model catalog."""
     return request.app.state.catalog
 
 
-def get_tracker(request: Request) -> UsageTracker:
+async def get_tracker(request: Request) -> UsageTracker:
     """The usage tracker."""
     return request.app.state.tracker
 

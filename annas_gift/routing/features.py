@@ -88,7 +88,7 @@ _CUE_WORDS: dict[str, str] = {
     "constraints": """
         must should exactly only ensure require requires required requirement requirements
         constraint constraints format formatted json csv yaml xml markdown table bullet
-        bullets limit maximum minimum avoid never always strictly without don't
+        bullets limit maximum minimum avoid never always strictly without
     """,
     "passage": """
         passage passages paragraph paragraphs text texts article articles excerpt excerpts
@@ -173,6 +173,7 @@ _CUE_PHRASES: dict[str, tuple[str, ...]] = {
     "multi_step": ("and then", "after that", "for each", "as well"),
     "constraints": (
         "do not",
+        "don t",
         "no more than",
         "fewer than",
         "less than",
@@ -213,7 +214,7 @@ _CUE_PHRASES: dict[str, tuple[str, ...]] = {
         "why is",
         "tell me about",
     ),
-    "chit_chat": ("how are you", "good morning", "good night", "what's up", "nice to", "you doing"),
+    "chit_chat": ("how are you", "good morning", "good night", "what s up", "nice to", "you doing"),
     "brevity": (
         "one sentence",
         "one word",
@@ -251,8 +252,16 @@ def _build_lookup() -> dict[str, tuple[tuple[int, ...], tuple[_Phrase, ...]]]:
 
 _LOOKUP = _build_lookup()
 
-# Letters, digits and the joiners that keep "don't", "c++", "trade-offs" and "snake_case" whole.
-_WORD_RE = re.compile(r"[a-z][a-z0-9_'+#-]*")
+# Words: runs of letters, digits and the joiners that keep "c++", "c#", "trade-offs" and
+# "snake_case" whole. Tokenised with bytes.translate + split, several times faster than a regex;
+# an apostrophe splits ("don't" -> "don", "t"), so quoted words match their cues.
+_WORD_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_+#-")
+_TO_SPACE = bytes(c if c in _WORD_CHARS else 32 for c in range(256))
+
+
+def tokenize(lower: str) -> list[str]:
+    """Split lower-cased text into words (non-ASCII letters act as separators)."""
+    return lower.encode("ascii", "replace").translate(_TO_SPACE).decode("ascii").split()
 _NUMBER_RE = re.compile(r"[0-9][0-9.,]*")
 # Each pattern below starts with a literal or a narrow character class, so the regex engine
 # skips ordinary prose quickly; the broader checks run only when a cheap test says they can hit.
@@ -342,9 +351,9 @@ def _instruction_words(lower: str, n_words: int) -> tuple[int, int]:
     first, _, rest = stripped.partition("\n")
     if not rest:
         return n_words, 0
-    head = len(_WORD_RE.findall(first))
+    head = len(tokenize(first))
     last_line = rest.rpartition("\n")[2]
-    tail = len(_WORD_RE.findall(last_line)) if len(last_line) <= 300 else 0
+    tail = len(tokenize(last_line)) if len(last_line) <= 300 else 0
     return head, tail
 
 
@@ -400,7 +409,7 @@ def scan_text(text: str) -> TextCounts:
         half = SCAN_LIMIT // 2
         text = text[:half] + "\n" + text[-half:]
     lower = text.lower()
-    words = _WORD_RE.findall(lower)
+    words = tokenize(lower)
     numbers = len(_NUMBER_RE.findall(text))
     has_newline = "\n" in text
     # Supplied material: whatever follows the first line (or the first colon on one line),
@@ -412,9 +421,15 @@ def scan_text(text: str) -> TextCounts:
     body = len(text) - cut - 1 - sum(map(len, choices)) if cut >= 0 else 0
     sized = "word" in lower or "paragraph" in lower or "page" in lower or "sentence" in lower
     # Positional arguments, in field order: measurably cheaper than keywords on this hot path.
+    n_words = len(words)
+    if chars > SCAN_LIMIT:
+        n_words = chars // 6
+    elif not lower.isascii():
+        # Scripts without spaces (or with many accents) tokenise poorly; characters still count.
+        n_words = max(n_words, chars // 4)
     return TextCounts(
         chars,
-        len(words) if chars <= SCAN_LIMIT else chars // 6,
+        n_words,
         numbers,
         _math_marks(text, numbers > 0),
         _code_lines(text),

@@ -18,7 +18,8 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from operator import itemgetter, mul
+from itertools import repeat
+from operator import mul
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -296,62 +297,58 @@ def wording_value(tokens: frozenset[str], model: ClassifierModel) -> float:
     """The learned lexicon's probability that a prompt with these words needs the strong model."""
     if not tokens:
         return _sigmoid(model.lexicon_bias)
-    get = model.lexicon.get
-    total = 0.0
-    for token in tokens:
-        total += get(token, 0.0)
+    total = sum(map(model.lexicon.get, tokens, repeat(0.0)))  # C-level loop: hot path
     return _sigmoid(model.lexicon_bias + total / math.sqrt(len(tokens)))
 
 
 def _factor_values(c: Complexity, model: ClassifierModel) -> tuple[float, ...]:
+    # Every count is non-negative, so min(1.0, x) is the clamp; builtins keep this path cheap.
     t, q = c.task, c.cues
     words = t.words + _CONTEXT_WEIGHT * c.context_words
-    body_words = t.body_chars / 6.0
     requested = t.requested_words
     short_cap = 0 < requested <= 80 or 0 < c.max_tokens <= 150
-    length = _clamp(math.log1p(words) / _LOG_LEN)
     quantities = t.numbers + q[_NUMW]
     # A multiple-choice question asks for one of its options: what its stem talks about
     # (a story, an argument, a proof) is its topic, not the shape of the requested answer.
     ask = 0.0 if t.choices >= 3 else 1.0
+    steps = (
+        q[_STEPS]
+        + t.list_items
+        + max(0, t.sentences - 3) / 2
+        + max(0, t.questions - 1)
+        + t.commas / 3
+    )
+    material = min(1.0, t.body_chars / 900)  # about 150 words of supplied text
+    out_size = max(_output_size(requested), _output_size(0.75 * c.max_tokens))
     return (
-        length,
-        _clamp(0.6 * (t.fences >= 2) + t.code_lines / 6 + t.identifiers / 6),
-        ask * _clamp(q[_CODE] / 3),
+        min(1.0, math.log1p(words) / _LOG_LEN),
+        min(1.0, 0.6 * (t.fences >= 2) + (t.code_lines + t.identifiers) / 6),
+        ask * min(1.0, q[_CODE] / 3),
         # Density-aware: one "%" in a five-word question is as telling as six in a paragraph.
-        _clamp(t.math_marks / max(2.0, min(6.0, t.words / 5))),
-        _clamp(quantities / 10),
-        _clamp(q[_MATH] / 4),
+        min(1.0, t.math_marks / max(2.0, min(6.0, t.words / 5))),
+        min(1.0, quantities / 10),
+        min(1.0, q[_MATH] / 4),
         # An open question stating several quantities in prose: its length tracks its steps.
         # Scaled to the range such problems span (15 to 150 words), so its weight can be learned.
         _clamp((t.words - 15) / 135) * _clamp((quantities - 1) / 3) * (t.choices < 2),
-        ask * _clamp(q[_PROOF] / 2),
-        ask * _clamp(q[_REASON] / 3),
-        ask * _clamp(q[_LOGIC] / 2),
-        _clamp(
-            (
-                q[_STEPS]
-                + t.list_items
-                + max(0, t.sentences - 3) / 2
-                + max(0, t.questions - 1)
-                + t.commas / 3
-            )
-            / 6
-        ),
-        ask * _clamp(q[_CONSTR] / 4),
-        _clamp(body_words / 150) * (0.4 + 0.6 * _clamp((q[_PASSAGE] + q[_EXTRACT]) / 2)),
-        ask * _clamp(q[_EXTRACT] / 2),
-        ask * _clamp(q[_CREATIVE] / 2),
-        ask * _clamp(q[_ROLE]),
-        _clamp(q[_KNOW] / 4),
-        _clamp(t.choices / 4),
-        ask * _clamp(q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),
-        ask * _clamp(q[_BRIEF] / 2 + short_cap),
-        ask * max(_output_size(requested), _output_size(0.75 * c.max_tokens), _clamp(q[_LONG] / 3)),
-        _clamp((c.user_turns + c.assistant_turns - 1) / 8),
-        _clamp(math.log1p(c.system_words) / _LOG_SYS),
-        _clamp(c.images / 2),
-        _clamp(c.tool_messages / 3),
+        ask * min(1.0, q[_PROOF] / 2),
+        ask * min(1.0, q[_REASON] / 3),
+        ask * min(1.0, q[_LOGIC] / 2),
+        min(1.0, steps / 6),
+        ask * min(1.0, q[_CONSTR] / 4),
+        material * (0.4 + 0.6 * min(1.0, (q[_PASSAGE] + q[_EXTRACT]) / 2)),
+        ask * min(1.0, q[_EXTRACT] / 2),
+        ask * min(1.0, q[_CREATIVE] / 2),
+        ask * min(1.0, q[_ROLE]),
+        min(1.0, q[_KNOW] / 4),
+        min(1.0, t.choices / 4),
+        ask * min(1.0, q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),
+        ask * min(1.0, q[_BRIEF] / 2 + short_cap),
+        ask * max(out_size, min(1.0, q[_LONG] / 3)),
+        min(1.0, max(0, c.user_turns + c.assistant_turns - 1) / 8),
+        min(1.0, math.log1p(c.system_words) / _LOG_SYS),
+        min(1.0, c.images / 2),
+        min(1.0, c.tool_messages / 3),
         wording_value(t.tokens, model),
     )
 
@@ -363,28 +360,50 @@ def calculate_factors(
     return dict(zip(FACTOR_NAMES, _factor_values(analysis, model), strict=True))
 
 
-# Sparse rows in CATEGORIES order: (bias, picks the row's factor values, their weights).
-_CATEGORY_ROWS: tuple[tuple[float, itemgetter[Any], tuple[float, ...]], ...] = tuple(
+# Sparse rows in CATEGORIES order: (bias, ((factor index, weight), ...)). A plain loop over
+# these beats map/itemgetter tricks for rows of two to eight entries.
+_CATEGORY_ROWS: tuple[tuple[float, tuple[tuple[int, float], ...]], ...] = tuple(
     (
         CATEGORY_BIAS.get(cat, 0.0),
-        itemgetter(*(FACTOR_NAMES.index(n) for n in CATEGORY_WEIGHTS[cat]), 0),
-        (*CATEGORY_WEIGHTS[cat].values(), 0.0),  # the trailing 0 keeps itemgetter's result a tuple
+        tuple((FACTOR_NAMES.index(n), w) for n, w in CATEGORY_WEIGHTS[cat].items()),
     )
     for cat in CATEGORIES
 )
 
 
+def _evidence(values: tuple[float, ...]) -> list[float]:
+    """Category evidence (logits), in CATEGORIES order."""
+    out = []
+    for bias, row in _CATEGORY_ROWS:
+        e = bias
+        for i, w in row:
+            e += values[i] * w
+        out.append(e)
+    return out
+
+
+def _tier_score(values: tuple[float, ...], model: ClassifierModel) -> float:
+    # map(mul) keeps the dot product in C: this runs on every request.
+    return _sigmoid(model.tier_bias + sum(map(mul, values, model.tier_weights)))
+
+
+def _best_category(evidence: list[float]) -> tuple[Category, float]:
+    """Argmax category and its softmax probability; the first in CATEGORIES order wins a tie."""
+    top = max(evidence)
+    norm = 0.0
+    for e in evidence:
+        norm += math.exp(e - top)
+    return CATEGORIES[evidence.index(top)], 1.0 / norm
+
+
 def _scores(values: tuple[float, ...], model: ClassifierModel) -> Scores:
-    # map(mul) keeps the dot products in C: this runs on every request.
-    z = model.tier_bias + sum(map(mul, values, model.tier_weights))
-    evidence = [bias + sum(map(mul, pick(values), row)) for bias, pick, row in _CATEGORY_ROWS]
+    evidence = _evidence(values)
+    best, confidence = _best_category(evidence)
     top = max(evidence)
     exps = [math.exp(e - top) for e in evidence]
     norm = sum(exps)
     probs = {cat: x / norm for cat, x in zip(CATEGORIES, exps, strict=True)}
-    # The first category in CATEGORIES order wins a tie, so the result is deterministic.
-    best = CATEGORIES[evidence.index(top)]
-    return Scores(_sigmoid(z), best, probs[best], probs)
+    return Scores(_tier_score(values, model), best, confidence, probs)
 
 
 def calculate_scores(
@@ -408,8 +427,9 @@ def factor_contributions(
 def classify_task(request: Any, model: ClassifierModel = DEFAULT_MODEL) -> TaskClassification:
     """Classify a chat request: tier, category, confidence, score and the factors behind them."""
     values = _factor_values(analyze_complexity(request), model)
-    s = _scores(values, model)
-    tier: Tier = "powerful" if s.score >= model.threshold else "fast"
+    score = _tier_score(values, model)
+    category, confidence = _best_category(_evidence(values))
+    tier: Tier = "powerful" if score >= model.threshold else "fast"
     return TaskClassification(
-        tier, s.category, s.confidence, s.score, dict(zip(FACTOR_NAMES, values, strict=True))
+        tier, category, confidence, score, dict(zip(FACTOR_NAMES, values, strict=True))
     )

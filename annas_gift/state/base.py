@@ -208,4 +208,3 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
-

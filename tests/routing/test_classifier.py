@@ -311,3 +311,89 @@ def test_model_is_explicit_and_swappable() -> None:
     result = classify_task("What is the capital of Australia?", prior)
     assert result.factors["wording"] == 0.5  # no lexicon: neutral
     assert 0.0 <= result.score <= 1.0
+
+
+ABSTRACT = (
+    "We propose a lightweight method for detecting label noise in crowd-sourced image "
+    "datasets. Using agreement between three small classifiers trained on disjoint subsets, "
+    "we flag examples whose labels are likely wrong. On two benchmarks the method recovers "
+    "71% of injected errors while flagging fewer than 5% of clean examples. We did not test "
+    "datasets with more than ten classes, and the annotators in both benchmarks were drawn "
+    "from the same platform, so results may not transfer to expert-labelled data."
+)
+NOTES = (
+    "Weekly sync, 3 March.\n- Ana will send the revised budget to finance by Wednesday.\n"
+    "- Ben and Chloe to finish the survey analysis; draft due next Monday.\n"
+    "- Room booking for the workshop is still open; Dev to follow up with facilities.\n"
+    "- Next meeting moved to Thursday because of the holiday."
+)
+EMAIL = (
+    "Hi,\nThanks for submitting your thesis draft. Before the committee meeting, please upload "
+    "the signed ethics form to the portal and send me a one-page summary of the changes since "
+    "the last version. The deadline for both is this Friday at noon; after that the meeting "
+    "will have to be postponed to next term.\nBest,\nProf. Lindqvist"
+)
+
+# A second hand-written set, written after the cue lists were last changed and never used to
+# change them: an honest estimate of category accuracy on requests in our own words.
+FRESH: list[tuple[str, str]] = [
+    (
+        "My React component re-renders forever when I call setState inside useEffect. "
+        "What am I doing wrong?",
+        "code",
+    ),
+    ("How do I read a CSV into a pandas DataFrame and drop rows with missing values?", "code"),
+    (
+        "Convert this loop into a list comprehension:\nresult = []\nfor x in items:\n"
+        "    if x > 0:\n        result.append(x * 2)",
+        "code",
+    ),
+    ("Write a bash script that backs up my home directory to an external drive every night.", "code"),
+    ("Find the derivative of f(x) = sin(x) * ln(x).", "math"),
+    (
+        "A rectangle's length is twice its width and its perimeter is 36 cm. What is its area?",
+        "math",
+    ),
+    ("What is the probability of getting exactly two heads in five fair coin flips?", "math"),
+    ("Show that the sum of the first n odd numbers equals n^2.", "math"),
+    ("Is 221 a prime number?", "math"),
+    ("What is the difference between weather and climate?", "knowledge"),
+    ("Who was Ada Lovelace and why is she important?", "knowledge"),
+    ("How does the Federal Reserve influence interest rates?", "knowledge"),
+    ("What are the symptoms of vitamin D deficiency?", "knowledge"),
+    ("Explain the main ideas of Kant's categorical imperative.", "knowledge"),
+    (
+        f"Here is an abstract from a paper I'm reviewing:\n{ABSTRACT}\nWhat are its main "
+        "limitations according to the text?",
+        "reading",
+    ),
+    (f"From the meeting notes below, list every action item and who owns it.\n{NOTES}", "reading"),
+    (
+        f"Read the following email and tell me what the sender wants me to do by Friday:\n{EMAIL}",
+        "reading",
+    ),
+    ("Write a limerick about a cat who hates Mondays.", "writing"),
+    ("Help me write a cover letter for a junior data analyst position.", "writing"),
+    (
+        "Can you polish the wording of this sentence: 'Our results shows that the method are "
+        "more better than baseline.'",
+        "writing",
+    ),
+    ("Write a toast for my sister's wedding, funny but heartfelt.", "writing"),
+    ("Act as a medieval innkeeper and greet me as I walk in from the rain.", "writing"),
+    ("hey there", "chat"),
+    ("I'm bored, let's talk about something fun", "chat"),
+    ("thank you so much!", "chat"),
+    ("good night, talk tomorrow", "chat"),
+    ("How's your day going?", "chat"),
+]
+
+
+def test_fresh_set_accuracy() -> None:
+    wrong = [
+        (prompt[:50], expected, got)
+        for prompt, expected in FRESH
+        if (got := classify_task(prompt).category) != expected
+    ]
+    accuracy = 1 - len(wrong) / len(FRESH)
+    assert accuracy >= 0.75, wrong

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import FromClause, String
@@ -38,6 +39,11 @@ def _utc_day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(utc_day)
 def _utc_day_default(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST(CAST({compiler.process(element.clauses, **kw)} AS DATE) AS VARCHAR(10))"
+
+
+def row_of(event: Any) -> dict[str, Any]:
+    """A dataclass event as a column dict, shallowly (asdict deep-copies every nested dict)."""
+    return {f.name: getattr(event, f.name) for f in fields(event)}
 
 
 def fit_row(table: FromClause, row: dict[str, Any]) -> dict[str, Any]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent
 from annas_gift.storage.models import ModelSelection, TaskClassification
-from annas_gift.storage.repositories._sql import fit_row
+from annas_gift.storage.repositories._sql import fit_row, row_of
 
 _CLASSIFICATIONS = TaskClassification.__table__
 _SELECTIONS = ModelSelection.__table__
@@ -26,7 +25,7 @@ class ClassificationRepository:
         """Insert classifications in one bulk statement."""
         if events:
             await self._session.execute(
-                insert(TaskClassification), [fit_row(_CLASSIFICATIONS, asdict(e)) for e in events]
+                insert(TaskClassification), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in events]
             )
 
     async def for_request(self, request_id: str) -> list[TaskClassification]:
@@ -49,7 +48,7 @@ class SelectionRepository:
         """Insert selections in one bulk statement."""
         if events:
             await self._session.execute(
-                insert(ModelSelection), [fit_row(_SELECTIONS, asdict(e)) for e in events]
+                insert(ModelSelection), [fit_row(_SELECTIONS, row_of(e)) for e in events]
             )
 
     async def for_request(self, request_id: str) -> list[ModelSelection]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,7 +13,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from annas_gift.monitoring.events import MetricDelta, UsageEvent, UsageStat, merge_deltas
 from annas_gift.storage.models import UsageMetric, UsageRecord
-from annas_gift.storage.repositories._sql import fit_row, utc_day
+from annas_gift.storage.repositories._sql import fit_row, row_of, utc_day
 
 GroupBy = Literal["provider", "model", "day"]
 Column = ColumnElement[Any] | QueryableAttribute[Any] | None
@@ -40,12 +39,12 @@ class UsageRepository:
         """Insert usage records in one bulk statement."""
         if records:
             await self._session.execute(
-                insert(UsageRecord), [fit_row(_RECORDS, asdict(r)) for r in records]
+                insert(UsageRecord), [fit_row(_RECORDS, row_of(r)) for r in records]
             )
 
     async def add_hourly(self, deltas: Sequence[MetricDelta]) -> None:
         """Add deltas to the hourly metrics, creating rows as needed (one upsert per batch)."""
-        rows = [asdict(d) for d in merge_deltas(deltas)]
+        rows = [row_of(d) for d in merge_deltas(deltas)]
         if not rows:
             return
         dialect = self._session.get_bind().dialect.name

@@ -1,0 +1,271 @@
+"""GatewayState: the one object the gateway talks to for limits, health, in-flight and cache.
+
+It runs on Redis when a URL is configured, else in process. If Redis fails mid-flight, the
+failing call and all later ones run on the in-process backend (one warning); a background task
+pings Redis every `retry_interval_s` and switches back when it answers (one info log). No Redis
+error ever leaves this class. Requests admitted locally during an outage are not replayed into
+Redis, so the first window after recovery may admit up to one instance-local window extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from annas_gift.catalog.rate_limits import ClientLimits, client_limit_specs, limits_for
+from annas_gift.catalog.registry import CatalogModel
+from annas_gift.state.base import Admission, ModelLiveState, Plan, build_plan
+from annas_gift.state.headers import learned_from_headers
+from annas_gift.state.health import classify
+from annas_gift.state.memory import MemoryBackend
+from annas_gift.state.redis_backend import RedisBackend
+
+log = logging.getLogger("annas_gift.state")
+# Connection refused/reset, timeouts, a Redis restarting or failing over: all mean "not now".
+_REDIS_DOWN = (RedisError, OSError)
+_ADMIT_ALL = Admission(True)
+
+
+class GatewayState:
+    """Rate limits, cooldowns, health, in-flight counts and the response cache for the gateway."""
+
+    def __init__(
+        self,
+        memory: MemoryBackend,
+        redis: RedisBackend | None,
+        *,
+        clock: Callable[[], float],
+        retry_interval_s: float,
+    ) -> None:
+        self._memory = memory
+        self._redis = redis
+        self._use_redis = False
+        self._clock = clock
+        self._retry_interval_s = retry_interval_s
+        self._recovery: asyncio.Task[None] | None = None
+        self._plans: dict[str, tuple[tuple[int | None, ...], Plan]] = {}
+        self._client_plans: dict[str, tuple[tuple[int | None, ...], Plan]] = {}
+        # Entry ids must be unique across instances sharing a Redis: random prefix + counter.
+        self._rid_prefix = os.urandom(6).hex()
+        self._rid_counter = itertools.count()
+
+    @classmethod
+    async def create(
+        cls,
+        redis_url: str | None,
+        *,
+        namespace: str = "annas",
+        cache_max_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        socket_timeout: float = 0.5,
+        retry_interval_s: float = 2.0,
+    ) -> GatewayState:
+        """The state layer: in process when redis_url is None, else shared through Redis."""
+        memory = MemoryBackend(clock, cache_max_entries)
+        if redis_url is None:
+            return cls(memory, None, clock=clock, retry_interval_s=retry_interval_s)
+        client = Redis.from_url(
+            redis_url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            # Fail fast and fall back; the recovery task does the retrying, off the request path.
+            retry=Retry(NoBackoff(), 0),
+        )
+        state = cls(
+            memory,
+            RedisBackend(client, namespace),
+            clock=clock,
+            retry_interval_s=retry_interval_s,
+        )
+        try:
+            await client.ping()
+        except _REDIS_DOWN as exc:
+            state._lost(exc)
+        else:
+            state._use_redis = True
+        return state
+
+    @property
+    def backend(self) -> str:
+        """Which store serves calls now: "memory", "redis" or "memory (redis unavailable)"."""
+        if self._redis is None:
+            return "memory"
+        return "redis" if self._use_redis else "memory (redis unavailable)"
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._use_redis or self._recovery is None:
+            log.warning(
+                "Redis unavailable (%s: %s); serving from per-instance state until it returns",
+                type(exc).__name__,
+                exc,
+            )
+        self._use_redis = False
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        assert self._redis is not None
+        while True:
+            await asyncio.sleep(self._retry_interval_s)
+            try:
+                await self._redis.ping()
+            except _REDIS_DOWN:
+                continue
+            self._use_redis = True
+            log.info("Redis is back; shared state resumed")
+            return
+
+    def _plan(self, model: CatalogModel) -> Plan:
+        signature = (model.rpm, model.tpm, model.rpd, model.tpd)
+        cached = self._plans.get(model.name)
+        if cached is None or cached[0] != signature:
+            plan = build_plan("m:" + model.name, limits_for(model), gated=True)
+            cached = self._plans[model.name] = (signature, plan)
+        return cached[1]
+
+    async def admit(self, model: CatalogModel, est_tokens: int) -> Admission:
+        """Atomically reserve one request and est_tokens in every window of the model, or deny."""
+        plan = self._plan(model)
+        tokens = max(0, int(est_tokens))
+        rid = f"{self._rid_prefix}{next(self._rid_counter):x}"
+        if self._use_redis and self._redis is not None:
+            try:
+                return await self._redis.admit(plan, tokens, rid)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+        return await self._memory.admit(plan, tokens, rid)
+
+    async def settle(
+        self,
+        model: CatalogModel,
+        est_tokens: int,
+        actual_tokens: int,
+        provider_headers: Mapping[str, str],
+        *,
+        ticket: str | None = None,
+    ) -> None:
+        """Correct the token windows by actual-est; tighten to budgets the provider reports."""
+        plan = self._plan(model)
+        learned = learned_from_headers(provider_headers, self._clock())
+        est, actual = max(0, int(est_tokens)), max(0, int(actual_tokens))
+        if est == actual and learned.empty:
+            return
+        if self._use_redis and self._redis is not None:
+            try:
+                return await self._redis.settle(plan, ticket, est, actual, learned)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+        await self._memory.settle(plan, ticket, est, actual, learned)
+
+    async def report(
+        self,
+        model: CatalogModel,
+        *,
+        ok: bool,
+        latency_ms: float,
+        error: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Record an upstream outcome: health EWMA and breaker; a 429 cools the model down."""
+        plan = self._plan(model)
+        outcome = classify(
+            ok=ok, status=status, latency_ms=latency_ms, error=error, retry_after=retry_after
+        )
+        if self._use_redis and self._redis is not None:
+            try:
+                return await self._redis.report(plan, outcome)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+        await self._memory.report(plan, outcome)
+
+    async def snapshot(self, models: Sequence[CatalogModel]) -> dict[str, ModelLiveState]:
+        """Live state of every given model by name (one Redis round trip for all of them)."""
+        if not models:
+            return {}
+        plans = [self._plan(m) for m in models]
+        if self._use_redis and self._redis is not None:
+            try:
+                states = await self._redis.snapshot(plans)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+                states = await self._memory.snapshot(plans)
+        else:
+            states = await self._memory.snapshot(plans)
+        return {m.name: s for m, s in zip(models, states, strict=True)}
+
+    async def admit_client(self, key_id: str, limits: ClientLimits, est_tokens: int) -> Admission:
+        """Atomically count one request of a gateway client key against its rpm/tpm, or deny."""
+        if limits.rpm is None and limits.tpm is None:
+            return _ADMIT_ALL
+        signature = (limits.rpm, limits.tpm)
+        cached = self._client_plans.get(key_id)
+        if cached is None or cached[0] != signature:
+            plan = build_plan("k:" + key_id, client_limit_specs(limits), gated=False)
+            cached = self._client_plans[key_id] = (signature, plan)
+        plan = cached[1]
+        tokens = max(0, int(est_tokens))
+        rid = f"{self._rid_prefix}{next(self._rid_counter):x}"
+        if self._use_redis and self._redis is not None:
+            try:
+                return await self._redis.admit(plan, tokens, rid)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+        return await self._memory.admit(plan, tokens, rid)
+
+    async def cache_get(self, key: str) -> bytes | None:
+        """A cached response body, or None."""
+        if self._use_redis and self._redis is not None:
+            try:
+                return await self._redis.cache_get(key)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+        return await self._memory.cache_get(key)
+
+    async def cache_set(self, key: str, value: bytes, ttl_s: int) -> None:
+        """Cache a (successful) response body for ttl_s seconds."""
+        if self._use_redis and self._redis is not None:
+            try:
+                return await self._redis.cache_set(key, value, ttl_s)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+        await self._memory.cache_set(key, value, ttl_s)
+
+    async def inflight(self, model: CatalogModel, delta: int) -> int:
+        """Add delta (+1 on send, -1 when done) to the model's in-flight count; return it."""
+        subject = "m:" + model.name
+        if self._use_redis and self._redis is not None:
+            try:
+                return await self._redis.inflight(subject, delta)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+        return await self._memory.inflight(subject, delta)
+
+    async def ping(self) -> bool:
+        """Whether Redis answers now (always True for the in-process backend)."""
+        if self._redis is None:
+            return True
+        try:
+            return await self._redis.ping()
+        except _REDIS_DOWN:
+            return False
+
+    async def aclose(self) -> None:
+        """Stop the recovery task and close Redis connections."""
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+            self._recovery = None
+        if self._redis is not None:
+            await self._redis.aclose()

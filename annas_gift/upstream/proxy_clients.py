@@ -1,0 +1,267 @@
+"""Per-call egress proxies for LiteLLM: proxied clients passed as `client=`, never env variables.
+
+LiteLLM reaches providers two ways, and each takes its own kind of client. The OpenAI SDK
+route (openai and the OpenAI-compatible providers it serves) takes an `openai.AsyncOpenAI`;
+the generic HTTP route (anthropic, gemini, groq, mistral, ...) takes an `AsyncHTTPHandler`.
+A provider handed the wrong kind, or one that ignores `client=`, silently goes direct, so only
+the providers below, each checked by tests/vpn against a logging proxy, may use a proxy;
+the rest fail loudly with ProxyNotSupported instead of leaking the gateway's own address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from annas_gift.upstream import errors
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+# Served by LiteLLM's OpenAI SDK handler: `client=` must be an openai.AsyncOpenAI.
+OPENAI_SDK_PROVIDERS = frozenset(
+    {
+        "openai", "custom_openai", "text-completion-openai", "deepinfra", "perplexity",
+        "cerebras", "nvidia_nim", "sambanova", "lm_studio", "github", "dashscope", "moonshot",
+        "nebius", "novita", "codestral", "friendliai", "ai21_chat", "volcengine",
+        "litellm_proxy", "llamafile", "featherless_ai", "nscale", "zai", "hyperbolic",
+        "baseten", "meta_llama",
+    }
+)  # fmt: skip
+# Served by LiteLLM's generic HTTP handlers: `client=` must be an AsyncHTTPHandler.
+HTTP_HANDLER_PROVIDERS = frozenset(
+    {
+        "anthropic", "gemini", "groq", "mistral", "deepseek", "xai", "together_ai",
+        "fireworks_ai", "openrouter", "hosted_vllm", "ollama", "ollama_chat", "huggingface",
+        "databricks", "azure_ai", "minimax", "heroku",
+    }
+)  # fmt: skip
+_OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
+_TRACE_LINE = re.compile(r"^(ip|loc)=(\S+)$", re.MULTILINE)
+
+
+class ProxyNotSupported(errors.GatewayError):
+    """This model's LiteLLM provider cannot be sent through a proxy; it is never sent direct."""
+
+    status, type, code, retryable = 502, "upstream_error", "proxy_not_supported", True
+
+
+def validate_proxy_url(url: str, *, what: str = "proxy url") -> str:
+    """The URL, checked: scheme http/https/socks5/socks5h, a host and a port, nothing else.
+
+    Messages never repeat the URL, which may hold credentials.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"{what} is empty")
+    url = url.strip()
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise ValueError(f"{what} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{what} is not a valid URL (check the port)") from None
+    scheme = parts.scheme.lower()
+    if scheme not in PROXY_SCHEMES:
+        shown = scheme or "none"
+        raise ValueError(f"{what}: scheme {shown!r} is not supported (use {', '.join(PROXY_SCHEMES)})")
+    if not parts.hostname:
+        raise ValueError(f"{what} has no host")
+    if port is None or not 0 < port < 65536:
+        raise ValueError(f"{what} needs a port, e.g. {scheme}://host:8080")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{what} must not have a path, query or fragment")
+    return scheme + url[len(parts.scheme) :]
+
+
+def proxy_transport(proxy_url: str, *, verify: bool = True) -> httpx.AsyncHTTPTransport:
+    """An httpx transport that sends everything through `proxy_url` (SOCKS needs socksio)."""
+    return httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy_url), verify=verify, retries=0)
+
+
+def litellm_provider(model: str, kwargs: Mapping[str, Any] | None = None) -> str:
+    """LiteLLM's provider for a model string, e.g. `anthropic/claude-x` -> anthropic."""
+    import litellm
+
+    kwargs = kwargs or {}
+    _, provider, _, _ = litellm.get_llm_provider(
+        model=model,
+        custom_llm_provider=kwargs.get("custom_llm_provider"),
+        api_base=kwargs.get("api_base"),
+    )
+    return str(provider)
+
+
+def supports_proxy(model: str, kwargs: Mapping[str, Any] | None = None) -> bool:
+    """Whether calls to this LiteLLM model can be sent through a proxy."""
+    try:
+        provider = litellm_provider(model, kwargs)
+    except Exception:
+        return False
+    return provider in OPENAI_SDK_PROVIDERS or provider in HTTP_HANDLER_PROVIDERS
+
+
+class ProxyClients:
+    """Proxied LiteLLM clients, cached per proxy (and per base URL and key for the SDK route)."""
+
+    def __init__(self, *, verify: bool = True) -> None:
+        self._verify = verify
+        self._transports: dict[str, httpx.AsyncHTTPTransport] = {}
+        self._clients: dict[tuple[str, ...], Any] = {}
+
+    def _transport(self, proxy_url: str) -> httpx.AsyncHTTPTransport:
+        # One connection pool per proxy, shared by every client that uses it.
+        transport = self._transports.get(proxy_url)
+        if transport is None:
+            transport = self._transports[proxy_url] = proxy_transport(
+                proxy_url, verify=self._verify
+            )
+        return transport
+
+    def kwargs_for(self, proxy_url: str, call_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The extra `litellm.acompletion` kwargs that send this call through `proxy_url`."""
+        model = str(call_kwargs.get("model", ""))
+        try:
+            provider = litellm_provider(model, call_kwargs)
+        except Exception:
+            provider = "unknown"
+        if provider in OPENAI_SDK_PROVIDERS:
+            return {"client": self._openai_client(proxy_url, provider, call_kwargs)}
+        if provider in HTTP_HANDLER_PROVIDERS:
+            key = ("http", proxy_url)
+            client = self._clients.get(key)
+            if client is None:
+                from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+                client = self._clients[key] = AsyncHTTPHandler(
+                    transport=self._transport(proxy_url)
+                )
+            return {"client": client}
+        raise ProxyNotSupported(
+            f"the {provider!r} provider of {model} cannot be routed through the VPN "
+            "(see docs/vpn.md for the supported providers)"
+        )
+
+    def _openai_client(self, proxy_url: str, provider: str, kw: Mapping[str, Any]) -> Any:
+        import litellm
+        import openai
+
+        # The SDK client carries base URL and key, so resolve them as LiteLLM would.
+        _, _, dynamic_key, dynamic_base = litellm.get_llm_provider(
+            model=str(kw.get("model", "")),
+            custom_llm_provider=kw.get("custom_llm_provider"),
+            api_base=kw.get("api_base"),
+            api_key=kw.get("api_key"),
+        )
+        base = (
+            kw.get("api_base")
+            or dynamic_base
+            or litellm.api_base
+            or os.environ.get("OPENAI_BASE_URL")
+            or os.environ.get("OPENAI_API_BASE")
+            or _OPENAI_DEFAULT_BASE
+        )
+        api_key = (
+            kw.get("api_key")
+            or dynamic_key
+            or litellm.api_key
+            or litellm.openai_key
+            or os.environ.get("OPENAI_API_KEY")
+            or ""
+        )
+        digest = hashlib.sha256(str(api_key).encode()).hexdigest()
+        key = ("openai", proxy_url, provider, str(base), digest)
+        client = self._clients.get(key)
+        if client is None:
+            http_client = httpx.AsyncClient(
+                transport=self._transport(proxy_url),
+                trust_env=False,  # HTTP(S)_PROXY must not override the endpoint chosen
+                follow_redirects=True,
+                timeout=httpx.Timeout(600.0, connect=10.0),
+            )
+            client = self._clients[key] = openai.AsyncOpenAI(
+                api_key=str(api_key), base_url=str(base), http_client=http_client, max_retries=0
+            )
+        return client
+
+    async def aclose(self) -> None:
+        """Close every pooled connection; the clients only wrap the shared transports."""
+        transports, self._transports = self._transports, {}
+        self._clients.clear()
+        for transport in transports.values():
+            await transport.aclose()
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """One health check of an endpoint: a request through it to the probe URL."""
+
+    name: str
+    ok: bool
+    latency_ms: float | None = None
+    status_code: int | None = None
+    error: str | None = None
+    egress_ip: str | None = None
+    egress_country: str | None = None
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
+            "status_code": self.status_code,
+            "error": self.error,
+            "egress_ip": self.egress_ip,
+            "egress_country": self.egress_country,
+            "checked_at": self.checked_at.isoformat(),
+        }
+
+
+# A proxy answers these itself when it cannot authenticate us or reach the target.
+_PROXY_FAILURES = frozenset({407, 502, 503, 504})
+
+
+async def probe(name: str, proxy_url: str, probe_url: str, timeout_s: float) -> ProbeResult:
+    """GET `probe_url` through the proxy on a fresh connection; any real answer means up."""
+    started = time.perf_counter()
+    try:
+        transport = proxy_transport(proxy_url)
+        async with httpx.AsyncClient(
+            transport=transport, trust_env=False, timeout=timeout_s
+        ) as client:
+            response = await client.get(probe_url, headers={"user-agent": "annas-gift-vpn-probe"})
+    except httpx.HTTPError as exc:
+        # The type only: some messages quote the proxy URL, credentials included.
+        return ProbeResult(name, ok=False, error=type(exc).__name__ + _reason(exc))
+    except Exception as exc:
+        return ProbeResult(name, ok=False, error=type(exc).__name__)
+    took = (time.perf_counter() - started) * 1000
+    if response.status_code in _PROXY_FAILURES:
+        return ProbeResult(
+            name, ok=False, latency_ms=took, status_code=response.status_code,
+            error=f"proxy answered {response.status_code}",
+        )  # fmt: skip
+    found = dict(_TRACE_LINE.findall(response.text[:4096]))
+    return ProbeResult(
+        name, ok=True, latency_ms=took, status_code=response.status_code,
+        egress_ip=found.get("ip"), egress_country=found.get("loc"),
+    )  # fmt: skip
+
+
+def _reason(exc: Exception) -> str:
+    # Only well-known, URL-free reasons are kept.
+    text = str(exc).lower()
+    for reason in ("connection refused", "timed out", "authentication", "reset", "unreachable"):
+        if reason in text:
+            return f": {reason}"
+    return ""

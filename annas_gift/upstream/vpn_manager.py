@@ -1,0 +1,448 @@
+"""The VPN manager: which egress proxy a call uses, failover between proxies, health probes.
+
+Endpoints live in the database (declared ones are seeded from settings at start); choosing
+one is synchronous and in memory; writes and probes run in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from annas_gift.storage.repositories.vpn import VPNEndpointRepository
+from annas_gift.upstream import errors
+from annas_gift.upstream.proxy_clients import ProbeResult, probe
+from annas_gift.upstream.vpn_config import VPNConfig, scrub, validate_endpoint
+from annas_gift.upstream.vpn_policies import EndpointState, Rotation
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TICK_S = 1.0  # how often the background loop wakes to flush counters and probe what is due
+_EWMA = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyChoice:
+    """The endpoint chosen for one call; `url` holds credentials and must never be logged."""
+
+    name: str
+    url: str = field(repr=False)
+    masked_url: str
+
+
+class VPNUnavailable(errors.GatewayError):
+    """The provider must go through the VPN, but no endpoint may carry it."""
+
+    status, type, code, retryable = 503, "service_unavailable", "vpn_unavailable", True
+
+
+class VPNManager:
+    """Chooses egress proxies per call, fails over between them, probes and persists them."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Any = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = VPNConfig.of(settings)
+        self._sessions = sessions
+        self._clock = clock
+        self._rotation = Rotation(
+            self.config.rotation, every_s=self.config.rotate_every_minutes * 60, clock=clock
+        )
+        self._states: dict[str, EndpointState] = {}
+        self._limited: dict[tuple[str, str], float] = {}  # (endpoint, provider) -> until
+        self._probing: dict[str, asyncio.Task[ProbeResult]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._next_probe = 0.0
+        self.failovers = 0  # requests moved to another endpoint after a proxy failure
+        self.exhausted = 0  # requests for which every endpoint tried failed
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def load(self, *, seed: bool = True) -> None:
+        """Seed declared endpoints (settings win for the fields they name), then read them all."""
+        if seed and self.config.endpoints:
+            async with self._sessions.begin() as session:
+                repo = VPNEndpointRepository(session)
+                for spec in self.config.endpoints:
+                    fields = {k: v for k, v in spec.items() if k != "name"}
+                    if await repo.update(spec["name"], **fields) is None:
+                        await repo.add(spec["name"], **fields)
+        await self._reload()
+
+    async def start(self) -> None:
+        """Load endpoints and, when enabled, start the background probes (the first one now)."""
+        await self.load()
+        if self.config.enabled and self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._run(), name="vpn-manager")
+        log.info(
+            "vpn %s: %d endpoints, rotation %s",
+            "enabled" if self.config.enabled else "disabled",
+            len(self._states),
+            self._rotation.policy,
+        )
+
+    async def stop(self) -> None:
+        """Stop probing and write the counters still pending."""
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        pending = [*self._tasks, *self._probing.values()]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._flush()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self._clock() >= self._next_probe:
+                    self._next_probe = self._clock() + self.config.probe_interval_s
+                    await self._reload()
+                    await self.probe_all()
+                await self._flush()
+            except Exception as exc:  # the loop must outlive a database hiccup
+                log.warning("vpn background check failed: %s", scrub(str(exc), self._secrets()))
+            await asyncio.sleep(min(TICK_S, self.config.probe_interval_s))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _secrets(self) -> list[str]:
+        return [s.url for s in self._states.values()]
+
+    # -- choosing -----------------------------------------------------------------------------
+
+    def routes(self, provider: str) -> bool:
+        """Whether calls to `provider` go through the VPN at all."""
+        allowed = self.config.providers
+        return self.config.enabled and (allowed is None or provider in allowed)
+
+    def get_proxy_config(self, provider: str, exclude: Collection[str] = ()) -> ProxyChoice | None:
+        """The endpoint for the next call to `provider`; None means go direct (VPN not used).
+
+        Raises VPNUnavailable when the provider must use the VPN but no endpoint is left
+        (unless fail_open). When all are down, the one that failed longest ago is tried.
+        """
+        if not self.routes(provider):
+            return None
+        countries = self.config.countries
+        candidates = [
+            s
+            for s in self._states.values()
+            if s.active
+            and s.allows(provider)
+            and s.name not in exclude
+            and (countries is None or (s.country or "").upper() in countries)
+        ]
+        usable = [s for s in candidates if s.usable]
+        if not usable and candidates and not self.config.fail_open:
+            usable = [min(candidates, key=lambda s: (s.failed_at, s.name))]
+        if not usable:
+            if self.config.fail_open:
+                return None
+            raise VPNUnavailable(
+                f"no VPN endpoint is available for provider {provider!r}", provider=provider
+            )
+        now = self._clock()
+        fresh = [s for s in usable if self._limited.get((s.name, provider), 0.0) <= now]
+        names = sorted(s.name for s in (fresh or usable))
+        name = self._rotation.choose(provider, names, lambda n: self._states[n].requests_carried)
+        state = self._states[name]
+        state.requests_carried += 1
+        state.pending_carried += 1
+        state.last_used = datetime.now(UTC)
+        return ProxyChoice(name, state.url, state.masked_url)
+
+    async def call_with_failover(
+        self, provider: str, call: Callable[[ProxyChoice | None], Awaitable[T]]
+    ) -> tuple[T, int]:
+        """Run `call` through the chosen endpoint, moving to the next on a connection failure.
+
+        Returns the result and how many endpoints failed first (proxy failovers, counted
+        apart from model fallbacks). Errors other than connection failures pass through.
+        """
+        tried: list[str] = []
+        last: errors.GatewayError | None = None
+        while True:
+            try:
+                choice = self.get_proxy_config(provider, exclude=tried)
+            except VPNUnavailable:
+                if last is None:
+                    raise
+                self.exhausted += 1
+                raise last from None
+            began = self._clock()
+            try:
+                result = await call(choice)
+            except errors.UpstreamConnectionError as exc:
+                if choice is None or len(tried) >= self.config.max_failovers:
+                    raise
+                await self.report_failure(choice.name, exc.message)
+                tried.append(choice.name)
+                self.failovers += 1
+                last = exc
+                continue
+            except errors.RateLimited:
+                if choice is not None:
+                    await self.report_rate_limited(choice.name, provider)
+                raise
+            if choice is not None:
+                await self.report_success(choice.name, (self._clock() - began) * 1000)
+            return result, len(tried)
+
+    # -- outcomes -----------------------------------------------------------------------------
+
+    async def report_failure(self, name: str, error: str) -> None:
+        """A connection or proxy error through `name`: take it out of rotation, probe it now."""
+        state = self._states.get(name)
+        if state is None:
+            return
+        state.suspended = True
+        state.failure_count += 1
+        state.failures_total += 1
+        state.failed_at = self._clock()
+        state.last_error = scrub(error, self._secrets())[:300]
+        if state.failure_count >= self.config.failure_threshold:
+            state.healthy = False
+        self._rotation.release(name)
+        log.warning("vpn endpoint %s failed (%s); requests move on", name, state.last_error)
+        self._spawn(self._persist_health(state, ok=False))
+        if self.config.enabled and name not in self._probing:
+            self._schedule_probe(state)
+
+    async def report_success(self, name: str, latency_ms: float) -> None:
+        """A call through `name` succeeded in `latency_ms` (only probes end a suspension)."""
+        state = self._states.get(name)
+        if state is not None:
+            prev = state.request_latency_ms
+            state.request_latency_ms = latency_ms if prev is None else prev + _EWMA * (
+                latency_ms - prev
+            )
+
+    async def report_rate_limited(self, name: str, provider: str | None = None) -> None:
+        """`provider` answered 429 through `name`: rotate away from it for a while (if enabled)."""
+        state = self._states.get(name)
+        if state is None:
+            return
+        state.rate_limited_total += 1
+        if self.config.rotate_on_429:
+            self._rotation.release(name, provider)
+            if provider is not None:
+                until = self._clock() + self.config.rate_limit_cooldown_s
+                self._limited[(name, provider)] = until
+
+    async def rotate(self, to: str | None = None) -> ProxyChoice | None:
+        """Move to endpoint `to` (or the next healthy one) now; None when there is none."""
+        if to is not None:
+            state = self._states.get(to)
+            if state is None:
+                raise errors.NotFound(f"no VPN endpoint named {to!r}", param="to")
+            if not state.active:
+                raise errors.InvalidRequest(f"VPN endpoint {to!r} is inactive", param="to")
+        names = sorted(s.name for s in self._states.values() if s.usable)
+        name = self._rotation.rotate(names, to)
+        if name is None:
+            return None
+        log.info("vpn rotated to %s", name)
+        state = self._states[name]
+        return ProxyChoice(name, state.url, state.masked_url)
+
+    # -- probes ---------------------------------------------------------------------------------
+
+    def _schedule_probe(self, state: EndpointState) -> asyncio.Task[ProbeResult]:
+        task = asyncio.create_task(self._probe(state))
+        self._probing[state.name] = task
+        task.add_done_callback(lambda _t: self._probing.pop(state.name, None))
+        return task
+
+    async def test_endpoint(self, name: str) -> ProbeResult:
+        """Probe `name` now through its proxy and record the outcome."""
+        state = self._state(name)
+        running = self._probing.get(name)
+        return await (running if running is not None else self._schedule_probe(state))
+
+    async def probe_all(self) -> list[ProbeResult]:
+        """Probe every active endpoint concurrently."""
+        states = [s for s in self._states.values() if s.active]
+        return list(await asyncio.gather(*(self.test_endpoint(s.name) for s in states)))
+
+    async def _probe(self, state: EndpointState) -> ProbeResult:
+        cfg = self.config
+        result = await probe(state.name, state.url, cfg.probe_url, cfg.probe_timeout_s)
+        state.last_checked = result.checked_at
+        if result.ok:
+            was_out = not state.usable
+            state.healthy, state.suspended, state.failure_count = True, False, 0
+            state.latency_ms, state.last_error = result.latency_ms, None
+            state.egress_ip, state.egress_country = result.egress_ip, result.egress_country
+            if was_out and state.active:
+                log.info("vpn endpoint %s is back up", state.name)
+        else:
+            state.failure_count += 1
+            state.failures_total += 1
+            state.failed_at = self._clock()
+            state.last_error = result.error = scrub(result.error or "probe failed", [state.url])
+            if state.failure_count >= cfg.failure_threshold and state.healthy:
+                state.healthy = False
+                log.warning("vpn endpoint %s is down (%s)", state.name, state.last_error)
+        await self._persist_health(state, ok=result.ok)
+        return result
+
+    async def _persist_health(self, state: EndpointState, *, ok: bool) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                repo = VPNEndpointRepository(session)
+                await repo.record_check(
+                    state.name, healthy=ok, latency_ms=state.latency_ms if ok else None,
+                    at=state.last_checked or datetime.now(UTC),
+                )  # fmt: skip
+                # record_check counts in SQL; keep the row equal to what this instance decided.
+                await repo.update(
+                    state.name, healthy=state.healthy, failure_count=state.failure_count
+                )
+        except Exception as exc:
+            log.warning("vpn: could not save the health of %s: %s", state.name, type(exc).__name__)
+
+    async def _flush(self) -> None:
+        due = [s for s in self._states.values() if s.pending_carried]
+        if not due:
+            return
+        counts = {s.name: s.pending_carried for s in due}
+        for s in due:
+            s.pending_carried = 0
+        try:
+            async with self._sessions.begin() as session:
+                repo = VPNEndpointRepository(session)
+                for s in due:
+                    # TODO(lead): mark_used(name, at, count=n) would make this one statement.
+                    for _ in range(counts[s.name]):
+                        await repo.mark_used(s.name, at=s.last_used)
+        except Exception:
+            for s in due:  # keep the counts for the next flush
+                s.pending_carried += counts.get(s.name, 0)
+            raise
+
+    async def _reload(self) -> None:
+        async with self._sessions() as session:
+            rows = await VPNEndpointRepository(session).list()
+        seen = set()
+        for row in rows:
+            seen.add(row.name)
+            state = self._states.get(row.name)
+            if state is None:
+                state = self._states[row.name] = EndpointState(
+                    row.name, row.url, healthy=row.healthy, failure_count=row.failure_count,
+                    latency_ms=row.latency_ms, last_checked=row.last_checked,
+                )  # fmt: skip
+            elif state.url != row.url:  # a new URL starts with a clean bill of health
+                state.healthy, state.suspended, state.failure_count = True, False, 0
+            state.url, state.country, state.active = row.url, row.country, row.active
+            state.provider_label = row.provider_label
+            allowed = row.allowed_providers
+            state.allowed_providers = tuple(allowed) if allowed is not None else None
+            state.requests_carried = row.requests_carried + state.pending_carried
+            state.last_used = max(
+                (t for t in (state.last_used, _aware(row.last_used)) if t), default=None
+            )
+        for name in set(self._states) - seen:
+            del self._states[name]
+            self._rotation.forget(name)
+
+    # -- CRUD and status ------------------------------------------------------------------------
+
+    def _state(self, name: str) -> EndpointState:
+        state = self._states.get(name)
+        if state is None:
+            raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
+        return state
+
+    async def add(self, name: str, url: str, **fields: Any) -> dict[str, Any]:
+        """Store a new endpoint; InvalidRequest on a bad or duplicate one."""
+        spec = validate_endpoint({"name": name, "url": url, **fields})
+        try:
+            async with self._sessions.begin() as session:
+                values = {k: v for k, v in spec.items() if k != "name"}
+                await VPNEndpointRepository(session).add(spec["name"], **values)
+        except IntegrityError:
+            raise errors.InvalidRequest(
+                f"a VPN endpoint named {name!r} already exists", param="name"
+            ) from None
+        await self._reload()
+        log.info("vpn endpoint %s added (%s)", name, self._states[name].masked_url)
+        if self.config.enabled:
+            self._schedule_probe(self._states[name])
+        return self._states[name].view()
+
+    async def update(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Change an endpoint's url, country, provider_label, allowed_providers or active."""
+        self._state(name)
+        spec = validate_endpoint({"name": name, **fields}, partial=True)
+        values = {k: v for k, v in spec.items() if k != "name"}
+        async with self._sessions.begin() as session:
+            await VPNEndpointRepository(session).update(name, **values)
+        await self._reload()
+        log.info("vpn endpoint %s updated (%s)", name, ", ".join(sorted(values)) or "nothing")
+        return self._states[name].view()
+
+    async def remove(self, name: str) -> None:
+        """Delete an endpoint; NotFound if there is none by that name."""
+        async with self._sessions.begin() as session:
+            if not await VPNEndpointRepository(session).delete(name):
+                raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
+        await self._reload()
+        log.info("vpn endpoint %s removed", name)
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        """Every endpoint, credentials masked, by name."""
+        return [self._states[n].view() for n in sorted(self._states)]
+
+    def get_endpoint(self, name: str) -> dict[str, Any]:
+        """One endpoint, credentials masked."""
+        return self._state(name).view()
+
+    def status(self) -> dict[str, Any]:
+        """The policy, the current endpoint and every endpoint's health; nothing secret."""
+        current = self._rotation.current
+        return {
+            "enabled": self.config.enabled,
+            "rotation": self._rotation.policy,
+            "current": current if current in self._states else None,
+            "sticky": dict(self._rotation.sticky),
+            "providers": list(self.config.providers) if self.config.providers else None,
+            "countries": list(self.config.countries) if self.config.countries else None,
+            "failovers": self.failovers,
+            "exhausted": self.exhausted,
+            "endpoints": self.list_endpoints(),
+        }
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def names_of(states: Iterable[EndpointState]) -> list[str]:
+    """Endpoint names, sorted."""
+    return sorted(s.name for s in states)
