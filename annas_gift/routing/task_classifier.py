@@ -252,6 +252,10 @@ def analyze_complexity(request: Any) -> Complexity:
     )
 
 
+def _cap(x: float) -> float:
+    return x if x < 1.0 else 1.0
+
+
 def _clamp(x: float) -> float:
     return 0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x)
 
@@ -302,7 +306,7 @@ def wording_value(tokens: frozenset[str], model: ClassifierModel) -> float:
 
 
 def _factor_values(c: Complexity, model: ClassifierModel) -> tuple[float, ...]:
-    # Every count is non-negative, so min(1.0, x) is the clamp; builtins keep this path cheap.
+    # Every count is non-negative, so _cap (an upper clamp) is enough.
     t, q = c.task, c.cues
     words = t.words + _CONTEXT_WEIGHT * c.context_words
     requested = t.requested_words
@@ -311,44 +315,48 @@ def _factor_values(c: Complexity, model: ClassifierModel) -> tuple[float, ...]:
     # A multiple-choice question asks for one of its options: what its stem talks about
     # (a story, an argument, a proof) is its topic, not the shape of the requested answer.
     ask = 0.0 if t.choices >= 3 else 1.0
-    steps = (
-        q[_STEPS]
-        + t.list_items
-        + max(0, t.sentences - 3) / 2
-        + max(0, t.questions - 1)
-        + t.commas / 3
-    )
-    material = min(1.0, t.body_chars / 900)  # about 150 words of supplied text
-    out_size = max(_output_size(requested), _output_size(0.75 * c.max_tokens))
+    # Beyond three sentences and one question, each extra one is a further step or demand.
+    steps = q[_STEPS] + t.list_items + t.commas / 3
+    if t.sentences > 3:
+        steps += (t.sentences - 3) / 2
+    if t.questions > 1:
+        steps += t.questions - 1
+    material = _cap(t.body_chars / 900)  # about 150 words of supplied text
+    out_size = 0.0
+    if requested or c.max_tokens:
+        out_size = max(_output_size(requested), _output_size(0.75 * c.max_tokens))
+    notation_unit = t.words / 5
+    notation_unit = 2.0 if notation_unit < 2.0 else (6.0 if notation_unit > 6.0 else notation_unit)
+    turns = c.user_turns + c.assistant_turns - 1
     return (
-        min(1.0, math.log1p(words) / _LOG_LEN),
-        min(1.0, 0.6 * (t.fences >= 2) + (t.code_lines + t.identifiers) / 6),
-        ask * min(1.0, q[_CODE] / 3),
+        _cap(math.log1p(words) / _LOG_LEN),
+        _cap(0.6 * (t.fences >= 2) + (t.code_lines + t.identifiers) / 6),
+        ask * _cap(q[_CODE] / 3),
         # Density-aware: one "%" in a five-word question is as telling as six in a paragraph.
-        min(1.0, t.math_marks / max(2.0, min(6.0, t.words / 5))),
-        min(1.0, quantities / 10),
-        min(1.0, q[_MATH] / 4),
+        _cap(t.math_marks / notation_unit),
+        _cap(quantities / 10),
+        _cap(q[_MATH] / 4),
         # An open question stating several quantities in prose: its length tracks its steps.
         # Scaled to the range such problems span (15 to 150 words), so its weight can be learned.
         _clamp((t.words - 15) / 135) * _clamp((quantities - 1) / 3) * (t.choices < 2),
-        ask * min(1.0, q[_PROOF] / 2),
-        ask * min(1.0, q[_REASON] / 3),
-        ask * min(1.0, q[_LOGIC] / 2),
-        min(1.0, steps / 6),
-        ask * min(1.0, q[_CONSTR] / 4),
-        material * (0.4 + 0.6 * min(1.0, (q[_PASSAGE] + q[_EXTRACT]) / 2)),
-        ask * min(1.0, q[_EXTRACT] / 2),
-        ask * min(1.0, q[_CREATIVE] / 2),
-        ask * min(1.0, q[_ROLE]),
-        min(1.0, q[_KNOW] / 4),
-        min(1.0, t.choices / 4),
-        ask * min(1.0, q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),
-        ask * min(1.0, q[_BRIEF] / 2 + short_cap),
-        ask * max(out_size, min(1.0, q[_LONG] / 3)),
-        min(1.0, max(0, c.user_turns + c.assistant_turns - 1) / 8),
-        min(1.0, math.log1p(c.system_words) / _LOG_SYS),
-        min(1.0, c.images / 2),
-        min(1.0, c.tool_messages / 3),
+        ask * _cap(q[_PROOF] / 2),
+        ask * _cap(q[_REASON] / 3),
+        ask * _cap(q[_LOGIC] / 2),
+        _cap(steps / 6),
+        ask * _cap(q[_CONSTR] / 4),
+        material * (0.4 + 0.6 * _cap((q[_PASSAGE] + q[_EXTRACT]) / 2)),
+        ask * _cap(q[_EXTRACT] / 2),
+        ask * _cap(q[_CREATIVE] / 2),
+        ask * _cap(q[_ROLE]),
+        _cap(q[_KNOW] / 4),
+        _cap(t.choices / 4),
+        ask * _cap(q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),
+        ask * _cap(q[_BRIEF] / 2 + short_cap),
+        ask * _cap(out_size + q[_LONG] / 3),
+        _cap(turns / 8) if turns > 0 else 0.0,
+        _cap(math.log1p(c.system_words) / _LOG_SYS),
+        _cap(c.images / 2),
+        _cap(c.tool_messages / 3),
         wording_value(t.tokens, model),
     )
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,8 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from annas_gift.storage.repositories.vpn import VPNEndpointRepository
 from annas_gift.upstream import errors
 from annas_gift.upstream.proxy_clients import ProbeResult, probe
-from annas_gift.upstream.vpn_config import VPNConfig, scrub, validate_endpoint
-from annas_gift.upstream.vpn_policies import EndpointState, Rotation
+from annas_gift.upstream.vpn_policies import (
+    EndpointError,
+    EndpointState,
+    Rotation,
+    VPNConfig,
+    scrub,
+    validate_endpoint,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -442,7 +448,3 @@ def _aware(value: datetime | None) -> datetime | None:
         return value.replace(tzinfo=UTC)
     return value
 
-
-def names_of(states: Iterable[EndpointState]) -> list[str]:
-    """Endpoint names, sorted."""
-    return sorted(s.name for s in states)
