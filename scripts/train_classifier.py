@@ -222,7 +222,9 @@ def main() -> None:
     print(f"training prompts: {len(train)}, held-out prompts: {len(held)}")
 
     doc_freq = Counter(t for e in train for t in e.tokens)
-    vocab = frozenset(t for t, c in doc_freq.items() if c >= MIN_DOC_FREQ)
+    # Words only: numbers say how much arithmetic there is (the quantities factor), not which
+    # topic, and as lexicon entries they only add noise.
+    vocab = frozenset(t for t, c in doc_freq.items() if c >= MIN_DOC_FREQ and t[0].isalpha())
     print(f"vocabulary: {len(vocab)} words seen in >= {MIN_DOC_FREQ} training prompts")
 
     # Stage 1, out of fold: each training prompt's wording comes from a lexicon not trained on it.
@@ -245,14 +247,26 @@ def main() -> None:
     for strength in PRIOR_STRENGTHS:
         scores: list[float] = []
         labels: list[int] = []
+        benches: list[str] = []
         for fold in range(FOLDS):
             fit = [(e.factors, e.label) for e in train if e.fold != fold]
-            test = [(e.factors, e.label) for e in train if e.fold == fold]
+            test = [e for e in train if e.fold == fold]
             b, w = train_tier(fit, strength)
-            scores += _tier_scores(test, b, w)
-            labels += [y for _, y in test]
+            scores += _tier_scores([(e.factors, e.label) for e in test], b, w)
+            labels += [e.label for e in test]
+            benches += [e.benchmark for e in test]
         cv[strength] = _auc(scores, labels)
-        print(f"prior strength {strength:>6}: cross-validated AUC {cv[strength]:.4f}")
+        per = {
+            bench: _auc(
+                [s for s, b in zip(scores, benches, strict=True) if b == bench],
+                [y for y, b in zip(labels, benches, strict=True) if b == bench],
+            )
+            for bench in ("gsm8k", "mmlu")
+        }
+        print(
+            f"prior strength {strength:>6}: cross-validated AUC {cv[strength]:.4f} "
+            f"(gsm8k {per['gsm8k']:.4f}, mmlu {per['mmlu']:.4f})"
+        )
     strength = max(PRIOR_STRENGTHS, key=lambda s: (cv[s], s))
     tier_bias, tier_weights = train_tier(rows, strength)
 

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 from annas_gift.catalog.rate_limits import LIMIT_NAMES, LimitSpec
 
 US = 1_000_000
+_NO_LIMITS: dict[str, int | None] = dict.fromkeys(LIMIT_NAMES)
 Breaker = Literal["closed", "open", "half_open"]
 OutcomeKind = Literal["success", "failure", "rate_limited", "neutral"]
 
@@ -73,6 +74,8 @@ class Plan:
     subject: str  # "m:<model name>" or "k:<key id>"
     windows: tuple[Window, ...]
     gated: bool  # models also check cooldown, breaker and provider-learned budgets
+    # (name, limit, index into the flat usage list, 0 = requests / 1 = tokens), for snapshots.
+    specs: tuple[tuple[str, int, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,13 @@ def build_plan(subject: str, specs: Sequence[LimitSpec], *, gated: bool) -> Plan
         Window(window_s=w, window_us=w * US, requests=r, tokens=t)
         for w, (r, t) in sorted(by_window.items())
     )
-    return Plan(subject=subject, windows=windows, gated=gated)
+    flat = tuple(
+        (spec.name, spec.limit, 2 * i + unit, unit)
+        for i, window in enumerate(windows)
+        for unit, spec in enumerate((window.requests, window.tokens))
+        if spec is not None
+    )
+    return Plan(subject=subject, windows=windows, gated=gated, specs=flat)
 
 
 def build_live(
@@ -128,29 +137,30 @@ def build_live(
     p50_ms: float | None,
     last_error: str | None,
     last_check_us: int | None,
-    usage: Sequence[tuple[int, int]],
-    learned_requests: int | None,
-    learned_tokens: int | None,
+    usage: Sequence[int],
+    learned: tuple[int | None, int | None],
 ) -> ModelLiveState:
-    """Assemble a ModelLiveState from raw backend values (same code for both backends)."""
-    remaining: dict[str, int | None] = dict.fromkeys(LIMIT_NAMES)
+    """Assemble a ModelLiveState from raw backend values (same code for both backends).
+
+    `usage` is flat: request count and token sum of each plan window in turn; `learned` is the
+    provider-reported (requests, tokens) budget still in force.
+    """
+    remaining: dict[str, int | None] = _NO_LIMITS.copy()
     headroom = 1.0
-    for window, (count, used) in zip(plan.windows, usage, strict=True):
-        for spec, spent, learned in (
-            (window.requests, count, learned_requests),
-            (window.tokens, used, learned_tokens),
-        ):
-            if spec is None:
-                continue
-            left = max(0, spec.limit - spent)
-            if learned is not None:
-                left = min(left, max(0, learned))
-            remaining[spec.name] = left
-            headroom = min(headroom, left / spec.limit if spec.limit else 0.0)
+    for name, limit, index, unit in plan.specs:
+        left = limit - usage[index]
+        if left < 0:
+            left = 0
+        cap = learned[unit]
+        if cap is not None and cap < left:
+            left = max(0, cap)
+        remaining[name] = left
+        ratio = left / limit if limit else 0.0
+        if ratio < headroom:
+            headroom = ratio
     # A provider-reported exhausted budget counts even when we declared no limit ourselves.
-    for learned in (learned_requests, learned_tokens):
-        if learned is not None and learned <= 0:
-            headroom = 0.0
+    if (learned[0] is not None and learned[0] <= 0) or (learned[1] is not None and learned[1] <= 0):
+        headroom = 0.0
     if is_open:
         breaker: Breaker = "open" if now_us < open_until_us else "half_open"
     else:

@@ -232,10 +232,10 @@ class MemoryBackend:
         out = []
         for plan in plans:
             s = self._subject(plan.subject)
-            usage = []
+            usage: list[int] = []
             for window in plan.windows:
                 log = s.log(window.window_us, now)
-                usage.append((len(log.entries), log.tokens))
+                usage += (len(log.entries), log.tokens)
             h = s.health
             out.append(
                 build_live(
@@ -249,8 +249,10 @@ class MemoryBackend:
                     last_error=h.last_error,
                     last_check_us=h.last_check_us,
                     usage=usage,
-                    learned_requests=s.learned_req if s.learned_req_until > now else None,
-                    learned_tokens=s.learned_tok if s.learned_tok_until > now else None,
+                    learned=(
+                        s.learned_req if s.learned_req_until > now else None,
+                        s.learned_tok if s.learned_tok_until > now else None,
+                    ),
                 )
             )
         return out

@@ -72,7 +72,9 @@ def validate_proxy_url(url: str, *, what: str = "proxy url") -> str:
     scheme = parts.scheme.lower()
     if scheme not in PROXY_SCHEMES:
         shown = scheme or "none"
-        raise ValueError(f"{what}: scheme {shown!r} is not supported (use {', '.join(PROXY_SCHEMES)})")
+        raise ValueError(
+            f"{what}: scheme {shown!r} is not supported (use {', '.join(PROXY_SCHEMES)})"
+        )
     if not parts.hostname:
         raise ValueError(f"{what} has no host")
     if port is None or not 0 < port < 65536:
@@ -141,9 +143,7 @@ class ProxyClients:
             if client is None:
                 from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
 
-                client = self._clients[key] = AsyncHTTPHandler(
-                    transport=self._transport(proxy_url)
-                )
+                client = self._clients[key] = AsyncHTTPHandler(transport=self._transport(proxy_url))
             return {"client": client}
         raise ProxyNotSupported(
             f"the {provider!r} provider of {model} cannot be routed through the VPN "

@@ -10,13 +10,18 @@ from urllib.parse import unquote, urlsplit
 
 from annas_gift.settings import ConfigError
 from annas_gift.storage.repositories.vpn import MASK
+from annas_gift.upstream import errors
 from annas_gift.upstream.proxy_clients import validate_proxy_url
 from annas_gift.upstream.vpn_policies import normalize_policy
 
 # Returns the egress IP and country (ip=..., loc=...), which the probe reports.
 DEFAULT_PROBE_URL = "https://cloudflare.com/cdn-cgi/trace"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_ALIASES = {"provider": "provider_label", "label": "provider_label", "providers": "allowed_providers"}
+_ALIASES = {
+    "provider": "provider_label",
+    "label": "provider_label",
+    "providers": "allowed_providers",
+}
 ENDPOINT_FIELDS = ("name", "url", "country", "provider_label", "allowed_providers", "active")
 
 
@@ -69,6 +74,14 @@ def validate_endpoint(spec: Mapping[str, Any], *, partial: bool = False) -> dict
     return out
 
 
+def validated(spec: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """validate_endpoint for API input: a bad field becomes an OpenAI-shaped 400."""
+    try:
+        return validate_endpoint(spec, partial=partial)
+    except EndpointError as exc:
+        raise errors.InvalidRequest(str(exc), param=exc.field) from None
+
+
 def scrub(text: str, urls: Iterable[str]) -> str:
     """`text` with every credential (and whole URL) of `urls` replaced by ***."""
     for url in urls:
@@ -109,12 +122,14 @@ class VPNConfig:
 
     @classmethod
     def of(cls, settings: Any) -> VPNConfig:
-        """Build from VPNSettings (or any object or mapping with these names); ConfigError if bad."""
+        """Build from VPNSettings (or any object or mapping with these names), or ConfigError."""
         if isinstance(settings, cls):
             return settings
         if settings is None:
             return cls()
-        get = settings.get if isinstance(settings, Mapping) else lambda k: getattr(settings, k, None)
+        get = (
+            settings.get if isinstance(settings, Mapping) else lambda k: getattr(settings, k, None)
+        )
         raw = {f.name: get(f.name) for f in fields(cls) if get(f.name) is not None}
         try:
             if "rotation" in raw:
@@ -136,7 +151,9 @@ class VPNConfig:
             try:
                 specs.append(validate_endpoint(item))
             except EndpointError as exc:
-                raise ConfigError(f"invalid setting vpn.endpoints[{i}].{exc.field}: {exc}") from None
+                raise ConfigError(
+                    f"invalid setting vpn.endpoints[{i}].{exc.field}: {exc}"
+                ) from None
         names = [s["name"] for s in specs]
         if len(set(names)) != len(names):
             raise ConfigError("invalid setting vpn.endpoints: endpoint names must be unique")

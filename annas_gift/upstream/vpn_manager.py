@@ -15,26 +15,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.storage.repositories.vpn import VPNEndpointRepository
 from annas_gift.upstream import errors
 from annas_gift.upstream.proxy_clients import ProbeResult, probe
-from annas_gift.upstream.vpn_policies import (
-    EndpointError,
-    EndpointState,
-    Rotation,
-    VPNConfig,
-    scrub,
-    validate_endpoint,
-)
+from annas_gift.upstream.vpn_config import VPNConfig, scrub, validated
+from annas_gift.upstream.vpn_policies import EndpointState, Rotation, candidates
+from annas_gift.upstream.vpn_store import VPNStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TICK_S = 1.0  # how often the background loop wakes to flush counters and probe what is due
-_EWMA = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +55,7 @@ class VPNManager:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = VPNConfig.of(settings)
-        self._sessions = sessions
+        self._store = VPNStore(sessions)
         self._clock = clock
         self._rotation = Rotation(
             self.config.rotation, every_s=self.config.rotate_every_minutes * 60, clock=clock
@@ -82,12 +74,7 @@ class VPNManager:
     async def load(self, *, seed: bool = True) -> None:
         """Seed declared endpoints (settings win for the fields they name), then read them all."""
         if seed and self.config.endpoints:
-            async with self._sessions.begin() as session:
-                repo = VPNEndpointRepository(session)
-                for spec in self.config.endpoints:
-                    fields = {k: v for k, v in spec.items() if k != "name"}
-                    if await repo.update(spec["name"], **fields) is None:
-                        await repo.add(spec["name"], **fields)
+            await self._store.seed(self.config.endpoints)
         await self._reload()
 
     async def start(self) -> None:
@@ -151,18 +138,10 @@ class VPNManager:
         """
         if not self.routes(provider):
             return None
-        countries = self.config.countries
-        candidates = [
-            s
-            for s in self._states.values()
-            if s.active
-            and s.allows(provider)
-            and s.name not in exclude
-            and (countries is None or (s.country or "").upper() in countries)
-        ]
-        usable = [s for s in candidates if s.usable]
-        if not usable and candidates and not self.config.fail_open:
-            usable = [min(candidates, key=lambda s: (s.failed_at, s.name))]
+        found = candidates(self._states.values(), provider, exclude, self.config.countries)
+        usable = [s for s in found if s.usable]
+        if not usable and found and not self.config.fail_open:
+            usable = [min(found, key=lambda s: (s.failed_at, s.name))]  # may have recovered
         if not usable:
             if self.config.fail_open:
                 return None
@@ -223,13 +202,8 @@ class VPNManager:
         state = self._states.get(name)
         if state is None:
             return
-        state.suspended = True
-        state.failure_count += 1
-        state.failures_total += 1
-        state.failed_at = self._clock()
-        state.last_error = scrub(error, self._secrets())[:300]
-        if state.failure_count >= self.config.failure_threshold:
-            state.healthy = False
+        text = scrub(error, self._secrets())
+        state.note_failure(text, self._clock(), self.config.failure_threshold, suspend=True)
         self._rotation.release(name)
         log.warning("vpn endpoint %s failed (%s); requests move on", name, state.last_error)
         self._spawn(self._persist_health(state, ok=False))
@@ -238,12 +212,8 @@ class VPNManager:
 
     async def report_success(self, name: str, latency_ms: float) -> None:
         """A call through `name` succeeded in `latency_ms` (only probes end a suspension)."""
-        state = self._states.get(name)
-        if state is not None:
-            prev = state.request_latency_ms
-            state.request_latency_ms = latency_ms if prev is None else prev + _EWMA * (
-                latency_ms - prev
-            )
+        if (state := self._states.get(name)) is not None:
+            state.note_latency(latency_ms)
 
     async def report_rate_limited(self, name: str, provider: str | None = None) -> None:
         """`provider` answered 429 through `name`: rotate away from it for a while (if enabled)."""
@@ -297,81 +267,42 @@ class VPNManager:
         result = await probe(state.name, state.url, cfg.probe_url, cfg.probe_timeout_s)
         state.last_checked = result.checked_at
         if result.ok:
-            was_out = not state.usable
-            state.healthy, state.suspended, state.failure_count = True, False, 0
-            state.latency_ms, state.last_error = result.latency_ms, None
-            state.egress_ip, state.egress_country = result.egress_ip, result.egress_country
-            if was_out and state.active:
+            if state.note_good_probe(result.latency_ms, result.egress_ip, result.egress_country):
                 log.info("vpn endpoint %s is back up", state.name)
         else:
-            state.failure_count += 1
-            state.failures_total += 1
-            state.failed_at = self._clock()
-            state.last_error = result.error = scrub(result.error or "probe failed", [state.url])
-            if state.failure_count >= cfg.failure_threshold and state.healthy:
-                state.healthy = False
-                log.warning("vpn endpoint %s is down (%s)", state.name, state.last_error)
+            result.error = scrub(result.error or "probe failed", [state.url])
+            threshold = cfg.failure_threshold
+            if state.note_failure(result.error, self._clock(), threshold, suspend=False):
+                log.warning("vpn endpoint %s is down (%s)", state.name, result.error)
         await self._persist_health(state, ok=result.ok)
         return result
 
     async def _persist_health(self, state: EndpointState, *, ok: bool) -> None:
         try:
-            async with self._sessions.begin() as session:
-                repo = VPNEndpointRepository(session)
-                await repo.record_check(
-                    state.name, healthy=ok, latency_ms=state.latency_ms if ok else None,
-                    at=state.last_checked or datetime.now(UTC),
-                )  # fmt: skip
-                # record_check counts in SQL; keep the row equal to what this instance decided.
-                await repo.update(
-                    state.name, healthy=state.healthy, failure_count=state.failure_count
-                )
+            await self._store.save_health(state, ok=ok)
         except Exception as exc:
             log.warning("vpn: could not save the health of %s: %s", state.name, type(exc).__name__)
 
     async def _flush(self) -> None:
-        due = [s for s in self._states.values() if s.pending_carried]
-        if not due:
+        counts = {
+            s.name: (s.pending_carried, s.last_used)
+            for s in self._states.values()
+            if s.pending_carried
+        }
+        if not counts:
             return
-        counts = {s.name: s.pending_carried for s in due}
-        for s in due:
-            s.pending_carried = 0
+        for name in counts:
+            self._states[name].pending_carried = 0
         try:
-            async with self._sessions.begin() as session:
-                repo = VPNEndpointRepository(session)
-                for s in due:
-                    # TODO(lead): mark_used(name, at, count=n) would make this one statement.
-                    for _ in range(counts[s.name]):
-                        await repo.mark_used(s.name, at=s.last_used)
+            await self._store.add_carried(counts)
         except Exception:
-            for s in due:  # keep the counts for the next flush
-                s.pending_carried += counts.get(s.name, 0)
+            for name, (count, _) in counts.items():  # kept for the next flush
+                if name in self._states:
+                    self._states[name].pending_carried += count
             raise
 
     async def _reload(self) -> None:
-        async with self._sessions() as session:
-            rows = await VPNEndpointRepository(session).list()
-        seen = set()
-        for row in rows:
-            seen.add(row.name)
-            state = self._states.get(row.name)
-            if state is None:
-                state = self._states[row.name] = EndpointState(
-                    row.name, row.url, healthy=row.healthy, failure_count=row.failure_count,
-                    latency_ms=row.latency_ms, last_checked=row.last_checked,
-                )  # fmt: skip
-            elif state.url != row.url:  # a new URL starts with a clean bill of health
-                state.healthy, state.suspended, state.failure_count = True, False, 0
-            state.url, state.country, state.active = row.url, row.country, row.active
-            state.provider_label = row.provider_label
-            allowed = row.allowed_providers
-            state.allowed_providers = tuple(allowed) if allowed is not None else None
-            state.requests_carried = row.requests_carried + state.pending_carried
-            state.last_used = max(
-                (t for t in (state.last_used, _aware(row.last_used)) if t), default=None
-            )
-        for name in set(self._states) - seen:
-            del self._states[name]
+        for name in await self._store.merge_into(self._states):
             self._rotation.forget(name)
 
     # -- CRUD and status ------------------------------------------------------------------------
@@ -384,37 +315,32 @@ class VPNManager:
 
     async def add(self, name: str, url: str, **fields: Any) -> dict[str, Any]:
         """Store a new endpoint; InvalidRequest on a bad or duplicate one."""
-        spec = validate_endpoint({"name": name, "url": url, **fields})
-        try:
-            async with self._sessions.begin() as session:
-                values = {k: v for k, v in spec.items() if k != "name"}
-                await VPNEndpointRepository(session).add(spec["name"], **values)
-        except IntegrityError:
-            raise errors.InvalidRequest(
-                f"a VPN endpoint named {name!r} already exists", param="name"
-            ) from None
+        spec = validated({"name": name, "url": url, **fields})
+        await self._store.add(spec)
         await self._reload()
-        log.info("vpn endpoint %s added (%s)", name, self._states[name].masked_url)
+        state = self._states[name]
+        log.info("vpn endpoint %s added (%s)", name, state.masked_url)
         if self.config.enabled:
-            self._schedule_probe(self._states[name])
-        return self._states[name].view()
+            self._schedule_probe(state)
+        return state.view()
 
     async def update(self, name: str, **fields: Any) -> dict[str, Any]:
         """Change an endpoint's url, country, provider_label, allowed_providers or active."""
-        self._state(name)
-        spec = validate_endpoint({"name": name, **fields}, partial=True)
+        spec = validated({**fields, "name": name}, partial=True)
         values = {k: v for k, v in spec.items() if k != "name"}
-        async with self._sessions.begin() as session:
-            await VPNEndpointRepository(session).update(name, **values)
+        if not await self._store.update(name, values):
+            raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
         await self._reload()
         log.info("vpn endpoint %s updated (%s)", name, ", ".join(sorted(values)) or "nothing")
-        return self._states[name].view()
+        state = self._states[name]
+        if self.config.enabled and "url" in values:
+            self._schedule_probe(state)
+        return state.view()
 
     async def remove(self, name: str) -> None:
         """Delete an endpoint; NotFound if there is none by that name."""
-        async with self._sessions.begin() as session:
-            if not await VPNEndpointRepository(session).delete(name):
-                raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
+        if not await self._store.delete(name):
+            raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
         await self._reload()
         log.info("vpn endpoint %s removed", name)
 
@@ -440,11 +366,3 @@ class VPNManager:
             "exhausted": self.exhausted,
             "endpoints": self.list_endpoints(),
         }
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-

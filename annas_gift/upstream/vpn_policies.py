@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ _ALIASES = {
 
 
 def normalize_policy(name: str) -> str:
-    """The canonical policy name for `name` (case and `-`/`_` insensitive); ValueError if unknown."""
+    """The canonical policy name (case and `-`/`_` insensitive); ValueError if unknown."""
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in POLICIES:
@@ -81,6 +81,33 @@ class EndpointState:
             return "down"
         return "suspect" if self.suspended else "up"
 
+    def note_failure(self, error: str, now: float, threshold: int, *, suspend: bool) -> bool:
+        """Count a failure (a request's when `suspend`, else a probe's); True if now down."""
+        self.suspended = self.suspended or suspend
+        self.failure_count += 1
+        self.failures_total += 1
+        self.failed_at = now
+        self.last_error = error[:300]
+        if self.healthy and self.failure_count >= threshold:
+            self.healthy = False
+            return True
+        return False
+
+    def note_good_probe(
+        self, latency_ms: float | None, egress_ip: str | None, egress_country: str | None
+    ) -> bool:
+        """A probe got through: back in rotation. True if it had been out."""
+        was_out = not self.usable
+        self.healthy, self.suspended, self.failure_count = True, False, 0
+        self.latency_ms, self.last_error = latency_ms, None
+        self.egress_ip, self.egress_country = egress_ip, egress_country
+        return was_out and self.active
+
+    def note_latency(self, latency_ms: float) -> None:
+        """Fold one request's latency into the moving average."""
+        prev = self.request_latency_ms
+        self.request_latency_ms = latency_ms if prev is None else prev + 0.2 * (latency_ms - prev)
+
     def view(self) -> dict[str, Any]:
         """A JSON-ready, credential-free description."""
         return {
@@ -104,6 +131,23 @@ class EndpointState:
             "egress_ip": self.egress_ip,
             "egress_country": self.egress_country,
         }
+
+
+def candidates(
+    states: Iterable[EndpointState],
+    provider: str,
+    exclude: Collection[str] = (),
+    countries: Collection[str] | None = None,
+) -> list[EndpointState]:
+    """Active endpoints that may carry `provider` (in one of `countries`), healthy or not."""
+    return [
+        s
+        for s in states
+        if s.active
+        and s.allows(provider)
+        and s.name not in exclude
+        and (countries is None or (s.country or "").upper() in countries)
+    ]
 
 
 def _round(value: float | None) -> float | None:
@@ -139,7 +183,7 @@ class Rotation:
         self.current: str | None = None
         self.sticky: dict[str, str] = {}
         self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - spreading load, not secrecy
+        self._rng = rng or random.Random()
         self._since = float("-inf")
         self._next: str | None = None  # a one-shot choice set by rotate()
         self._pin: str | None = None  # sticky: where rotate() sent every provider

@@ -25,7 +25,7 @@ class ClassificationRepository:
         """Insert classifications in one bulk statement."""
         if events:
             await self._session.execute(
-                insert(TaskClassification), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in events]
+                insert(TaskClassification.__table__), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in events]
             )
 
     async def for_request(self, request_id: str) -> list[TaskClassification]:
@@ -48,7 +48,7 @@ class SelectionRepository:
         """Insert selections in one bulk statement."""
         if events:
             await self._session.execute(
-                insert(ModelSelection), [fit_row(_SELECTIONS, row_of(e)) for e in events]
+                insert(ModelSelection.__table__), [fit_row(_SELECTIONS, row_of(e)) for e in events]
             )
 
     async def for_request(self, request_id: str) -> list[ModelSelection]:

