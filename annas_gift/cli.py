@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from annas_gift import cli_routing
 from annas_gift.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -143,15 +144,7 @@ def models(
         typer.echo(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
 
 
-def _register_optional() -> None:
-    try:
-        from annas_gift import cli_routing
-    except ImportError:  # pragma: no cover - the routing commands ship with the package
-        return
-    cli_routing.register(app)
-
-
-_register_optional()
+cli_routing.register(app)
 
 
 def main() -> None:

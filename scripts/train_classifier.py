@@ -57,7 +57,9 @@ from annas_gift.routing.task_classifier import (
 MIN_DOC_FREQ = 8
 LEXICON_L2 = 0.01
 LEXICON_EPOCHS = 12
-LEXICON_PRUNE = 0.05  # weights smaller than this change no decision; leaving them out keeps the file small
+LEXICON_PRUNE = (
+    0.05  # weights smaller than this change no decision; leaving them out keeps the file small
+)
 FOLDS = 5
 PRIOR_STRENGTHS = (1.0, 10.0, 100.0)
 WORDING = FACTOR_NAMES.index("wording")
@@ -138,7 +140,7 @@ def lexicon_model(bias: float, weights: dict[str, float]) -> ClassifierModel:
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     """Solve a x = b by Gaussian elimination with partial pivoting (a is small and SPD)."""
     n = len(b)
-    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    m = [[*row, b[i]] for i, row in enumerate(a)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
         m[col], m[pivot] = m[pivot], m[col]
@@ -153,9 +155,7 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     return x
 
 
-def train_tier(
-    rows: list[tuple[list[float], int]], strength: float
-) -> tuple[float, list[float]]:
+def train_tier(rows: list[tuple[list[float], int]], strength: float) -> tuple[float, list[float]]:
     """MAP logistic regression: Gaussian prior at the prior weights, signs kept (active set)."""
     prior = [PRIOR_TIER_WEIGHTS[n] for n in FACTOR_NAMES]
     k = len(prior)
@@ -285,7 +285,8 @@ def main() -> None:
         "format": 1,
         "about": "Anna's Gift task classifier weights; written by scripts/train_classifier.py. "
         "Tier score = sigmoid(tier.bias + sum(weight * factor)); wording factor = "
-        "sigmoid(lexicon.bias + sum(lexicon weight of each distinct word) / sqrt(#distinct words)).",
+        "sigmoid(lexicon.bias + sum(lexicon weight of each distinct word) "
+        "/ sqrt(#distinct words)).",
         "threshold": DEFAULT_THRESHOLD,
         "tier": {
             "bias": round(tier_bias, 4),

@@ -187,7 +187,9 @@ class EvalReport:
     @property
     def confusion(self) -> dict[Category, dict[Category, int]]:
         """Expected category -> predicted category -> count, over MT-Bench."""
-        out: dict[Category, dict[Category, int]] = {c: dict.fromkeys(CATEGORIES, 0) for c in CATEGORIES}
+        out: dict[Category, dict[Category, int]] = {
+            c: dict.fromkeys(CATEGORIES, 0) for c in CATEGORIES
+        }
         for row in self.category_rows:
             for cat, n in row.predicted.items():
                 out[row.expected][cat] += n
@@ -263,9 +265,10 @@ def _fmt(x: float | None) -> str:
 def format_report(report: EvalReport) -> str:
     """The report as markdown tables."""
     lines = [
-        "### Tier score: ROC AUC, only-strong-right (+) vs both-right (−)",
+        "### Tier score: ROC AUC, only-strong-right (+) vs both-right (-)",
         "",
-        "| slice | n+ | n− | AUC held-out | AUC train split | routed powerful (held-out) |",
+        "| slice | n+ | n- | AUC held-out | AUC train split (in-sample) "
+        "| routed powerful (held-out) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in report.auc_rows:
@@ -275,8 +278,8 @@ def format_report(report: EvalReport) -> str:
         )
     lines += [
         "",
-        f"Held-out = prompts with crc32(prompt) % 4 == 0 (never trained on); "
-        f"threshold {report.threshold:.2f}.",
+        f"Held-out = prompts with crc32(prompt) % 4 == 0 (never trained on); the train split "
+        f"was seen in training, so its AUC is optimistic. Threshold {report.threshold:.2f}.",
         "",
         "### Category accuracy on MT-Bench (first turn)",
         "",

@@ -12,221 +12,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-# Cue groups: indices into `TextCounts.cues`. Names match the factors they feed.
-CUE_GROUPS: tuple[str, ...] = (
-    "code_terms",
-    "math_terms",
-    "proof",
-    "reasoning",
-    "logic",
-    "multi_step",
-    "constraints",
-    "passage",
-    "extraction",
-    "creative_writing",
-    "roleplay",
-    "knowledge_terms",
-    "chit_chat",
-    "brevity",
-    "long_output",
-    "number_words",
-)
+from annas_gift.routing.cue_words import CUE_GROUPS, CUE_PHRASES, CUE_WORDS
+
 _G = {name: i for i, name in enumerate(CUE_GROUPS)}
-
-# Single words per cue group. Lists are general vocabulary of each kind of task, written from
-# what such requests look like, not copied from any evaluation set.
-_CUE_WORDS: dict[str, str] = {
-    "code_terms": """
-        python javascript typescript java golang rust kotlin swift ruby php perl scala haskell
-        sql html css regex regexp bash shell powershell cpp c++ c# f#
-        code coding coder program programs programming programmer script scripts function
-        functions variable variables array arrays algorithm
-        algorithms recursion recursive iterative compile compiler compiles compiled debug
-        debugging bug bugs buggy refactor implement implementation implementing api apis
-        endpoint endpoints database sql query queries unittest pytest jest repository repo git
-        docker kubernetes linux npm pip library framework react django flask fastapi node nodejs
-        runtime exception exceptions traceback stacktrace segfault syntax linked hashmap hashtable
-        struct pointer pointers nullable async await thread threads mutex
-        deadlock lambda closure closures typeerror valueerror keyerror nullpointerexception
-        website webpage frontend backend server client http url cli gui leetcode redis postgres
-        node nodes subarray substring
-        postgresql mysql mongodb sqlite kafka grpc graphql microservice microservices prometheus
-        terraform concurrency concurrent thread-safe generics cache caching memoization
-        compiler interpreter parser serialize deserialize
-    """,
-    "math_terms": """
-        solve solving equation equations integral integrals derivative derivatives calculate
-        compute probability prime primes remainder divisible divisor sum product fraction
-        fractions percent percentage average ratio area volume perimeter triangle triangles
-        circle radius diameter polynomial polynomials matrix matrices vector vectors eigenvalue
-        eigenvalues inequality inequalities integer integers digits digit simplify expression
-        logarithm log sqrt square squared cube root roots geometry algebra calculus limit
-        limits converge convergence series sequence dice coin odds mean median variance
-        factorial exponent exponential modulo arithmetic multiply multiplied divide divided
-        subtract minus plus times total cost costs profit interest discount speed rate
-        minutes hours miles kilometers meters dollars cents
-    """,
-    "proof": """
-        prove proof proofs proving derive derivation theorem theorems lemma lemmas corollary
-        irrational induction rigorous rigorously formally qed axiom axioms
-    """,
-    "reasoning": """
-        why step-by-step reason reasons reasoning analyze analyse analysis evaluate justify justification
-        critique critically implications implication tradeoff tradeoffs trade-offs pros cons
-        argue argument arguments assess consequences explain
-    """,
-    "logic": """
-        puzzle puzzles riddle riddles logic logical deduce deduction infer inference conclude
-        conclusion therefore implies paradox premise premises contradiction syllogism
-        statements uncertain suppose overtake overtaken definitely necessarily valid invalid
-        follows
-    """,
-    "multi_step": """
-        step steps first second third then next finally afterwards afterward subsequently
-        stage stages phase phases plan pipeline workflow also additionally
-    """,
-    "constraints": """
-        must should exactly only ensure require requires required requirement requirements
-        constraint constraints format formatted json csv yaml xml markdown table bullet
-        bullets limit maximum minimum avoid never always strictly without
-    """,
-    "passage": """
-        passage passages paragraph paragraphs text texts article articles excerpt excerpts
-        document documents transcript following below above provided according
-        context reviews review abstract quoted
-    """,
-    "extraction": """
-        extract extracts extraction summarize summarise summary identify classify categorize
-        categorise count mentioned parse tag label sentiment entities entity highlight
-        keywords
-    """,
-    "creative_writing": """
-        poem poems poetry poet story stories haiku limerick sonnet lyrics song verse essay blog
-        email letter speech screenplay novel fiction fictional narrative character characters
-        plot dialogue slogan headline tagline tweet caption compose craft draft rewrite rephrase
-        paraphrase proofread polish tone persuasive vivid imagery creative catchy engaging
-        descriptive imaginative rhyme rhymes edit editing grammar grammatical spelling typos
-        wording
-    """,
-    "roleplay": """
-        pretend roleplay role-play persona embody impersonate imagine yourself
-    """,
-    "knowledge_terms": """
-        explain describe define definition history historical
-        theory concept concepts principle principles difference differences compare discuss
-        overview mechanism process cause causes effect effects impact significance science
-        scientific biology chemistry physics economics economic law legal philosophy
-        psychology medicine medical sociology geography politics political culture cultural
-        religion quantum molecular cell cells dna evolution climate energy planet gravity atom
-        atoms molecule reaction century war empire government policy fact facts influence
-        influenced impacts methods ideas suggest recommend examples
-    """,
-    "chit_chat": """
-        hi hello hey hiya thanks thank cheers bye goodbye lol haha chat talk feel feeling
-        favorite favourite weekend bored fun
-    """,
-    "brevity": """
-        brief briefly concise concisely succinct succinctly tldr eli5
-        one-liner
-    """,
-    "number_words": """
-        one two three four five six seven eight nine ten eleven twelve thirteen fourteen
-        fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy
-        eighty ninety hundred thousand million billion half halves twice double triple thrice
-        quarter quarters dozen dozens
-    """,
-    "long_output": """
-        detailed comprehensive thorough thoroughly in-depth extensive complete elaborate
-        report chapter tutorial guide documentation exhaustive
-    """,
-}
-
-# Multi-word cues: (first word, following words) -> group. Checked only when the first word
-# appears, so they cost one dictionary miss per ordinary word.
-_CUE_PHRASES: dict[str, tuple[str, ...]] = {
-    "code_terms": (
-        "time complexity",
-        "space complexity",
-        "unit test",
-        "unit tests",
-        "pull request",
-        "binary tree",
-        "binary search",
-        "linked list",
-        "sorted array",
-        "sorted arrays",
-        "hash map",
-        "hash table",
-        "dynamic programming",
-        "big o",
-    ),
-    "math_terms": ("how many", "how much", "how far", "how long"),
-    "proof": ("show that", "prove that", "if and only"),
-    "reasoning": ("step by step", "think carefully", "explain why", "what if"),
-    "logic": (
-        "true false",
-        "true or false",
-        "which one",
-        "does not belong",
-        "relationship between",
-    ),
-    "multi_step": ("and then", "after that", "for each", "as well"),
-    "constraints": (
-        "do not",
-        "don t",
-        "no more than",
-        "fewer than",
-        "less than",
-        "at least",
-        "at most",
-        "make sure",
-        "instead of",
-    ),
-    "passage": ("based on", "from the text", "in the text", "this text", "this article"),
-    "extraction": ("list all", "find all", "how many times", "key points", "main points"),
-    "creative_writing": ("short story", "blog post", "cover letter", "opening line"),
-    "roleplay": (
-        "act as",
-        "you are a",
-        "you are an",
-        "in the style",
-        "as if you",
-        "take on the role",
-        "assume the role",
-        "play the role",
-        "in the role",
-    ),
-    "knowledge_terms": (
-        "what is",
-        "what are",
-        "what was",
-        "what were",
-        "who was",
-        "who is",
-        "who were",
-        "when did",
-        "where is",
-        "how does",
-        "how do",
-        "how did",
-        "why do",
-        "why does",
-        "why is",
-        "tell me about",
-    ),
-    "chit_chat": ("how are you", "good morning", "good night", "what s up", "nice to", "you doing"),
-    "brevity": (
-        "one sentence",
-        "one word",
-        "one line",
-        "in short",
-        "yes or no",
-        "keep it short",
-        "short answer",
-        "be brief",
-    ),
-    "long_output": ("step-by-step guide", "in detail", "full implementation", "as much detail"),
-}
 
 
 # A phrase continuation: (second word, the words after it, group).
@@ -237,12 +25,12 @@ def _build_lookup() -> dict[str, tuple[tuple[int, ...], tuple[_Phrase, ...]]]:
     """Word -> (groups it belongs to, phrases it starts); built once at import."""
     groups: dict[str, list[int]] = {}
     phrases: dict[str, list[_Phrase]] = {}
-    for name, words in _CUE_WORDS.items():
+    for name, words in CUE_WORDS.items():
         for word in words.split():
             members = groups.setdefault(word, [])
             if _G[name] not in members:
                 members.append(_G[name])
-    for name, items in _CUE_PHRASES.items():
+    for name, items in CUE_PHRASES.items():
         for phrase in items:
             first, second, *rest = phrase.split()
             phrases.setdefault(first, []).append((second, tuple(rest), _G[name]))
@@ -262,10 +50,12 @@ _TO_SPACE = bytes(c if c in _WORD_CHARS else 32 for c in range(256))
 def tokenize(lower: str) -> list[str]:
     """Split lower-cased text into words (non-ASCII letters act as separators)."""
     return lower.encode("ascii", "replace").translate(_TO_SPACE).decode("ascii").split()
+
+
 _NUMBER_RE = re.compile(r"[0-9][0-9.,]*")
 # Each pattern below starts with a literal or a narrow character class, so the regex engine
 # skips ordinary prose quickly; the broader checks run only when a cheap test says they can hit.
-_MATH_SYMBOL_RE = re.compile(r"[=<>^+%√∑∫∏≤≥≠±×÷π∞∂∈∀∃]")
+_MATH_SYMBOL_RE = re.compile(r"[=<>^+%√∑∫∏≤≥≠±\u00d7÷π∞∂∈∀∃]")  # \u00d7: multiplication sign
 _LATEX_RE = re.compile(r"\\[a-zA-Z]+")
 _CALL_RE = re.compile(r"\((?<=[a-zA-Z]\()[a-z0-9]\)")  # f(x), g(2)
 _TERM_RE = re.compile(r"[0-9][a-z](?![a-z])")  # 2x, 3n
@@ -289,7 +79,8 @@ _LIST_RE = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*•]|[a-h]\))[ \t]+", re.MULTIL
 _CHOICE_RE = re.compile(r"^[ \t]*\(?[A-E][.)][ \t].*", re.MULTILINE)
 # "in 500 words", "fewer than 3 paragraphs": the requested size of the answer.
 _SIZE_RE = re.compile(
-    r"(\d[\d,]*)\s*(?:-\s*\d[\d,]*\s*)?(words?|pages?|paragraphs?|sentences?|lines?|bullet points?)\b"
+    r"(\d[\d,]*)\s*(?:-\s*\d[\d,]*\s*)?"
+    r"(words?|pages?|paragraphs?|sentences?|lines?|bullet points?)\b"
 )
 _UNIT_WORDS = {"word": 1, "page": 500, "paragraph": 120, "sentence": 20, "line": 12, "bullet": 15}
 
@@ -441,10 +232,16 @@ def scan_text(text: str) -> TextCounts:
         text.count("?"),
         text.count(","),
         # Sentence ends, less the "A. " of answer options.
-        text.count(". ") + text.count(".\n") + text.count("? ") + text.count("! ") + 1 - len(choices),
+        text.count(". ")
+        + text.count(".\n")
+        + text.count("? ")
+        + text.count("! ")
+        + 1
+        - len(choices),
         _requested_words(lower) if sized and numbers else 0,
         max(0, body),
-        _count_cues(words, *_instruction_words(lower, len(words))) if has_newline
+        _count_cues(words, *_instruction_words(lower, len(words)))
+        if has_newline
         else _count_cues(words, len(words), 0),
         frozenset(words),
     )
@@ -452,12 +249,33 @@ def scan_text(text: str) -> TextCounts:
 
 EMPTY_COUNTS = scan_text("")
 
+# Supporting text (earlier turns, the last reply, the system prompt) only sets the topic; its
+# most recent part is enough for that, and capping it bounds the cost of long conversations.
+CONTEXT_LIMIT = 4_000
+
+
+class Supporting(NamedTuple):
+    """Words, cue hits and code fences of supporting text."""
+
+    words: int
+    cues: tuple[float, ...]
+    fences: int
+
+
+def scan_supporting(text: str) -> Supporting:
+    """Light scan of supporting text: cue words and code fences only, last CONTEXT_LIMIT chars."""
+    if len(text) > CONTEXT_LIMIT:
+        text = text[-CONTEXT_LIMIT:]
+    words = tokenize(text.lower())
+    return Supporting(len(words), _count_cues(words, len(words), 0), text.count("```"))
+
 
 class Conversation(NamedTuple):
     """A chat request flattened to what the classifier reads."""
 
-    task: str
-    context: str
+    task: str  # the last user turn
+    context: str  # earlier user turns
+    reply: str  # the last assistant turn
     system: str
     user_turns: int
     assistant_turns: int
@@ -501,7 +319,7 @@ def _content_text(content: Any) -> tuple[str, int]:
 def flatten_request(request: Any) -> Conversation:
     """Flatten a message list, or an object/dict with messages and max_tokens, to a Conversation."""
     if isinstance(request, str):
-        return Conversation(request, "", "", 1, 0, 0, 0, 0)
+        return Conversation(request, "", "", "", 1, 0, 0, 0, 0)
     messages: Any = request
     max_tokens = 0
     if type(request) is not list and not isinstance(request, Sequence):
@@ -517,6 +335,7 @@ def flatten_request(request: Any) -> Conversation:
         messages = ()
     users: list[str] = []
     systems: list[str] = []
+    reply = ""
     assistant_turns = tool_messages = images = 0
     for message in messages:
         role = _get(message, "role")
@@ -526,6 +345,7 @@ def flatten_request(request: Any) -> Conversation:
             systems.append(text)
         elif role == "assistant":
             assistant_turns += 1
+            reply = text
             # Tool calls the model made earlier mean an agent loop, whatever the text says.
             if _get(message, "tool_calls"):
                 tool_messages += 1
@@ -540,5 +360,13 @@ def flatten_request(request: Any) -> Conversation:
         task, context = "\n".join(systems), ""
     system = "\n".join(systems) if users else ""
     return Conversation(
-        task, context, system, len(users), assistant_turns, tool_messages, images, max_tokens
+        task,
+        context,
+        reply if users else "",
+        system,
+        len(users),
+        assistant_turns,
+        tool_messages,
+        images,
+        max_tokens,
     )

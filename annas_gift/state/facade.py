@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -26,7 +26,7 @@ from annas_gift.catalog.rate_limits import ClientLimits, client_limit_specs, lim
 from annas_gift.catalog.registry import CatalogModel
 from annas_gift.state.base import Admission, ModelLiveState, Plan, build_plan
 from annas_gift.state.headers import learned_from_headers
-from annas_gift.state.health import classify
+from annas_gift.state.health import DEFAULT_POLICY, HealthPolicy, classify
 from annas_gift.state.memory import MemoryBackend
 from annas_gift.state.redis_backend import RedisBackend
 
@@ -46,8 +46,10 @@ class GatewayState:
         *,
         clock: Callable[[], float],
         retry_interval_s: float,
+        policy: HealthPolicy,
     ) -> None:
         self._memory = memory
+        self._policy = policy
         self._redis = redis
         self._use_redis = False
         self._clock = clock
@@ -68,24 +70,34 @@ class GatewayState:
         cache_max_entries: int = 10_000,
         clock: Callable[[], float] = time.time,
         socket_timeout: float = 0.5,
+        max_connections: int = 64,
         retry_interval_s: float = 2.0,
+        health_policy: HealthPolicy = DEFAULT_POLICY,
     ) -> GatewayState:
         """The state layer: in process when redis_url is None, else shared through Redis."""
-        memory = MemoryBackend(clock, cache_max_entries)
+        memory = MemoryBackend(clock, cache_max_entries, health_policy)
         if redis_url is None:
-            return cls(memory, None, clock=clock, retry_interval_s=retry_interval_s)
-        client = Redis.from_url(
+            return cls(
+                memory, None, clock=clock, retry_interval_s=retry_interval_s, policy=health_policy
+            )
+        # A blocking pool makes a burst of requests queue for a connection; the default pool
+        # raises "Too many connections" instead, which would look like an outage.
+        pool = BlockingConnectionPool.from_url(
             redis_url,
+            max_connections=max_connections,
+            timeout=max(2.0, socket_timeout),
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             # Fail fast and fall back; the recovery task does the retrying, off the request path.
             retry=Retry(NoBackoff(), 0),
         )
+        client = Redis.from_pool(pool)
         state = cls(
             memory,
-            RedisBackend(client, namespace),
+            RedisBackend(client, namespace, health_policy),
             clock=clock,
             retry_interval_s=retry_interval_s,
+            policy=health_policy,
         )
         try:
             await client.ping()
@@ -180,7 +192,12 @@ class GatewayState:
         """Record an upstream outcome: health EWMA and breaker; a 429 cools the model down."""
         plan = self._plan(model)
         outcome = classify(
-            ok=ok, status=status, latency_ms=latency_ms, error=error, retry_after=retry_after
+            ok=ok,
+            status=status,
+            latency_ms=latency_ms,
+            error=error,
+            retry_after=retry_after,
+            policy=self._policy,
         )
         if self._use_redis and self._redis is not None:
             try:

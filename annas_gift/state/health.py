@@ -4,14 +4,16 @@ The memory backend runs these functions; the Redis backend runs the same rules i
 (`lua.REPORT`, `lua.ADMIT`), and the backend-parametrized tests hold the two to one behaviour.
 
 Breaker rules (thresholds below):
-- closed: `FAILURE_THRESHOLD` consecutive failures (5xx, timeouts, connection errors; status
-  None or >= 500, or 408) open it for `OPEN_BASE_S`.
+- closed: `failure_threshold` (3) consecutive failures (5xx, timeouts, connection errors; status
+  None or >= 500, or 408) open it for `open_base_s` (30 s).
 - open: admissions are denied until the cool-off ends; then it is half-open.
 - half-open: one probe request at a time is admitted (a probe claim lapses after
-  `PROBE_TIMEOUT_S` if it never reports); a success closes the breaker, a failure re-opens it
-  with the cool-off doubled (capped at `OPEN_MAX_S`).
-- 429s are not failures: they set a cooldown (retry-after, default `DEFAULT_429_COOLDOWN_S`) and
-  count in the error rate. Other 4xx are the client's fault: they touch neither.
+  `probe_timeout_s` (30 s) if it never reports); a success closes the breaker, a failure
+  re-opens it with the cool-off doubled (capped at `open_max_s`, 300 s).
+- 429s are not failures: they set a cooldown (retry-after, default 30 s) and count in the error
+  rate. Other 4xx are the client's fault: they touch neither. A retry-after given with any
+  other failure also cools the model down.
+- error rate: EWMA (alpha 0.1) of failures and 429s; p50: median of the last 16 successes.
 """
 
 from __future__ import annotations
@@ -20,19 +22,34 @@ from dataclasses import dataclass, field
 
 from annas_gift.state.base import US, Outcome, OutcomeKind
 
-FAILURE_THRESHOLD = 3
-OPEN_BASE_S = 30.0
-OPEN_MAX_S = 300.0
-PROBE_TIMEOUT_S = 30.0
-EWMA_ALPHA = 0.1  # about the last 10-20 calls dominate the error rate
-LATENCY_SAMPLES = 16  # the p50 is the median of the last 16 successful latencies
-DEFAULT_429_COOLDOWN_S = 30.0
 HEALTH_TTL_S = 7 * 86_400  # a model with no traffic for a week starts afresh
 ERROR_MAX_CHARS = 200
 
 
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    """Breaker thresholds and averaging constants (defaults documented in the module doc)."""
+
+    failure_threshold: int = 3
+    open_base_s: float = 30.0
+    open_max_s: float = 300.0
+    probe_timeout_s: float = 30.0
+    ewma_alpha: float = 0.1  # about the last 10-20 calls dominate the error rate
+    latency_samples: int = 16  # the p50 is the median of the last 16 successful latencies
+    default_429_cooldown_s: float = 30.0
+
+
+DEFAULT_POLICY = HealthPolicy()
+
+
 def classify(
-    *, ok: bool, status: int | None, latency_ms: float, error: str | None, retry_after: float | None
+    *,
+    ok: bool,
+    status: int | None,
+    latency_ms: float,
+    error: str | None,
+    retry_after: float | None,
+    policy: HealthPolicy = DEFAULT_POLICY,
 ) -> Outcome:
     """Turn a report() call into an Outcome: what it means for the breaker and cooldowns."""
     kind: OutcomeKind
@@ -46,7 +63,7 @@ def classify(
         kind = "failure"
     cooldown = retry_after
     if kind == "rate_limited" and cooldown is None:
-        cooldown = DEFAULT_429_COOLDOWN_S
+        cooldown = policy.default_429_cooldown_s
     if error is not None:
         error = error[:ERROR_MAX_CHARS]
     elif not ok:
@@ -86,9 +103,10 @@ class Health:
     last_check_us: int | None = None
 
 
-def open_for_us(trips: int) -> int:
+def open_for_us(trips: int, policy: HealthPolicy) -> int:
     """Cool-off for the n-th consecutive trip: doubles each time, capped."""
-    return int(min(OPEN_BASE_S * 2 ** max(0, trips - 1), OPEN_MAX_S) * US)
+    base, cap = int(policy.open_base_s * US), int(policy.open_max_s * US)
+    return min(base * 2 ** max(0, trips - 1), cap)
 
 
 def gate(h: Health, now_us: int) -> tuple[int, bool]:
@@ -102,19 +120,20 @@ def gate(h: Health, now_us: int) -> tuple[int, bool]:
     return 0, True
 
 
-def claim_probe(h: Health, now_us: int) -> None:
+def claim_probe(h: Health, now_us: int, policy: HealthPolicy) -> None:
     """Reserve the single half-open probe slot."""
-    h.probe_until_us = now_us + int(PROBE_TIMEOUT_S * US)
+    h.probe_until_us = now_us + int(policy.probe_timeout_s * US)
 
 
-def apply(h: Health, outcome: Outcome, now_us: int) -> None:
+def apply(h: Health, outcome: Outcome, now_us: int, policy: HealthPolicy) -> None:
     """Fold one outcome into the record (EWMA, latency window, breaker transitions)."""
     kind = outcome.kind
+    alpha = policy.ewma_alpha
     if kind == "success":
         h.fails = 0
-        h.error_rate *= 1 - EWMA_ALPHA
+        h.error_rate *= 1 - alpha
         h.latencies.append(outcome.latency_ms)
-        if len(h.latencies) > LATENCY_SAMPLES:
+        if len(h.latencies) > policy.latency_samples:
             del h.latencies[0]
         h.p50_ms = median(h.latencies)
         # Any success proves the provider answers again: close (the half-open probe's job).
@@ -123,18 +142,18 @@ def apply(h: Health, outcome: Outcome, now_us: int) -> None:
         h.open_until_us = 0
     elif kind == "failure":
         h.fails += 1
-        h.error_rate = h.error_rate * (1 - EWMA_ALPHA) + EWMA_ALPHA
+        h.error_rate = h.error_rate * (1 - alpha) + alpha
         if h.is_open:
             # Only a failure after the cool-off is a failed probe; earlier ones are stragglers.
             if now_us >= h.open_until_us:
                 h.trips += 1
-                h.open_until_us = now_us + open_for_us(h.trips)
-        elif h.fails >= FAILURE_THRESHOLD:
+                h.open_until_us = now_us + open_for_us(h.trips, policy)
+        elif h.fails >= policy.failure_threshold:
             h.is_open = True
             h.trips = 1
-            h.open_until_us = now_us + open_for_us(1)
+            h.open_until_us = now_us + open_for_us(1, policy)
     elif kind == "rate_limited":
-        h.error_rate = h.error_rate * (1 - EWMA_ALPHA) + EWMA_ALPHA
+        h.error_rate = h.error_rate * (1 - alpha) + alpha
     # Whatever the outcome, the probe (if this was it) has reported: free the slot.
     h.probe_until_us = 0
     if outcome.error is not None:

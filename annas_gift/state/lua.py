@@ -2,61 +2,73 @@
 
 Times are integer microseconds from the Redis server clock (`TIME`). Lua 5.1 prints numbers with
 14 significant digits, which would round a 16-digit microsecond timestamp, so every number sent
-back to Redis goes through `fmt` ("%d"). A log entry is the member "<rid>:<tokens>" scored by its
-admission time; each log has a companion key holding the sum of its members' tokens.
+back to Redis goes through `fmt` ("%d").
+
+Per subject there is one hash (`h`: cooldown, breaker, EWMA, latencies, learned budgets and the
+token sum `t<window_s>` of each log) and one sorted set per window length (the log: member
+"<rid>:<tokens>", score = admission time). Keeping the small values in one hash makes a model's
+whole state one HMGET; redis.call costs about 1 µs each, which dominates these scripts.
 """
 
 from __future__ import annotations
 
 _PRELUDE = """
 local function fmt(n) return string.format('%d', n) end
+local function num(v, default) if v then return tonumber(v) end return default end
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local function weight(member) return tonumber(string.match(member, ':(%-?%d+)$')) end
--- Drop entries admitted at or before cutoff; their tokens leave the running sum.
-local function purge(z, s, cutoff)
-  local old = redis.call('ZRANGE', z, '-inf', fmt(cutoff), 'BYSCORE')
+-- Drop log entries admitted at or before cutoff and keep the hash's token sum in step;
+-- return the live entry count and token sum.
+local function purge(h, z, field, stored, cutoff)
+  local c = fmt(cutoff)
+  local old = redis.call('ZRANGE', z, '-inf', c, 'BYSCORE')
+  local sum = stored
   if #old > 0 then
-    local freed = 0
-    for i = 1, #old do freed = freed + weight(old[i]) end
-    redis.call('ZREMRANGEBYSCORE', z, '-inf', fmt(cutoff))
-    redis.call('DECRBY', s, fmt(freed))
+    for i = 1, #old do sum = sum - weight(old[i]) end
+    redis.call('ZREMRANGEBYSCORE', z, '-inf', c)
   end
+  local n = redis.call('ZCARD', z)
+  -- An empty log holds no tokens, even if the log key expired while the hash lived on.
+  if n == 0 then sum = 0 end
+  if sum ~= stored then redis.call('HSET', h, field, fmt(sum)) end
+  return n, sum
 end
-local function num(v, default) if v then return tonumber(v) end return default end
 """
 
-# KEYS: z1, s1, ..., zN, sN, [cooldown, health, learned_requests, learned_tokens]
-# ARGV: nwin, gated, tokens, rid, probe_timeout_us, then per window: window_us, req_limit,
-#       tok_limit (-1 = none)
+# KEYS: subject hash, log_1 .. log_N
+# ARGV: nwin, gated, tokens, rid, probe_timeout_us, hash_ttl_ms, then per window i:
+#       window_s (ARGV[4+3i]), req_limit, tok_limit (-1 = none)
 # Returns {1, 0, 0, ''} or {0, wait_us (-1 = never fits), window index (0 = gate), 'r'|'t'|gate}
 ADMIT = (
     _PRELUDE
     + """
 local nwin, gated, tokens = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
-local member = ARGV[4] .. ':' .. ARGV[3]
+local h = KEYS[1]
+local fields = {'cd', 'open', 'ou', 'pu', 'lr', 'lru', 'lt', 'ltu'}
+for i = 1, nwin do fields[8 + i] = 't' .. ARGV[4 + 3 * i] end
+local f = redis.call('HMGET', h, unpack(fields))
 local now = now_us()
-local g = 2 * nwin
-local claim, lr, lt = false, false, false
+local claim, lr_on, lt_on = false, false, false
 if gated then
-  local cd = num(redis.call('GET', KEYS[g + 1]), 0)
+  local cd = num(f[1], 0)
   if cd > now then return {0, cd - now, 0, 'cooldown'} end
-  local h = redis.call('HMGET', KEYS[g + 2], 'open', 'ou', 'pu')
-  if h[1] == '1' then
-    local ou, pu = num(h[2], 0), num(h[3], 0)
+  if f[2] == '1' then
+    local ou, pu = num(f[3], 0), num(f[4], 0)
     if ou > now then return {0, ou - now, 0, 'breaker'} end
     if pu > now then return {0, pu - now, 0, 'breaker'} end
     claim = true
   end
-  lr = redis.call('GET', KEYS[g + 3])
-  if lr and tonumber(lr) < 1 then
-    return {0, redis.call('PTTL', KEYS[g + 3]) * 1000, 0, 'provider_requests'}
+  local lru, ltu = num(f[6], 0), num(f[8], 0)
+  if lru > now then
+    lr_on = true
+    if num(f[5], 0) < 1 then return {0, lru - now, 0, 'provider_requests'} end
   end
-  lt = redis.call('GET', KEYS[g + 4])
-  if lt and tonumber(lt) < tokens then
-    return {0, redis.call('PTTL', KEYS[g + 4]) * 1000, 0, 'provider_tokens'}
+  if ltu > now then
+    lt_on = true
+    if num(f[7], 0) < tokens then return {0, ltu - now, 0, 'provider_tokens'} end
   end
 end
 local worst, wi, wu = 0, 0, ''
@@ -64,85 +76,77 @@ local function consider(wait, i, u)
   if worst ~= -1 and (wait == -1 or wait > worst) then worst, wi, wu = wait, i, u end
 end
 for i = 1, nwin do
-  local z, s, b = KEYS[2 * i - 1], KEYS[2 * i], 5 + 3 * (i - 1)
-  local w, rl, tl = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  purge(z, s, now - w)
-  if rl >= 0 then
-    local n = redis.call('ZCARD', z)
-    if n + 1 > rl then
-      if rl == 0 then consider(-1, i, 'r') else
-        local e = redis.call('ZRANGE', z, n - rl, n - rl, 'WITHSCORES')
-        consider(tonumber(e[2]) + w - now, i, 'r')
-      end
+  local z, b = KEYS[1 + i], 3 + 3 * i
+  local w = tonumber(ARGV[b + 1]) * 1000000
+  local rl, tl = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  local n, used = purge(h, z, fields[8 + i], num(f[8 + i], 0), now - w)
+  if rl >= 0 and n + 1 > rl then
+    if rl == 0 then consider(-1, i, 'r') else
+      local e = redis.call('ZRANGE', z, n - rl, n - rl, 'WITHSCORES')
+      consider(tonumber(e[2]) + w - now, i, 'r')
     end
   end
-  if tl >= 0 then
-    local used = num(redis.call('GET', s), 0)
-    if used + tokens > tl then
-      if tokens > tl then consider(-1, i, 't') else
-        -- Walk from the oldest entry until enough tokens would have left the window.
-        local need, freed, start, wait = used + tokens - tl, 0, 0, w
-        while true do
-          local e = redis.call('ZRANGE', z, start, start + 127, 'WITHSCORES')
-          if #e == 0 then break end
-          for j = 1, #e, 2 do
-            freed = freed + weight(e[j])
-            if freed >= need then wait = tonumber(e[j + 1]) + w - now break end
+  if tl >= 0 and used + tokens > tl then
+    if tokens > tl then consider(-1, i, 't') else
+      -- Walk from the oldest entry until enough tokens would have left the window.
+      local need, freed, start, wait = used + tokens - tl, 0, 0, w
+      while freed < need do
+        local e = redis.call('ZRANGE', z, start, start + 127, 'WITHSCORES')
+        if #e == 0 then break end
+        for j = 1, #e, 2 do
+          freed = freed + weight(e[j])
+          if freed >= need then
+            wait = tonumber(e[j + 1]) + w - now
+            break
           end
-          if freed >= need then break end
-          start = start + 128
         end
-        consider(wait, i, 't')
+        start = start + 128
       end
+      consider(wait, i, 't')
     end
   end
 end
 if wi ~= 0 then return {0, worst, wi, wu} end
+local member = ARGV[4] .. ':' .. ARGV[3]
 for i = 1, nwin do
-  local z, s = KEYS[2 * i - 1], KEYS[2 * i]
-  local ttl = fmt(tonumber(ARGV[5 + 3 * (i - 1) + 1]) / 1000 + 1000)
+  local z = KEYS[1 + i]
   redis.call('ZADD', z, fmt(now), member)
-  redis.call('INCRBY', s, ARGV[3])
-  redis.call('PEXPIRE', z, ttl)
-  redis.call('PEXPIRE', s, ttl)
+  redis.call('PEXPIRE', z, fmt(tonumber(ARGV[4 + 3 * i]) * 1000 + 1000))
+  if tokens ~= 0 then redis.call('HINCRBY', h, fields[8 + i], ARGV[3]) end
 end
-if gated then
-  -- DECRBY keeps the key's TTL; only touch budgets that exist (else it would never expire).
-  if lr then redis.call('DECRBY', KEYS[g + 3], 1) end
-  if lt then redis.call('DECRBY', KEYS[g + 4], ARGV[3]) end
-  if claim then redis.call('HSET', KEYS[g + 2], 'pu', fmt(now + tonumber(ARGV[5]))) end
-end
+if lr_on then redis.call('HINCRBY', h, 'lr', -1) end
+if lt_on then redis.call('HINCRBY', h, 'lt', fmt(-tokens)) end
+if claim then redis.call('HSET', h, 'pu', fmt(now + tonumber(ARGV[5]))) end
+redis.call('PEXPIRE', h, ARGV[6])
 return {1, 0, 0, ''}
 """
 )
 
-# KEYS: z1, s1, ..., zN, sN, learned_requests, learned_tokens
+# KEYS: subject hash, log_1 .. log_N
 # ARGV: nwin, rid ('' = none), est, actual, req_remaining, req_reset_us, tok_remaining,
-#       tok_reset_us (remaining -1 = not reported), then per window: window_us, req_limit,
-#       tok_limit
+#       tok_reset_us (remaining -1 = not reported), hash_ttl_ms, then per window i:
+#       window_s (ARGV[7+3i]), req_limit, tok_limit
 SETTLE = (
     _PRELUDE
     + """
-local nwin, rid = tonumber(ARGV[1]), ARGV[2]
-local est, actual = tonumber(ARGV[3]), tonumber(ARGV[4])
-local delta = actual - est
+local nwin, rid, h = tonumber(ARGV[1]), ARGV[2], KEYS[1]
+local delta = tonumber(ARGV[4]) - tonumber(ARGV[3])
 if delta ~= 0 and nwin > 0 then
   local old = false
   if rid ~= '' then old = rid .. ':' .. ARGV[3]
   elseif delta > 0 then
     -- Without a ticket only an increase is safe: charge it to the newest entry.
-    old = redis.call('ZRANGE', KEYS[1], -1, -1)[1] or false
+    old = redis.call('ZRANGE', KEYS[2], -1, -1)[1] or false
   end
   if old then
-    local w = weight(old)
-    local new = string.match(old, '^(.*):') .. ':' .. fmt(w + delta)
+    local new = string.match(old, '^(.*):') .. ':' .. fmt(weight(old) + delta)
     for i = 1, nwin do
-      local z, s = KEYS[2 * i - 1], KEYS[2 * i]
+      local z = KEYS[1 + i]
       local score = redis.call('ZSCORE', z, old)
       if score then
         redis.call('ZREM', z, old)
         redis.call('ZADD', z, score, new)
-        redis.call('INCRBY', s, fmt(delta))
+        redis.call('HINCRBY', h, 't' .. ARGV[7 + 3 * i], fmt(delta))
       end
     end
   end
@@ -151,43 +155,43 @@ local rrem, trem = tonumber(ARGV[5]), tonumber(ARGV[7])
 if rrem < 0 and trem < 0 then return 0 end
 local now = now_us()
 local own_r, own_t = false, false
-for i = 1, nwin do
-  local z, s, b = KEYS[2 * i - 1], KEYS[2 * i], 8 + 3 * (i - 1)
-  local w, rl, tl = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  purge(z, s, now - w)
-  if rl >= 0 then
-    local left = rl - redis.call('ZCARD', z)
-    if not own_r or left < own_r then own_r = left end
-  end
-  if tl >= 0 then
-    local left = tl - num(redis.call('GET', s), 0)
-    if not own_t or left < own_t then own_t = left end
+if nwin > 0 then
+  local fields = {}
+  for i = 1, nwin do fields[i] = 't' .. ARGV[7 + 3 * i] end
+  local sums = redis.call('HMGET', h, unpack(fields))
+  for i = 1, nwin do
+    local w = tonumber(ARGV[7 + 3 * i]) * 1000000
+    local rl, tl = tonumber(ARGV[8 + 3 * i]), tonumber(ARGV[9 + 3 * i])
+    local n, used = purge(h, KEYS[1 + i], fields[i], num(sums[i], 0), now - w)
+    if rl >= 0 and ((not own_r) or rl - n < own_r) then own_r = rl - n end
+    if tl >= 0 and ((not own_t) or tl - used < own_t) then own_t = tl - used end
   end
 end
--- Keep the provider's budget only when it is tighter than our own accounting.
-local function learn(k, rem, reset_us, own)
+-- Keep the provider's budget only while it is tighter than our own accounting.
+local function learn(field, until_field, rem, reset_us, own)
   if rem < 0 then return end
   if (not own) or rem < own then
-    redis.call('SET', k, fmt(rem), 'PX', fmt(math.max(1, math.ceil(reset_us / 1000))))
+    redis.call('HSET', h, field, fmt(rem), until_field, fmt(now + math.max(1, reset_us)))
   else
-    redis.call('DEL', k)
+    redis.call('HSET', h, until_field, '0')
   end
 end
-learn(KEYS[2 * nwin + 1], rrem, tonumber(ARGV[6]), own_r)
-learn(KEYS[2 * nwin + 2], trem, tonumber(ARGV[8]), own_t)
+learn('lr', 'lru', rrem, tonumber(ARGV[6]), own_r)
+learn('lt', 'ltu', trem, tonumber(ARGV[8]), own_t)
+redis.call('PEXPIRE', h, ARGV[9])
 return 0
 """
 )
 
-# KEYS: health, cooldown
+# KEYS: subject hash
 # ARGV: kind, latency_ms, error, has_error, cooldown_us (0 = none), failure_threshold,
-#       open_base_us, open_max_us, ewma_alpha, latency_samples, health_ttl_ms
+#       open_base_us, open_max_us, ewma_alpha, latency_samples, hash_ttl_ms
 # Mirrors health.apply(); the float arithmetic is the same IEEE doubles, so both backends agree.
 REPORT = (
     _PRELUDE
     + """
 local h = KEYS[1]
-local f = redis.call('HMGET', h, 'open', 'ou', 'fails', 'trips', 'er', 'lat')
+local f = redis.call('HMGET', h, 'open', 'ou', 'fails', 'trips', 'er', 'lat', 'cd')
 local open, ou, fails, trips = f[1] == '1', num(f[2], 0), num(f[3], 0), num(f[4], 0)
 local er, lat = num(f[5], 0), f[6] or ''
 local kind, alpha = ARGV[1], tonumber(ARGV[9])
@@ -223,51 +227,49 @@ elseif kind == 'failure' then
 elseif kind == 'rate_limited' then
   er = er * (1 - alpha) + alpha
 end
-redis.call('HSET', h, 'open', open and '1' or '0', 'ou', fmt(ou), 'fails', fmt(fails),
-  'trips', fmt(trips), 'er', string.format('%.17g', er), 'pu', '0', 'lc', fmt(now))
-if #extra > 0 then redis.call('HSET', h, unpack(extra)) end
-if ARGV[4] == '1' then redis.call('HSET', h, 'le', ARGV[3]) end
-redis.call('PEXPIRE', h, ARGV[11])
+if ARGV[4] == '1' then extra[#extra + 1] = 'le' extra[#extra + 1] = ARGV[3] end
 local cool = tonumber(ARGV[5])
-if cool > 0 then
-  local untl = now + cool
-  if untl > num(redis.call('GET', KEYS[2]), 0) then
-    redis.call('SET', KEYS[2], fmt(untl), 'PX', fmt(math.ceil(cool / 1000)))
-  end
+if cool > 0 and now + cool > num(f[7], 0) then
+  extra[#extra + 1] = 'cd'
+  extra[#extra + 1] = fmt(now + cool)
 end
+redis.call('HSET', h, 'open', open and '1' or '0', 'ou', fmt(ou), 'fails', fmt(fails),
+  'trips', fmt(trips), 'er', string.format('%.17g', er), 'pu', '0', 'lc', fmt(now), unpack(extra))
+redis.call('PEXPIRE', h, ARGV[11])
 return 0
 """
 )
 
-# KEYS: per plan: z1, s1, ..., zN, sN, cooldown, health, learned_requests, learned_tokens
-# ARGV: nplans, then per plan: nwin, window_us x nwin
-# Returns {now_us, per plan: cooldown, open, ou, er, p50, le, lc, learned_r, learned_t,
-#          (count, tokens) x nwin}; absent values are nil.
+# ARGV: tag, JSON [[subject, window_s...], ...]; KEYS: any one subject hash (it only routes the
+# call: every key shares the hash tag). Key names are built here, and the plans travel as one
+# JSON argument, because redis-py spends more time packing 80 arguments than Redis takes to run.
+# Returns one JSON string (a long array reply costs far more to parse in redis-py):
+#   [now_us, per plan: [cd, open, ou, er, p50, le, lc, learned_r, learned_t,
+#                       (count, tokens) x nwin]]; absent values are false.
 SNAPSHOT = (
     _PRELUDE
     + """
+local tag = ARGV[1]
 local now = now_us()
-local out = {now}
-local k, a = 0, 1
-for p = 1, tonumber(ARGV[1]) do
-  a = a + 1
-  local nwin = tonumber(ARGV[a])
-  local g = k + 2 * nwin
-  out[#out + 1] = redis.call('GET', KEYS[g + 1])
-  local h = redis.call('HMGET', KEYS[g + 2], 'open', 'ou', 'er', 'p50', 'le', 'lc')
-  for i = 1, 6 do out[#out + 1] = h[i] end
-  out[#out + 1] = redis.call('GET', KEYS[g + 3])
-  out[#out + 1] = redis.call('GET', KEYS[g + 4])
+local out = {fmt(now)}
+for _, plan in ipairs(cjson.decode(ARGV[2])) do
+  local subject, nwin = plan[1], #plan - 1
+  local h = tag .. ':h:' .. subject
+  local fields = {'cd', 'open', 'ou', 'er', 'p50', 'le', 'lc', 'lr', 'lru', 'lt', 'ltu'}
+  for i = 1, nwin do fields[11 + i] = 't' .. plan[i + 1] end
+  local f = redis.call('HMGET', h, unpack(fields))
+  local row = {f[1], f[2], f[3], f[4], f[5], f[6], f[7], false, false}
+  if num(f[9], 0) > now then row[8] = f[8] end
+  if num(f[11], 0) > now then row[9] = f[10] end
   for i = 1, nwin do
-    a = a + 1
-    local z, s = KEYS[k + 2 * i - 1], KEYS[k + 2 * i]
-    purge(z, s, now - tonumber(ARGV[a]))
-    out[#out + 1] = redis.call('ZCARD', z)
-    out[#out + 1] = num(redis.call('GET', s), 0)
+    local z = tag .. ':rl:' .. subject .. ':' .. plan[i + 1]
+    local n, used = purge(h, z, fields[11 + i], num(f[11 + i], 0), now - plan[i + 1] * 1000000)
+    row[#row + 1] = n
+    row[#row + 1] = used
   end
-  k = g + 4
+  out[#out + 1] = row
 end
-return out
+return cjson.encode(out)
 """
 )
 

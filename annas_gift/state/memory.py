@@ -107,10 +107,17 @@ class MemoryBackend:
 
     name = "memory"
 
-    def __init__(self, clock: Callable[[], float], cache_max_entries: int) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        cache_max_entries: int,
+        policy: health.HealthPolicy = health.DEFAULT_POLICY,
+    ) -> None:
         self._clock = clock
+        self._policy = policy
         self._subjects: dict[str, _Subject] = {}
         self._cache = LruCache(cache_max_entries, clock)
+        self._memo: dict[str, tuple[tuple[object, ...], ModelLiveState]] = {}
 
     def _now(self) -> int:
         # round, not int: 59.999 * 1e6 is 59998999.99999999 in binary floating point.
@@ -170,7 +177,7 @@ class MemoryBackend:
             if s.learned_tok_until > now:
                 s.learned_tok -= tokens
             if claim:
-                health.claim_probe(s.health, now)
+                health.claim_probe(s.health, now, self._policy)
         return Admission(True, ticket=rid)
 
     def _reweigh(self, s: _Subject, entry: _Entry, delta: int) -> None:
@@ -222,7 +229,7 @@ class MemoryBackend:
         """Record one upstream outcome in the health record; apply any cooldown."""
         now = self._now()
         s = self._subject(plan.subject)
-        health.apply(s.health, outcome, now)
+        health.apply(s.health, outcome, now, self._policy)
         if outcome.cooldown_s:
             s.cooldown_until = max(s.cooldown_until, now + round(outcome.cooldown_s * US))
 
@@ -253,6 +260,7 @@ class MemoryBackend:
                         s.learned_req if s.learned_req_until > now else None,
                         s.learned_tok if s.learned_tok_until > now else None,
                     ),
+                    memo=self._memo,
                 )
             )
         return out

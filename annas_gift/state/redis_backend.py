@@ -1,63 +1,50 @@
 """Redis state backend: state shared by every gateway instance, one atomic script per call.
 
 Key layout (`{ns}` is a Redis Cluster hash tag, so a script's keys always share one slot):
-  {ns}:rl:<subject>:<window_s>      sorted set, member "<rid>:<tokens>", score = admitted at µs
-  {ns}:rl:<subject>:<window_s>:t    sum of that log's tokens
-  {ns}:rl:<subject>:learn:r / :t    provider-reported remaining budget, expires at its reset
-  {ns}:cd:<subject>                 cooldown end (µs), expires then
-  {ns}:h:<subject>                  health hash (breaker, EWMA, latencies, last error/check)
-  {ns}:if:<subject>                 in-flight count
-  <ns>:cache:<key>                  cached response (SET EX; no hash tag, so it spreads)
-Subjects are "m:<model name>" and "k:<client key id>". Every key carries a TTL.
+  {ns}:h:<subject>              hash: cooldown end, breaker, error EWMA, recent latencies and
+                                p50, last error/check, provider-learned budgets, and `t<w>`, the
+                                token sum of each log
+  {ns}:rl:<subject>:<window_s>  sorted set (the sliding log): member "<rid>:<tokens>",
+                                score = admission time in µs
+  {ns}:if:<subject>             in-flight count
+  <ns>:cache:<key>              cached response (SET EX; no hash tag, so it spreads)
+Subjects are "m:<model name>" and "k:<client key id>". Every key carries a TTL: logs their window
++ 1 s, model hashes 7 days, client hashes 61 s, in-flight counts 1 h.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from annas_gift.state import health, lua
 from annas_gift.state.base import US, Admission, Learned, ModelLiveState, Outcome, Plan, build_live
 
 INFLIGHT_TTL_MS = 3_600_000  # a crashed instance's in-flight counts vanish within an hour
-_HEALTH_ARGS = (
-    str(health.FAILURE_THRESHOLD),
-    str(int(health.OPEN_BASE_S * US)),
-    str(int(health.OPEN_MAX_S * US)),
-    repr(health.EWMA_ALPHA),
-    str(health.LATENCY_SAMPLES),
-    str(int(health.HEALTH_TTL_S * 1000)),
-)
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
+HEALTH_TTL_MS = int(health.HEALTH_TTL_S * 1000)
 
 
 class _Keys:
     """A plan's key names and constant script arguments, built once per plan."""
 
-    __slots__ = ("admit_args", "cooldown", "gates", "health", "logs", "settle_args", "snap_args")
+    __slots__ = ("hash", "keys", "snap_spec", "ttl_ms", "windows")
 
     def __init__(self, tag: str, plan: Plan) -> None:
-        base = f"{tag}:rl:{plan.subject}"
-        self.logs: list[str] = []
-        limits: list[str] = []
+        self.hash = f"{tag}:h:{plan.subject}"
+        self.keys = [self.hash] + [f"{tag}:rl:{plan.subject}:{w.window_s}" for w in plan.windows]
+        self.windows: list[str | int] = []
         for w in plan.windows:
-            self.logs += [f"{base}:{w.window_s}", f"{base}:{w.window_s}:t"]
-            limits += [
-                str(w.window_us),
-                str(w.requests.limit if w.requests else -1),
-                str(w.tokens.limit if w.tokens else -1),
+            self.windows += [
+                w.window_s,
+                w.requests.limit if w.requests else -1,
+                w.tokens.limit if w.tokens else -1,
             ]
-        self.cooldown = f"{tag}:cd:{plan.subject}"
-        self.health = f"{tag}:h:{plan.subject}"
-        self.gates = [self.cooldown, self.health, f"{base}:learn:r", f"{base}:learn:t"]
-        self.admit_args = limits
-        self.settle_args = limits
-        self.snap_args = [str(len(plan.windows))] + [str(w.window_us) for w in plan.windows]
+        longest = max((w.window_s for w in plan.windows), default=0)
+        # Client hashes only hold token sums; model hashes also hold health worth keeping.
+        self.ttl_ms = HEALTH_TTL_MS if plan.gated else (longest + 1) * 1000
+        self.snap_spec: list[str | int] = [plan.subject, *(w.window_s for w in plan.windows)]
 
 
 class RedisBackend:
@@ -65,8 +52,19 @@ class RedisBackend:
 
     name = "redis"
 
-    def __init__(self, client: Redis, namespace: str) -> None:
+    def __init__(
+        self, client: Redis, namespace: str, policy: health.HealthPolicy = health.DEFAULT_POLICY
+    ) -> None:
         self._client = client
+        self._probe_timeout_us = int(policy.probe_timeout_s * US)
+        self._health_args = (
+            policy.failure_threshold,
+            int(policy.open_base_s * US),
+            int(policy.open_max_s * US),
+            repr(policy.ewma_alpha),
+            policy.latency_samples,
+            HEALTH_TTL_MS,
+        )
         self._tag = "{" + namespace + "}"
         self._cache_prefix = f"{namespace}:cache:"
         self._admit = client.register_script(lua.ADMIT)
@@ -75,6 +73,7 @@ class RedisBackend:
         self._snapshot = client.register_script(lua.SNAPSHOT)
         self._inflight = client.register_script(lua.INFLIGHT)
         self._keys: dict[str, tuple[Plan, _Keys]] = {}
+        self._memo: dict[str, tuple[tuple[object, ...], ModelLiveState]] = {}
 
     def _k(self, plan: Plan) -> _Keys:
         cached = self._keys.get(plan.subject)
@@ -85,16 +84,16 @@ class RedisBackend:
     async def admit(self, plan: Plan, tokens: int, rid: str) -> Admission:
         """Atomically check every window and gate; add the entry to all windows or to none."""
         k = self._k(plan)
-        keys = k.logs + k.gates if plan.gated else k.logs
         args: list[str | int] = [
             len(plan.windows),
             "1" if plan.gated else "0",
             tokens,
             rid,
-            int(health.PROBE_TIMEOUT_S * US),
-            *k.admit_args,
+            self._probe_timeout_us,
+            k.ttl_ms,
+            *k.windows,
         ]
-        ok, wait, index, unit = await self._admit(keys=keys, args=args)
+        ok, wait, index, unit = await self._admit(keys=k.keys, args=args)
         if ok:
             return Admission(True, ticket=rid)
         unit = unit.decode()
@@ -122,9 +121,10 @@ class RedisBackend:
             round((learned.requests_reset_s or 0) * US),
             -1 if learned.tokens is None else learned.tokens,
             round((learned.tokens_reset_s or 0) * US),
-            *k.settle_args,
+            k.ttl_ms,
+            *k.windows,
         ]
-        await self._settle(keys=[*k.logs, k.gates[2], k.gates[3]], args=args)
+        await self._settle(keys=k.keys, args=args)
 
     async def report(self, plan: Plan, outcome: Outcome) -> None:
         """Record one upstream outcome in the health record; apply any cooldown."""
@@ -135,43 +135,33 @@ class RedisBackend:
             outcome.error or "",
             "0" if outcome.error is None else "1",
             round(outcome.cooldown_s * US) if outcome.cooldown_s else 0,
-            *_HEALTH_ARGS,
+            *self._health_args,
         ]
-        await self._report(keys=[k.health, k.cooldown], args=args)
+        await self._report(keys=[k.hash], args=args)
 
     async def snapshot(self, plans: Sequence[Plan]) -> list[ModelLiveState]:
         """Live state of each plan's subject, in order, in one round trip."""
-        keys: list[str] = []
-        args: list[Any] = [len(plans)]
-        for plan in plans:
-            k = self._k(plan)
-            keys += k.logs
-            keys += k.gates
-            args += k.snap_args
-        raw = await self._snapshot(keys=keys, args=args)
-        now = int(raw[0])
+        spec = orjson.dumps([self._k(plan).snap_spec for plan in plans])
+        raw = await self._snapshot(keys=[self._k(plans[0]).hash], args=[self._tag, spec])
+        data = orjson.loads(raw)
+        now = int(data[0])
         out = []
-        i = 1
-        for plan in plans:
-            cd, is_open, ou, er, p50, le, lc, lr, lt = raw[i : i + 9]
-            i += 9
-            n = 2 * len(plan.windows)
-            flat = raw[i : i + n]
-            i += n
+        for plan, row in zip(plans, data[1:], strict=True):
+            cd, is_open, ou, er, p50, le, lc, lr, lt = row[:9]
             out.append(
                 build_live(
                     plan,
                     now,
-                    cooldown_until_us=int(cd or 0),
-                    is_open=is_open == b"1",
-                    open_until_us=int(ou or 0),
-                    error_rate=float(er or 0),
-                    p50_ms=None if p50 is None else float(p50),
-                    last_error=None if le is None else le.decode(errors="replace"),
-                    last_check_us=_opt_int(lc),
-                    usage=list(zip(flat[0::2], flat[1::2], strict=True)),
-                    learned_requests=_opt_int(lr),
-                    learned_tokens=_opt_int(lt),
+                    cooldown_until_us=int(cd) if cd else 0,
+                    is_open=is_open == "1",
+                    open_until_us=int(ou) if ou else 0,
+                    error_rate=float(er) if er else 0.0,
+                    p50_ms=float(p50) if p50 else None,
+                    last_error=le or None,
+                    last_check_us=int(lc) if lc else None,
+                    usage=row[9:],
+                    learned=(int(lr) if lr else None, int(lt) if lt else None),
+                    memo=self._memo,
                 )
             )
         return out

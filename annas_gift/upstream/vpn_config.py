@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -127,10 +127,10 @@ class VPNConfig:
             return settings
         if settings is None:
             return cls()
-        get = (
+        get: Callable[[str], Any] = (
             settings.get if isinstance(settings, Mapping) else lambda k: getattr(settings, k, None)
         )
-        raw = {f.name: get(f.name) for f in fields(cls) if get(f.name) is not None}
+        raw: dict[str, Any] = {f.name: get(f.name) for f in fields(cls) if get(f.name) is not None}
         try:
             if "rotation" in raw:
                 raw["rotation"] = normalize_policy(str(raw["rotation"]))

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annas_gift.upstream import errors
 from annas_gift.upstream.proxy_clients import ProbeResult, probe
-from annas_gift.upstream.vpn_config import VPNConfig, scrub, validated
-from annas_gift.upstream.vpn_policies import EndpointState, Rotation, candidates
+from annas_gift.upstream.vpn_admin import VPNAdmin
+from annas_gift.upstream.vpn_config import VPNConfig, scrub
+from annas_gift.upstream.vpn_policies import EndpointState, ProxyChoice, Rotation, candidates
 from annas_gift.upstream.vpn_store import VPNStore
 
 log = logging.getLogger(__name__)
@@ -29,22 +29,13 @@ T = TypeVar("T")
 TICK_S = 1.0  # how often the background loop wakes to flush counters and probe what is due
 
 
-@dataclass(frozen=True, slots=True)
-class ProxyChoice:
-    """The endpoint chosen for one call; `url` holds credentials and must never be logged."""
-
-    name: str
-    url: str = field(repr=False)
-    masked_url: str
-
-
 class VPNUnavailable(errors.GatewayError):
     """The provider must go through the VPN, but no endpoint may carry it."""
 
     status, type, code, retryable = 503, "service_unavailable", "vpn_unavailable", True
 
 
-class VPNManager:
+class VPNManager(VPNAdmin):
     """Chooses egress proxies per call, fails over between them, probes and persists them."""
 
     def __init__(
@@ -120,6 +111,12 @@ class VPNManager:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _state(self, name: str) -> EndpointState:
+        state = self._states.get(name)
+        if state is None:
+            raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
+        return state
+
     def _secrets(self) -> list[str]:
         return [s.url for s in self._states.values()]
 
@@ -180,9 +177,12 @@ class VPNManager:
             try:
                 result = await call(choice)
             except errors.UpstreamConnectionError as exc:
-                if choice is None or len(tried) >= self.config.max_failovers:
+                if choice is None:
                     raise
                 await self.report_failure(choice.name, exc.message)
+                if len(tried) >= self.config.max_failovers:
+                    self.exhausted += 1
+                    raise
                 tried.append(choice.name)
                 self.failovers += 1
                 last = exc
@@ -227,22 +227,6 @@ class VPNManager:
                 until = self._clock() + self.config.rate_limit_cooldown_s
                 self._limited[(name, provider)] = until
 
-    async def rotate(self, to: str | None = None) -> ProxyChoice | None:
-        """Move to endpoint `to` (or the next healthy one) now; None when there is none."""
-        if to is not None:
-            state = self._states.get(to)
-            if state is None:
-                raise errors.NotFound(f"no VPN endpoint named {to!r}", param="to")
-            if not state.active:
-                raise errors.InvalidRequest(f"VPN endpoint {to!r} is inactive", param="to")
-        names = sorted(s.name for s in self._states.values() if s.usable)
-        name = self._rotation.rotate(names, to)
-        if name is None:
-            return None
-        log.info("vpn rotated to %s", name)
-        state = self._states[name]
-        return ProxyChoice(name, state.url, state.masked_url)
-
     # -- probes ---------------------------------------------------------------------------------
 
     def _schedule_probe(self, state: EndpointState) -> asyncio.Task[ProbeResult]:
@@ -284,85 +268,8 @@ class VPNManager:
             log.warning("vpn: could not save the health of %s: %s", state.name, type(exc).__name__)
 
     async def _flush(self) -> None:
-        counts = {
-            s.name: (s.pending_carried, s.last_used)
-            for s in self._states.values()
-            if s.pending_carried
-        }
-        if not counts:
-            return
-        for name in counts:
-            self._states[name].pending_carried = 0
-        try:
-            await self._store.add_carried(counts)
-        except Exception:
-            for name, (count, _) in counts.items():  # kept for the next flush
-                if name in self._states:
-                    self._states[name].pending_carried += count
-            raise
+        await self._store.flush_carried(self._states)
 
     async def _reload(self) -> None:
         for name in await self._store.merge_into(self._states):
             self._rotation.forget(name)
-
-    # -- CRUD and status ------------------------------------------------------------------------
-
-    def _state(self, name: str) -> EndpointState:
-        state = self._states.get(name)
-        if state is None:
-            raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
-        return state
-
-    async def add(self, name: str, url: str, **fields: Any) -> dict[str, Any]:
-        """Store a new endpoint; InvalidRequest on a bad or duplicate one."""
-        spec = validated({"name": name, "url": url, **fields})
-        await self._store.add(spec)
-        await self._reload()
-        state = self._states[name]
-        log.info("vpn endpoint %s added (%s)", name, state.masked_url)
-        if self.config.enabled:
-            self._schedule_probe(state)
-        return state.view()
-
-    async def update(self, name: str, **fields: Any) -> dict[str, Any]:
-        """Change an endpoint's url, country, provider_label, allowed_providers or active."""
-        spec = validated({**fields, "name": name}, partial=True)
-        values = {k: v for k, v in spec.items() if k != "name"}
-        if not await self._store.update(name, values):
-            raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
-        await self._reload()
-        log.info("vpn endpoint %s updated (%s)", name, ", ".join(sorted(values)) or "nothing")
-        state = self._states[name]
-        if self.config.enabled and "url" in values:
-            self._schedule_probe(state)
-        return state.view()
-
-    async def remove(self, name: str) -> None:
-        """Delete an endpoint; NotFound if there is none by that name."""
-        if not await self._store.delete(name):
-            raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
-        await self._reload()
-        log.info("vpn endpoint %s removed", name)
-
-    def list_endpoints(self) -> list[dict[str, Any]]:
-        """Every endpoint, credentials masked, by name."""
-        return [self._states[n].view() for n in sorted(self._states)]
-
-    def get_endpoint(self, name: str) -> dict[str, Any]:
-        """One endpoint, credentials masked."""
-        return self._state(name).view()
-
-    def status(self) -> dict[str, Any]:
-        """The policy, the current endpoint and every endpoint's health; nothing secret."""
-        current = self._rotation.current
-        return {
-            "enabled": self.config.enabled,
-            "rotation": self._rotation.policy,
-            "current": current if current in self._states else None,
-            "sticky": dict(self._rotation.sticky),
-            "providers": list(self.config.providers) if self.config.providers else None,
-            "countries": list(self.config.countries) if self.config.countries else None,
-            "failovers": self.failovers,
-            "exhausted": self.exhausted,
-            "endpoints": self.list_endpoints(),
-        }

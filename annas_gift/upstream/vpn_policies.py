@@ -31,6 +31,15 @@ def normalize_policy(name: str) -> str:
     return key
 
 
+@dataclass(frozen=True, slots=True)
+class ProxyChoice:
+    """The endpoint chosen for one call; `url` holds credentials and must never be logged."""
+
+    name: str
+    url: str = field(repr=False)
+    masked_url: str
+
+
 @dataclass(slots=True)
 class EndpointState:
     """One endpoint as the manager sees it: its row's fields plus in-memory health detail."""
@@ -198,14 +207,19 @@ class Rotation:
             pick = min(names, key=lambda n: (carried(n), n))
         elif self.policy == "timed":
             now = self._clock()
-            if self.current in names and now - self._since < self.every_s:
+            if (
+                self.current is not None
+                and self.current in names
+                and now - self._since < self.every_s
+            ):
                 return self.current
             pick, self._since = _after(names, self.current), now
         elif self.policy == "sticky":
             held = self.sticky.get(provider)
             if held is not None and held in names:
                 return held
-            pick = self._pin if self._pin in names else _after(names, self.current)
+            pin = self._pin
+            pick = pin if pin is not None and pin in names else _after(names, self.current)
             self.sticky[provider] = pick
         else:
             pick = _after(names, self.current)

@@ -77,6 +77,23 @@ class VPNStore:
             # record_check counts in SQL; keep the row equal to what the threshold decided.
             await repo.update(state.name, healthy=state.healthy, failure_count=state.failure_count)
 
+    async def flush_carried(self, states: Mapping[str, EndpointState]) -> None:
+        """Write the request counts not yet stored; they stay pending if the write fails."""
+        counts = {
+            s.name: (s.pending_carried, s.last_used) for s in states.values() if s.pending_carried
+        }
+        if not counts:
+            return
+        for name in counts:
+            states[name].pending_carried = 0
+        try:
+            await self.add_carried(counts)
+        except Exception:
+            for name, (count, _) in counts.items():
+                if name in states:
+                    states[name].pending_carried += count
+            raise
+
     async def add_carried(self, counts: Mapping[str, tuple[int, datetime | None]]) -> None:
         """Add request counts (and stamp last_used) per endpoint."""
         async with self._sessions.begin() as session:

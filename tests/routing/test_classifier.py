@@ -60,7 +60,11 @@ CASES: list[tuple[str, str, str | None]] = [
     ("Write a Python function that checks whether a string is a palindrome.", "code", "fast"),
     (TRACEBACK, "code", None),
     (CALLBACKS, "code", None),
-    ("Write an SQL query that returns the top 3 customers by total order value in 2023.", "code", None),
+    (
+        "Write an SQL query that returns the top 3 customers by total order value in 2023.",
+        "code",
+        None,
+    ),
     (
         "Implement a thread-safe LRU cache in Rust with generics, O(1) get and put, full unit "
         "tests, and explain the memory-ordering choices for the atomic counters.",
@@ -136,7 +140,11 @@ CASES: list[tuple[str, str, str | None]] = [
         "writing",
         "fast",
     ),
-    ("Pretend you are a pirate captain and tell me about your greatest treasure.", "writing", "fast"),
+    (
+        "Pretend you are a pirate captain and tell me about your greatest treasure.",
+        "writing",
+        "fast",
+    ),
     ("Compose a persuasive speech for a student council election.", "writing", "fast"),
     # chat
     ("hi! how are you today?", "chat", "fast"),
@@ -225,7 +233,10 @@ def test_brevity_lowers_the_score() -> None:
 def test_conversation_depth_and_system_prompt() -> None:
     one = [{"role": "user", "content": "Tell me about black holes."}]
     deep = [
-        {"role": "system", "content": "You are a careful astrophysics tutor for graduate students."},
+        {
+            "role": "system",
+            "content": "You are a careful astrophysics tutor for graduate students.",
+        },
         {"role": "user", "content": "Tell me about black holes."},
         {"role": "assistant", "content": "Black holes are regions where gravity ..."},
         {"role": "user", "content": "How do they evaporate?"},
@@ -267,7 +278,7 @@ def test_tool_messages_count() -> None:
 
 def test_multiple_choice_stem_topic_is_not_the_task() -> None:
     # A question about a story asks for a letter, not a story.
-    mc = "Which story is told by an unreliable narrator?\nA. Emma\nB. Dracula\nC. Ulysses\nD. Rebecca"
+    mc = "Which story has an unreliable narrator?\nA. Emma\nB. Dracula\nC. Ulysses\nD. Rebecca"
     result = classify_task(mc)
     assert result.factors["multiple_choice"] == 1.0
     assert result.factors["creative_writing"] == 0.0
@@ -348,7 +359,10 @@ FRESH: list[tuple[str, str]] = [
         "    if x > 0:\n        result.append(x * 2)",
         "code",
     ),
-    ("Write a bash script that backs up my home directory to an external drive every night.", "code"),
+    (
+        "Write a bash script that backs up my home directory to an external drive every night.",
+        "code",
+    ),
     ("Find the derivative of f(x) = sin(x) * ln(x).", "math"),
     (
         "A rectangle's length is twice its width and its perimeter is 36 cm. What is its area?",

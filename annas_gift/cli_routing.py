@@ -1,0 +1,123 @@
+"""Routing commands for the `annas-gift` CLI: `classify` and `eval-classifier`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from annas_gift.routing.task_classifier import (
+    DEFAULT_MODEL,
+    TaskClassification,
+    classify_task,
+    factor_contributions,
+)
+
+_DIGITS = 4
+
+
+def _rounded(result: TaskClassification) -> dict[str, Any]:
+    """to_dict() with floats rounded for people and diffs (the decision is unchanged)."""
+    data = result.to_dict()
+    data["confidence"] = round(result.confidence, _DIGITS)
+    data["score"] = round(result.score, _DIGITS)
+    data["factors"] = {k: round(v, _DIGITS) for k, v in result.factors.items()}
+    return data
+
+
+def format_classification(result: TaskClassification) -> str:
+    """A readable table: the decision, then the factors by the size of their contribution."""
+    lines = [
+        f"tier        {result.tier}",
+        f"category    {result.category}  (confidence {result.confidence:.2f})",
+        f"score       {result.score:.3f}  (powerful at >= {DEFAULT_MODEL.threshold:.2f})",
+        "",
+        f"{'factor':<20} {'value':>6}  {'contribution':>12}",
+    ]
+    shown = 0
+    for name, value, contribution in factor_contributions(result.factors):
+        if value:
+            lines.append(f"{name:<20} {value:>6.2f}  {contribution:>+12.3f}")
+            shown += 1
+    lines.append(f"{'(bias)':<20} {'':>6}  {DEFAULT_MODEL.tier_bias:>+12.3f}")
+    hidden = len(result.factors) - shown
+    if hidden:
+        lines.append(f"({hidden} factors at 0 not shown; contributions are logit units)")
+    return "\n".join(lines)
+
+
+def _request_from_line(line: str) -> Any:
+    """A request from one JSONL line: {"prompt": str} or {"messages": [...], ...}."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected an object with 'prompt' or 'messages'")
+    if isinstance(data.get("prompt"), str):
+        return [{"role": "user", "content": data["prompt"]}]
+    if isinstance(data.get("messages"), list):
+        return data  # keeps max_tokens
+    raise ValueError("expected 'prompt' (a string) or 'messages' (a list)")
+
+
+def classify(
+    prompt: Annotated[str | None, typer.Argument(help="The prompt to classify.")] = None,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help='Read {"prompt": ...} or {"messages": [...]} lines from stdin; '
+            "write one JSON result per line.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Classify a prompt: tier, category, confidence, score and the factors behind them."""
+    if jsonl:
+        # Bytes, decoded line by line: one badly encoded line must not end the stream.
+        stream = getattr(sys.stdin, "buffer", None)
+        lines = stream if stream is not None else (s.encode("utf-8") for s in sys.stdin)
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                out = _rounded(classify_task(_request_from_line(raw.decode("utf-8"))))
+            except Exception as exc:  # one bad line must never stop the stream
+                out = {"error": f"line {number}: {exc}"}
+            typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    if prompt is None:
+        typer.echo("error: give a PROMPT, or --jsonl to read prompts from stdin", err=True)
+        raise typer.Exit(code=2)
+    result = classify_task([{"role": "user", "content": prompt}])
+    typer.echo(json.dumps(_rounded(result)) if as_json else format_classification(result))
+
+
+def eval_classifier(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder with routellm_gsm8k_mmlu.jsonl and mt_bench_questions.jsonl "
+            "(default: $ANNAS_GIFT_ROUTING_DATA or ../shared/data/routing)."
+        ),
+    ] = None,
+) -> None:
+    """Evaluate the classifier on the public routing data and print markdown tables."""
+    from annas_gift.routing.evaluate import RoutingDataMissingError, evaluate, format_report
+
+    try:
+        report = evaluate(data_dir)
+    except RoutingDataMissingError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(format_report(report))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `classify` and `eval-classifier` commands to the CLI app."""
+    app.command("classify")(classify)
+    app.command("eval-classifier")(eval_classifier)

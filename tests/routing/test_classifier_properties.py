@@ -1,0 +1,150 @@
+"""Property tests: the classifier never raises and returns well-formed, repeatable results."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from annas_gift.routing.task_classifier import (
+    DEFAULT_MODEL,
+    FACTOR_NAMES,
+    TaskClassification,
+    classify_task,
+)
+from annas_gift.routing.types import CATEGORIES
+
+ROLES = ["system", "developer", "user", "assistant", "tool", "function", "critic", ""]
+
+# Text that exercises the scanners: code, math, lists, options, unicode, control characters.
+texts = st.one_of(
+    st.text(),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=400),
+    st.lists(
+        st.sampled_from(
+            [
+                "```",
+                "def f(x):",
+                "\n",
+                "A. ",
+                "B) ",
+                "1. ",
+                "- ",
+                "Traceback",
+                "x^2",
+                "=",
+                "prove",
+                "write a poem",
+                "hi",
+                "the following",
+                "500 words",
+                "$3.50",
+                "%",
+                "\\frac{a}{b}",
+                "camelCase",
+                "snake_case",
+                "O(n)",
+                "you are a",
+                "?",
+                "日本語",
+                "don't",
+                "tl;dr",
+                " ",
+                "\t",
+                "\x00",
+                "🙂",
+            ]
+        ),
+        max_size=60,
+    ).map("".join),
+)
+junk = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.booleans(), st.binary())
+parts = st.one_of(
+    st.fixed_dictionaries({"type": st.just("text"), "text": texts}),
+    st.fixed_dictionaries({"type": st.just("image_url"), "image_url": st.just({"url": "x"})}),
+    st.dictionaries(st.text(max_size=8), st.one_of(texts, junk), max_size=3),
+    texts,
+    junk,
+)
+contents = st.one_of(st.none(), texts, st.lists(parts, max_size=5), junk)
+messages = st.one_of(
+    st.fixed_dictionaries({"role": st.sampled_from(ROLES), "content": contents}),
+    st.builds(SimpleNamespace, role=st.sampled_from(ROLES), content=contents),
+    st.dictionaries(st.text(max_size=8), st.one_of(texts, junk), max_size=3),
+    junk,
+)
+message_lists = st.lists(messages, max_size=8)
+requests = st.one_of(
+    message_lists,
+    texts,
+    st.fixed_dictionaries(
+        {"messages": message_lists},
+        optional={"max_tokens": st.one_of(st.integers(), junk, texts)},
+    ),
+    st.builds(SimpleNamespace, messages=message_lists, max_tokens=st.one_of(st.integers(), junk)),
+    st.fixed_dictionaries({"messages": st.one_of(junk, texts)}),
+    junk,
+)
+
+
+def check(result: TaskClassification) -> None:
+    assert result.tier in ("fast", "powerful")
+    assert result.category in CATEGORIES
+    assert 0.0 <= result.score <= 1.0
+    assert 0.0 <= result.confidence <= 1.0
+    assert (result.tier == "powerful") == (result.score >= DEFAULT_MODEL.threshold)
+    assert list(result.factors) == list(FACTOR_NAMES)
+    for name, value in result.factors.items():
+        assert math.isfinite(value) and 0.0 <= value <= 1.0, (name, value)
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts)
+def test_any_text_as_a_user_message(text: str) -> None:
+    messages = [{"role": "user", "content": text}]
+    result = classify_task(messages)
+    check(result)
+    assert classify_task(messages) == result  # deterministic
+
+
+@settings(max_examples=150, deadline=None)
+@given(requests)
+def test_any_request_shape(request: Any) -> None:
+    result = classify_task(request)
+    check(result)
+    assert classify_task(request) == result
+
+
+def test_empty_inputs() -> None:
+    empty: list[Any] = [[], {}, {"messages": []}, [{"role": "user", "content": None}], "", None]
+    for request in empty:
+        check(classify_task(request))
+
+
+def test_huge_inputs_stay_bounded() -> None:
+    huge = "Prove that the series converges. " * 40_000  # about 1.3 MB
+    result = classify_task([{"role": "user", "content": huge}])
+    check(result)
+    assert result.factors["length"] == 1.0
+    many = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}] * 2_000
+    check(classify_task(many))
+    parts = [{"type": "text", "text": "x = 1\n"}] * 10_000
+    check(classify_task([{"role": "user", "content": parts}]))
+
+
+def test_does_not_mutate_the_request() -> None:
+    request = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Solve x^2 = 4"}]},
+        ],
+        "max_tokens": 50,
+    }
+    before = json.dumps(request, sort_keys=True)
+    classify_task(request)
+    assert json.dumps(request, sort_keys=True) == before

@@ -1,0 +1,162 @@
+"""Sliding windows: edges, clock boundaries, retry-after, token weights, side-effect-free denial."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+from state_helpers import FakeClock, StateFactory, make_model
+
+from annas_gift.state import GatewayState
+
+
+async def test_entry_frees_exactly_at_window_end(
+    memory_state: GatewayState, clock: FakeClock
+) -> None:
+    model = make_model(rpm=2)
+    start = clock.now
+    assert (await memory_state.admit(model, 1)).ok
+    assert (await memory_state.admit(model, 1)).ok
+    clock.now = start + 59.999
+    denied = await memory_state.admit(model, 1)
+    assert not denied.ok
+    assert denied.limit == "rpm"
+    assert denied.retry_after == pytest.approx(0.001, abs=1e-9)
+    clock.now = start + 60.0
+    assert (await memory_state.admit(model, 1)).ok
+    # Only one of the two entries from t=0 left; the other still blocks... until it too is gone.
+    assert (await memory_state.admit(model, 1)).ok
+    assert not (await memory_state.admit(model, 1)).ok
+
+
+async def test_retry_after_is_when_the_oldest_blocking_entry_leaves(
+    memory_state: GatewayState, clock: FakeClock
+) -> None:
+    model = make_model(rpm=2)
+    start = clock.now
+    await memory_state.admit(model, 0)
+    clock.now = start + 10
+    await memory_state.admit(model, 0)
+    clock.now = start + 20
+    assert (await memory_state.admit(model, 0)).retry_after == pytest.approx(40.0)
+    clock.now = start + 60
+    assert (await memory_state.admit(model, 0)).ok
+    assert (await memory_state.admit(model, 0)).retry_after == pytest.approx(10.0)
+
+
+async def test_day_window_rolls_over_midnight_instead_of_resetting(clock: FakeClock) -> None:
+    """rpd is a rolling 24 h, not a calendar day: midnight UTC frees nothing."""
+    clock.now = datetime(2025, 3, 1, 23, 59, 58, tzinfo=UTC).timestamp()
+    state = await GatewayState.create(None, clock=clock)
+    model = make_model(rpd=3)
+    first = clock.now
+    for _ in range(2):
+        assert (await state.admit(model, 0)).ok
+        clock.advance(1)
+    assert datetime.fromtimestamp(clock.now, UTC).hour == 0  # now past midnight
+    assert (await state.admit(model, 0)).ok
+    clock.advance(1)
+    denied = await state.admit(model, 0)
+    assert (denied.ok, denied.limit) == (False, "rpd")
+    assert denied.retry_after == pytest.approx(first + 86_400 - clock.now)
+    clock.now = first + 86_400 - 0.000001
+    assert not (await state.admit(model, 0)).ok
+    clock.now = first + 86_400
+    assert (await state.admit(model, 0)).ok
+    await state.aclose()
+
+
+async def test_token_retry_after_counts_tokens_not_requests(
+    memory_state: GatewayState, clock: FakeClock
+) -> None:
+    model = make_model(tpm=100)
+    start = clock.now
+    await memory_state.admit(model, 60)
+    clock.now = start + 10
+    await memory_state.admit(model, 30)
+    clock.now = start + 20
+    denied = await memory_state.admit(model, 50)
+    assert (denied.ok, denied.limit, denied.retry_after) == (False, "tpm", pytest.approx(40.0))
+    assert (await memory_state.admit(model, 10)).ok  # exactly fills the window
+    assert not (await memory_state.admit(model, 1)).ok
+    clock.now = start + 60  # the 60-token entry leaves
+    assert (await memory_state.admit(model, 60)).ok
+
+
+async def test_denial_increments_nothing(state: GatewayState) -> None:
+    model = make_model("deny", rpm=5, tpm=100, rpd=50, tpd=1000)
+    assert (await state.admit(model, 60)).ok
+    denied = await state.admit(model, 50)
+    assert (denied.ok, denied.limit) == (False, "tpm")
+    live = (await state.snapshot([model]))["deny"]
+    assert live.remaining == {"rpm": 4, "tpm": 40, "rpd": 49, "tpd": 940}
+    assert (await state.admit(model, 40)).ok
+
+
+async def test_retry_after_on_both_backends(state: GatewayState) -> None:
+    model = make_model("ra", rpm=1)
+    assert (await state.admit(model, 0)).ok
+    denied = await state.admit(model, 0)
+    assert denied.limit == "rpm"
+    assert denied.retry_after is not None
+    assert 59.0 < denied.retry_after <= 60.0
+
+
+async def test_longest_wait_wins_when_several_windows_deny(state: GatewayState) -> None:
+    model = make_model("multi", rpm=1, rpd=1)
+    assert (await state.admit(model, 0)).ok
+    denied = await state.admit(model, 0)
+    assert denied.limit == "rpd"
+    assert denied.retry_after is not None and denied.retry_after > 86_000
+
+
+async def test_request_larger_than_the_limit_never_fits(state: GatewayState) -> None:
+    model = make_model("big", tpm=100, rpm=0)
+    denied = await state.admit(make_model("big2", tpm=100), 101)
+    assert (denied.ok, denied.retry_after, denied.limit) == (False, None, "tpm")
+    zero = await state.admit(model, 1)
+    assert (zero.ok, zero.retry_after, zero.limit) == (False, None, "rpm")
+
+
+async def test_unlimited_model_is_always_admitted(state: GatewayState) -> None:
+    model = make_model("free")
+    for _ in range(20):
+        assert (await state.admit(model, 10**9)).ok
+    live = (await state.snapshot([model]))["free"]
+    assert live.headroom == 1.0
+    assert live.remaining == {"rpm": None, "tpm": None, "rpd": None, "tpd": None}
+
+
+async def test_headroom_is_the_tightest_limit(state: GatewayState) -> None:
+    model = make_model("hr", rpm=10, tpm=1000)
+    await state.admit(model, 900)
+    live = (await state.snapshot([model]))["hr"]
+    assert live.remaining["rpm"] == 9
+    assert live.remaining["tpm"] == 100
+    assert live.headroom == pytest.approx(0.1)
+
+
+@pytest.mark.redis
+async def test_redis_entry_frees_at_window_end(
+    redis_states: StateFactory, redis_url: str, redis_namespace: str
+) -> None:
+    """Plant an entry 59.7 s old in the Redis log: it blocks for 0.3 s, then frees exactly."""
+    state = await redis_states()
+    model = make_model("edge", rpm=1, tpm=10)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        seconds, micros = await client.time()
+        planted = seconds * 1_000_000 + micros - 59_700_000
+        await client.zadd(f"{{{redis_namespace}}}:rl:m:edge:60", {"planted:7": planted})
+        await client.hset(f"{{{redis_namespace}}}:h:m:edge", "t60", 7)
+        denied = await state.admit(model, 4)
+        assert denied.limit == "rpm"  # both deny until the same entry leaves; rpm is checked first
+        assert denied.retry_after is not None and 0.0 < denied.retry_after <= 0.3
+        remaining = (await state.snapshot([model]))["edge"].remaining
+        assert (remaining["rpm"], remaining["tpm"]) == (0, 3)
+        await asyncio.sleep(denied.retry_after + 0.005)
+        assert (await state.admit(model, 10)).ok
+    finally:
+        await client.aclose()
