@@ -13,6 +13,8 @@ import pytest
 # Nothing may fetch at import: LiteLLM must use its bundled cost map.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+pytest_plugins = ["tests.db_fixtures"]
+
 PG_ENV = "ANNAS_GIFT_TEST_DATABASE_URL"
 REDIS_ENV = "ANNAS_GIFT_TEST_REDIS_URL"
 

@@ -7,13 +7,14 @@ Routes stay thin: they turn a request into a `ChatInput` and call `ChatService.c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
 from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent, UsageEvent
+from annas_gift.services.decisions import decision_events
 from annas_gift.upstream import errors
 from annas_gift.upstream.base import Completion, Upstream, UpstreamCall, Usage
 
@@ -87,6 +88,20 @@ class Recorder(Protocol):
     def record_decision(
         self, classification: ClassificationEvent | None, selection: SelectionEvent | None
     ) -> None: ...
+
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Outcome(Generic[T]):
+    """The successful attempt of the attempt loop: which model, what it returned, how long."""
+
+    model: CatalogModel
+    value: T
+    attempts: list[Attempt]
+    began: float
+    took_ms: float
 
 
 @dataclass(slots=True)
@@ -253,40 +268,24 @@ class ChatService:
         served: CatalogModel | None,
     ) -> None:
         """Persist an auto-routing decision (classification + selection), linked by request id."""
-        classification, selection = plan.classification, plan.selection
-        if classification is None or selection is None:
-            return
-        now = datetime.now(UTC)
-        chosen = served or (plan.models[0] if plan.models else None)
-        top = next((r for r in selection.ranking if chosen and r.name == chosen.name), None)
-        self.recorder.record_decision(
-            ClassificationEvent(
-                request_id=ctx.request_id,
-                created_at=now,
-                tier=classification.tier,
-                category=classification.category,
-                confidence=classification.confidence,
-                score=classification.score,
-                factors=dict(classification.factors),
-            ),
-            SelectionEvent(
-                request_id=ctx.request_id,
-                created_at=now,
-                tier=plan.tier or classification.tier,
-                category=classification.category,
-                selected_provider=chosen.provider if chosen else "",
-                selected_model=chosen.name if chosen else "",
-                reason=selection.reason if served else f"all attempts failed; {selection.reason}",
-                score=top.score if top else None,
-                benchmark_score=top.benchmark_score if top else None,
-                breakdown=top.components if top else None,
-                fallbacks_tried=[a.to_dict() for a in attempts],
-            ),
-        )
+        events = decision_events(ctx.request_id, plan, attempts, served)
+        if events is not None:
+            self.recorder.record_decision(*events)
 
-    async def complete(self, inp: ChatInput, ctx: RequestContext) -> ChatResult:
-        """Try the plan's models in order until one answers; raise the mapped error otherwise."""
-        plan = self.plan(inp)
+    async def run(
+        self,
+        plan: RoutePlan,
+        inp: ChatInput,
+        ctx: RequestContext,
+        call: Callable[[UpstreamCall], Awaitable[T]],
+        *,
+        stream: bool,
+    ) -> Outcome[T]:
+        """The attempt loop: try the plan's models in order until `call` succeeds.
+
+        Each failed attempt is recorded; a retryable failure moves to the next model while the
+        request deadline allows; anything else is raised at once.
+        """
         attempts: list[Attempt] = []
         last: errors.GatewayError | None = None
         for model in plan.models:
@@ -299,13 +298,13 @@ class ChatService:
                 continue
             began = self._clock()
             try:
-                completion = await self.upstream.complete(self.call_for(model, inp, ctx))
+                value = await call(self.call_for(model, inp, ctx))
             except errors.GatewayError as exc:
                 took = (self._clock() - began) * 1000
                 attempts.append(self.failed_attempt(model, exc, took))
                 self.record(
                     ctx, model, usage=Usage(), status=exc.status, latency_ms=took,
-                    stream=False, error_type=exc.code,
+                    stream=stream, error_type=exc.code,
                 )  # fmt: skip
                 last = exc
                 if not exc.retryable:
@@ -314,12 +313,19 @@ class ChatService:
                 continue
             took = (self._clock() - began) * 1000
             attempts.append(Attempt(model.name, model.provider, 200, latency_ms=took))
-            cost = self.record(
-                ctx, model, usage=completion.usage, status=200, latency_ms=took, stream=False
-            )
             self.record_decision(ctx, plan, attempts, model)
-            return ChatResult(completion, model, plan, attempts, cost, took)
+            return Outcome(model, value, attempts, began, took)
         self.record_decision(ctx, plan, attempts, None)
         if last is None:
             last = errors.UpstreamTimeout("the request deadline passed before any model answered")
         raise self.failure(attempts, last)
+
+    async def complete(self, inp: ChatInput, ctx: RequestContext) -> ChatResult:
+        """Try the plan's models in order until one answers; raise the mapped error otherwise."""
+        plan = self.plan(inp)
+        done = await self.run(plan, inp, ctx, self.upstream.complete, stream=False)
+        cost = self.record(
+            ctx, done.model, usage=done.value.usage, status=200, latency_ms=done.took_ms,
+            stream=False,
+        )  # fmt: skip
+        return ChatResult(done.value, done.model, plan, done.attempts, cost, done.took_ms)

@@ -22,7 +22,7 @@ from annas_gift.services.chat import (
     RoutePlan,
 )
 from annas_gift.upstream import errors
-from annas_gift.upstream.base import Usage
+from annas_gift.upstream.base import UpstreamCall, Usage
 
 
 @dataclass(slots=True)
@@ -93,53 +93,34 @@ async def _close(iterator: AsyncIterator[Any]) -> None:
 async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext) -> OpenStream:
     """Try the plan's models until one yields a first chunk; raise the mapped error otherwise."""
     plan = service.plan(inp)
-    attempts: list[Attempt] = []
-    last: errors.GatewayError | None = None
-    for model in plan.models:
-        if service.now() >= service.deadline(ctx):
-            break
-        missing = service.missing_credentials(model)
-        if missing is not None:
-            attempts.append(Attempt(model.name, model.provider, missing.status, missing.code))
-            last = missing
-            continue
-        began = service.now()
-        rest = service.upstream.stream(service.call_for(model, inp, ctx))
+
+    async def first_chunk(
+        call: UpstreamCall,
+    ) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
+        rest = service.upstream.stream(call)
         try:
-            first = await anext(rest)
-        except (errors.GatewayError, StopAsyncIteration) as exc:
-            if isinstance(exc, StopAsyncIteration):
-                exc = errors.UpstreamServerError(
-                    f"{model.name} ended the stream before sending anything",
-                    provider=model.provider,
-                    model=model.name,
-                )
-            took = (service.now() - began) * 1000
-            attempts.append(service.failed_attempt(model, exc, took))
-            service.record(
-                ctx, model, usage=Usage(), status=exc.status, latency_ms=took,
-                stream=True, error_type=exc.code,
-            )  # fmt: skip
+            return await anext(rest), rest
+        except StopAsyncIteration:
             await _close(rest)
-            last = exc
-            if not exc.retryable:
-                service.record_decision(ctx, plan, attempts, None)
-                raise exc from None
-            continue
-        attempts.append(Attempt(model.name, model.provider, 200))
-        service.record_decision(ctx, plan, attempts, model)
-        return OpenStream(
-            model=model,
-            plan=plan,
-            attempts=attempts,
-            _service=service,
-            _ctx=ctx,
-            _first=first,
-            _rest=rest,
-            _include_usage=inp.include_usage,
-            _began=began,
-        )
-    service.record_decision(ctx, plan, attempts, None)
-    if last is None:
-        last = errors.UpstreamTimeout("the request deadline passed before any model answered")
-    raise service.failure(attempts, last)
+            raise errors.UpstreamServerError(
+                f"{call.model.name} ended the stream before sending anything",
+                provider=call.model.provider,
+                model=call.model.name,
+            ) from None
+        except BaseException:
+            await _close(rest)
+            raise
+
+    done = await service.run(plan, inp, ctx, first_chunk, stream=True)
+    first, rest = done.value
+    return OpenStream(
+        model=done.model,
+        plan=plan,
+        attempts=done.attempts,
+        _service=service,
+        _ctx=ctx,
+        _first=first,
+        _rest=rest,
+        _include_usage=inp.include_usage,
+        _began=done.began,
+    )

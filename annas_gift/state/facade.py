@@ -166,11 +166,23 @@ class GatewayState:
         *,
         ticket: str | None = None,
     ) -> None:
-        """Correct the token windows by actual-est; tighten to budgets the provider reports."""
+        """Correct the token windows to actual_tokens; tighten to budgets the provider reports.
+
+        Pass the admission's `ticket` to correct exactly that entry (up or down). Without it
+        only an increase (actual > est) is applied, to the newest entry: a decrease could free
+        budget that another request still holds.
+        """
         plan = self._plan(model)
         learned = learned_from_headers(provider_headers, self._clock())
-        est, actual = max(0, int(est_tokens)), max(0, int(actual_tokens))
-        if est == actual and learned.empty:
+        actual = max(0, int(actual_tokens))
+        est = max(0, int(est_tokens))
+        if ticket is not None:
+            rid, _, weight = ticket.rpartition(":")
+            if not (rid and weight.isdigit()):
+                ticket = None  # not one of ours: a bad ticket must not reach the Lua script
+            elif int(weight) == actual and learned.empty:
+                return
+        if ticket is None and actual <= est and learned.empty:
             return
         if self._use_redis and self._redis is not None:
             try:

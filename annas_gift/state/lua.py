@@ -123,31 +123,33 @@ return {1, 0, 0, ''}
 )
 
 # KEYS: subject hash, log_1 .. log_N
-# ARGV: nwin, rid ('' = none), est, actual, req_remaining, req_reset_us, tok_remaining,
+# ARGV: nwin, ticket ('' = none), est, actual, req_remaining, req_reset_us, tok_remaining,
 #       tok_reset_us (remaining -1 = not reported), hash_ttl_ms, then per window i:
 #       window_s (ARGV[7+3i]), req_limit, tok_limit
 SETTLE = (
     _PRELUDE
     + """
-local nwin, rid, h = tonumber(ARGV[1]), ARGV[2], KEYS[1]
-local delta = tonumber(ARGV[4]) - tonumber(ARGV[3])
-if delta ~= 0 and nwin > 0 then
-  local old = false
-  if rid ~= '' then old = rid .. ':' .. ARGV[3]
-  elseif delta > 0 then
+local nwin, ticket, h = tonumber(ARGV[1]), ARGV[2], KEYS[1]
+local est, actual = tonumber(ARGV[3]), tonumber(ARGV[4])
+local old, delta = false, 0
+if nwin > 0 then
+  if ticket ~= '' then
+    -- The ticket is the entry's member name, which carries the weight it was admitted with.
+    old, delta = ticket, actual - weight(ticket)
+  elseif actual > est then
     -- Without a ticket only an increase is safe: charge it to the newest entry.
-    old = redis.call('ZRANGE', KEYS[2], -1, -1)[1] or false
+    old, delta = redis.call('ZRANGE', KEYS[2], -1, -1)[1] or false, actual - est
   end
-  if old then
-    local new = string.match(old, '^(.*):') .. ':' .. fmt(weight(old) + delta)
-    for i = 1, nwin do
-      local z = KEYS[1 + i]
-      local score = redis.call('ZSCORE', z, old)
-      if score then
-        redis.call('ZREM', z, old)
-        redis.call('ZADD', z, score, new)
-        redis.call('HINCRBY', h, 't' .. ARGV[7 + 3 * i], fmt(delta))
-      end
+end
+if old and delta ~= 0 then
+  local new = string.match(old, '^(.*):') .. ':' .. fmt(weight(old) + delta)
+  for i = 1, nwin do
+    local z = KEYS[1 + i]
+    local score = redis.call('ZSCORE', z, old)
+    if score then
+      redis.call('ZREM', z, old)
+      redis.call('ZADD', z, score, new)
+      redis.call('HINCRBY', h, 't' .. ARGV[7 + 3 * i], fmt(delta))
     end
   end
 end

@@ -17,12 +17,12 @@ _NEVER = -1
 
 
 class _Entry:
-    __slots__ = ("rid", "tokens", "ts")
+    __slots__ = ("ticket", "tokens", "ts")
 
-    def __init__(self, ts: int, tokens: int, rid: str) -> None:
+    def __init__(self, ts: int, tokens: int, ticket: str) -> None:
         self.ts = ts
         self.tokens = tokens
-        self.rid = rid
+        self.ticket = ticket  # "<rid>:<admitted tokens>", the Redis member name
 
 
 class _Log:
@@ -43,7 +43,7 @@ class _Log:
             entry = entries.popleft()
             self.tokens -= entry.tokens
             if tickets is not None:
-                tickets.pop(entry.rid, None)
+                tickets.pop(entry.ticket, None)
         if cutoff > self.cutoff:
             self.cutoff = cutoff
 
@@ -165,12 +165,13 @@ class MemoryBackend:
                     worst, worst_name = wait, spec.name
         if worst_name is not None:
             return Admission(False, None if worst == _NEVER else worst / US, worst_name)
-        entry = _Entry(now, tokens, rid)
+        ticket = f"{rid}:{tokens}"
+        entry = _Entry(now, tokens, ticket)
         for log in logs:
             log.entries.append(entry)
             log.tokens += tokens
         if plan.gated:
-            s.tickets[rid] = entry
+            s.tickets[ticket] = entry
             s.last = entry
             if s.learned_req_until > now:
                 s.learned_req -= 1
@@ -178,7 +179,7 @@ class MemoryBackend:
                 s.learned_tok -= tokens
             if claim:
                 health.claim_probe(s.health, now, self._policy)
-        return Admission(True, ticket=rid)
+        return Admission(True, ticket=ticket)
 
     def _reweigh(self, s: _Subject, entry: _Entry, delta: int) -> None:
         for log in s.logs.values():
@@ -192,14 +193,14 @@ class MemoryBackend:
         """Correct the entry's token weight and tighten budgets the provider reported."""
         now = self._now()
         s = self._subject(plan.subject)
-        delta = actual - est
-        if delta:
-            entry = s.tickets.get(ticket) if ticket else None
-            if entry is not None and entry.tokens == est:
-                self._reweigh(s, entry, delta)
-            elif ticket is None and delta > 0 and s.last is not None and s.last.rid in s.tickets:
-                # Without a ticket only an increase is safe: charge it to the newest entry.
-                self._reweigh(s, s.last, delta)
+        if ticket is not None:
+            entry = s.tickets.get(ticket)
+            # The entry still weighs what it was admitted with: not settled yet, not expired.
+            if entry is not None and entry.ticket.endswith(f":{entry.tokens}"):
+                self._reweigh(s, entry, actual - entry.tokens)
+        elif actual > est and s.last is not None and s.last.ticket in s.tickets:
+            # Without a ticket only an increase is safe: charge it to the newest entry.
+            self._reweigh(s, s.last, actual - est)
         if learned.empty:
             return
         own_req: int | None = None

@@ -26,24 +26,36 @@ INFLIGHT_TTL_MS = 3_600_000  # a crashed instance's in-flight counts vanish with
 HEALTH_TTL_MS = int(health.HEALTH_TTL_S * 1000)
 
 
-class _Keys:
-    """A plan's key names and constant script arguments, built once per plan."""
+def _b(value: object) -> bytes:
+    return str(value).encode()
 
-    __slots__ = ("hash", "keys", "snap_spec", "ttl_ms", "windows")
+
+class _Keys:
+    """A plan's key names and constant script arguments, encoded once per plan.
+
+    redis-py re-encodes every str/int argument on every call; bytes pass straight through,
+    which takes a visible share off each round trip.
+    """
+
+    __slots__ = ("gated", "hash", "keys", "nwin", "snap_spec", "ttl_ms", "windows")
 
     def __init__(self, tag: str, plan: Plan) -> None:
-        self.hash = f"{tag}:h:{plan.subject}"
-        self.keys = [self.hash] + [f"{tag}:rl:{plan.subject}:{w.window_s}" for w in plan.windows]
-        self.windows: list[str | int] = []
+        self.hash = _b(f"{tag}:h:{plan.subject}")
+        self.keys = [self.hash] + [
+            _b(f"{tag}:rl:{plan.subject}:{w.window_s}") for w in plan.windows
+        ]
+        self.windows: list[bytes] = []
         for w in plan.windows:
             self.windows += [
-                w.window_s,
-                w.requests.limit if w.requests else -1,
-                w.tokens.limit if w.tokens else -1,
+                _b(w.window_s),
+                _b(w.requests.limit if w.requests else -1),
+                _b(w.tokens.limit if w.tokens else -1),
             ]
+        self.nwin = _b(len(plan.windows))
+        self.gated = b"1" if plan.gated else b"0"
         longest = max((w.window_s for w in plan.windows), default=0)
         # Client hashes only hold token sums; model hashes also hold health worth keeping.
-        self.ttl_ms = HEALTH_TTL_MS if plan.gated else (longest + 1) * 1000
+        self.ttl_ms = _b(HEALTH_TTL_MS if plan.gated else (longest + 1) * 1000)
         self.snap_spec: list[str | int] = [plan.subject, *(w.window_s for w in plan.windows)]
 
 
@@ -56,14 +68,17 @@ class RedisBackend:
         self, client: Redis, namespace: str, policy: health.HealthPolicy = health.DEFAULT_POLICY
     ) -> None:
         self._client = client
-        self._probe_timeout_us = int(policy.probe_timeout_s * US)
-        self._health_args = (
-            policy.failure_threshold,
-            int(policy.open_base_s * US),
-            int(policy.open_max_s * US),
-            repr(policy.ewma_alpha),
-            policy.latency_samples,
-            HEALTH_TTL_MS,
+        self._probe_timeout_us = _b(int(policy.probe_timeout_s * US))
+        self._health_args = tuple(
+            _b(value)
+            for value in (
+                policy.failure_threshold,
+                int(policy.open_base_s * US),
+                int(policy.open_max_s * US),
+                repr(policy.ewma_alpha),
+                policy.latency_samples,
+                HEALTH_TTL_MS,
+            )
         )
         self._tag = "{" + namespace + "}"
         self._cache_prefix = f"{namespace}:cache:"
@@ -84,9 +99,9 @@ class RedisBackend:
     async def admit(self, plan: Plan, tokens: int, rid: str) -> Admission:
         """Atomically check every window and gate; add the entry to all windows or to none."""
         k = self._k(plan)
-        args: list[str | int] = [
-            len(plan.windows),
-            "1" if plan.gated else "0",
+        args: list[bytes | str | int] = [
+            k.nwin,
+            k.gated,
             tokens,
             rid,
             self._probe_timeout_us,
@@ -95,7 +110,7 @@ class RedisBackend:
         ]
         ok, wait, index, unit = await self._admit(keys=k.keys, args=args)
         if ok:
-            return Admission(True, ticket=rid)
+            return Admission(True, ticket=f"{rid}:{tokens}")
         unit = unit.decode()
         if index == 0:
             name = unit
@@ -109,11 +124,9 @@ class RedisBackend:
         self, plan: Plan, ticket: str | None, est: int, actual: int, learned: Learned
     ) -> None:
         """Correct the entry's token weight and tighten budgets the provider reported."""
-        if actual == est and learned.empty:
-            return
         k = self._k(plan)
-        args: list[str | int] = [
-            len(plan.windows),
+        args: list[bytes | str | int] = [
+            k.nwin,
             ticket or "",
             est,
             actual,
@@ -129,7 +142,7 @@ class RedisBackend:
     async def report(self, plan: Plan, outcome: Outcome) -> None:
         """Record one upstream outcome in the health record; apply any cooldown."""
         k = self._k(plan)
-        args: list[str | int] = [
+        args: list[bytes | str | int] = [
             outcome.kind,
             repr(outcome.latency_ms),
             outcome.error or "",

@@ -120,7 +120,7 @@ class PortkeyTracer:
 
     @property
     def pending(self) -> int:
-        """Events queued and not yet accepted or given up on."""
+        """Events waiting in the queue (a batch being uploaded is not counted)."""
         return len(self._queue)
 
     @staticmethod

@@ -10,6 +10,7 @@ the rest fail loudly with ProxyNotSupported instead of leaking the gateway's own
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -235,11 +236,16 @@ async def probe(name: str, proxy_url: str, probe_url: str, timeout_s: float) -> 
     """GET `probe_url` through the proxy on a fresh connection; any real answer means up."""
     started = time.perf_counter()
     try:
-        transport = proxy_transport(proxy_url)
-        async with httpx.AsyncClient(
-            transport=transport, trust_env=False, timeout=timeout_s
-        ) as client:
+        # An overall bound too: httpcore sets no timeout on the SOCKS handshake itself.
+        async with (
+            asyncio.timeout(timeout_s),
+            httpx.AsyncClient(
+                transport=proxy_transport(proxy_url), trust_env=False, timeout=timeout_s
+            ) as client,
+        ):
             response = await client.get(probe_url, headers={"user-agent": "annas-gift-vpn-probe"})
+    except TimeoutError:
+        return ProbeResult(name, ok=False, error="timed out")
     except httpx.HTTPError as exc:
         # The type only: some messages quote the proxy URL, credentials included.
         return ProbeResult(name, ok=False, error=type(exc).__name__ + _reason(exc))

@@ -1,65 +1,13 @@
-"""Tracker fixtures: a migrated database on each backend, its engine and sessions."""
+"""Tracker fixtures (the migrated-database fixtures come from tests/db_fixtures.py)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from annas_gift.monitoring.events import UsageEvent
-from annas_gift.storage import database, migrate
-
-
-@pytest.fixture
-async def migrated_url(database_url: str) -> str:
-    """The fresh database with the Alembic migrations applied."""
-    await asyncio.to_thread(migrate.upgrade, database_url)
-    return database_url
-
-
-@pytest.fixture
-async def engine(migrated_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = database.create_engine(migrated_url)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return database.session_factory(engine)
-
-
-@pytest.fixture
-def usage_event() -> Callable[..., UsageEvent]:
-    """Build a UsageEvent; keyword arguments override the defaults."""
-
-    def make(**overrides: Any) -> UsageEvent:
-        fields: dict[str, Any] = {
-            "request_id": "req-1",
-            "created_at": datetime(2024, 3, 1, 12, 30, tzinfo=UTC),
-            "key_id": "alice",
-            "route": "openai",
-            "provider": "openai",
-            "model": "gpt-small",
-            "upstream_model": "openai/gpt-small",
-            "prompt_tokens": 10,
-            "completion_tokens": 5,
-            "cost_usd": 0.01,
-            "latency_ms": 100.0,
-            "status": 200,
-            "error_type": None,
-            "stream": False,
-        }
-        fields.update(overrides)
-        return UsageEvent(**fields)
-
-    return make
+from annas_gift.storage import database
 
 
 @pytest.fixture

@@ -133,3 +133,13 @@ def test_parse_retry_after() -> None:
     http_date = "Tue, 14 Nov 2023 22:13:40 GMT"  # NOW + 20 s
     assert parse_retry_after({"retry-after": http_date}, NOW) == pytest.approx(20.0)
     assert parse_retry_after({"x-other": "1"}, NOW) is None
+
+
+async def test_ticket_carries_the_admitted_weight(state: GatewayState) -> None:
+    model = make_model("weight", tpm=100)
+    admitted = await state.admit(model, 80)
+    await state.settle(model, 999, 30, {}, ticket=admitted.ticket)  # est is moot with a ticket
+    assert (await _remaining(state, "weight", tpm=100))["tpm"] == 70
+    await state.settle(model, 30, 30, {}, ticket="not-a-ticket")  # ignored, never an error
+    await state.settle(model, 3, 3, {}, ticket="ffff:3")  # unknown entry: nothing to correct
+    assert (await _remaining(state, "weight", tpm=100))["tpm"] == 70

@@ -1,4 +1,4 @@
-"""Storage fixtures: a migrated database on each backend, its engine and sessions."""
+"""Database fixtures shared by the storage and monitoring tests: migrated DBs, engines, sessions."""
 
 from __future__ import annotations
 
