@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -79,6 +86,19 @@ class PortkeySettings(BaseModel):
     enabled: bool = False
     api_key: SecretStr | None = None
     base_url: str = "https://api.portkey.ai/v1"
+    send_prompts: bool = False  # privacy: prompt/answer text goes to Portkey only if true
+    metadata: dict[str, str] = Field(default_factory=dict)  # added to every entry
+    batch_size: int = Field(default=50, gt=0, le=1000)
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+    max_queue: int = Field(default=10_000, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _key_when_enabled(self) -> PortkeySettings:
+        if self.enabled and not (self.api_key and self.api_key.get_secret_value()):
+            raise ValueError("portkey.api_key is required when portkey.enabled is true")
+        return self
 
 
 class AcademicSettings(BaseModel):

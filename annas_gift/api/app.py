@@ -26,6 +26,7 @@ from annas_gift.storage import database, migrate
 from annas_gift.upstream.base import Upstream
 from annas_gift.upstream.litellm_client import LiteLLMUpstream
 from annas_gift.upstream.openai_wire import DispatchUpstream, OpenAIWireUpstream
+from annas_gift.upstream.portkey_client import PortkeyTracer
 
 log = logging.getLogger("annas_gift")
 
@@ -94,6 +95,9 @@ def create_app(
             spool_path=settings.storage.spool_path,
         )
         await tracker.start()
+        tracer = PortkeyTracer(settings.portkey)
+        await tracer.start()
+        app.state.portkey = tracer
         the_upstream = upstream or DispatchUpstream(
             OpenAIWireUpstream() if settings.litellm.direct_openai_wire else None,
             LiteLLMUpstream(),
@@ -107,6 +111,7 @@ def create_app(
             router=router,
             attempt_timeout_s=settings.litellm.timeout_s,
             request_timeout_s=settings.server.request_timeout_s,
+            tracer=tracer,
         )
         log.info(
             "gateway ready: %d models, database %s",
@@ -117,6 +122,7 @@ def create_app(
             yield
         finally:
             await tracker.stop()
+            await tracer.stop()
             await the_upstream.aclose()
             await engine.dispose()
 

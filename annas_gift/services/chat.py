@@ -15,8 +15,10 @@ from typing import Any, Generic, Protocol, TypeVar
 from annas_gift.catalog.registry import Catalog, CatalogModel
 from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.services.decisions import decision_events
+from annas_gift.services.tracing import trace_request
 from annas_gift.upstream import errors
 from annas_gift.upstream.base import Completion, Upstream, UpstreamCall, Usage
+from annas_gift.upstream.portkey_client import PortkeyTracer
 
 AUTO_MODELS = ("auto", "auto:fast", "auto:powerful")
 
@@ -128,6 +130,7 @@ class ChatService:
         request_timeout_s: float = 120.0,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        tracer: PortkeyTracer | None = None,
     ) -> None:
         self.catalog = catalog
         self.upstream = upstream
@@ -137,6 +140,7 @@ class ChatService:
         self.request_timeout_s = request_timeout_s
         self._env = env
         self._clock = clock
+        self.tracer = tracer
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -309,6 +313,7 @@ class ChatService:
                 last = exc
                 if not exc.retryable:
                     self.record_decision(ctx, plan, attempts, None)
+                    self.trace_failure(ctx, inp, plan, attempts, exc, stream=stream)
                     raise
                 continue
             took = (self._clock() - began) * 1000
@@ -318,7 +323,26 @@ class ChatService:
         self.record_decision(ctx, plan, attempts, None)
         if last is None:
             last = errors.UpstreamTimeout("the request deadline passed before any model answered")
-        raise self.failure(attempts, last)
+        failure = self.failure(attempts, last)
+        self.trace_failure(ctx, inp, plan, attempts, failure, stream=stream)
+        raise failure
+
+    def trace_failure(
+        self,
+        ctx: RequestContext,
+        inp: ChatInput,
+        plan: RoutePlan,
+        attempts: list[Attempt],
+        exc: errors.GatewayError,
+        *,
+        stream: bool,
+    ) -> None:
+        """Trace a request that ends in an error (the last model tried, if any, is named)."""
+        last_model = self.catalog.get(attempts[-1].model) if attempts else None
+        trace_request(
+            self.tracer, ctx, inp, plan, attempts, last_model, status=exc.status,
+            latency_ms=(self._clock() - ctx.started) * 1000, stream=stream, error_type=exc.code,
+        )  # fmt: skip
 
     async def complete(self, inp: ChatInput, ctx: RequestContext) -> ChatResult:
         """Try the plan's models in order until one answers; raise the mapped error otherwise."""
@@ -327,5 +351,10 @@ class ChatService:
         cost = self.record(
             ctx, done.model, usage=done.value.usage, status=200, latency_ms=done.took_ms,
             stream=False,
+        )  # fmt: skip
+        trace_request(
+            self.tracer, ctx, inp, plan, done.attempts, done.model, status=200,
+            latency_ms=(self._clock() - ctx.started) * 1000, usage=done.value.usage,
+            cost_usd=cost, response=done.value.body,
         )  # fmt: skip
         return ChatResult(done.value, done.model, plan, done.attempts, cost, done.took_ms)

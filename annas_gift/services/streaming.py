@@ -21,6 +21,7 @@ from annas_gift.services.chat import (
     RequestContext,
     RoutePlan,
 )
+from annas_gift.services.tracing import trace_request
 from annas_gift.upstream import errors
 from annas_gift.upstream.base import UpstreamCall, Usage
 
@@ -38,6 +39,7 @@ class OpenStream:
     _rest: AsyncIterator[dict[str, Any]]
     _include_usage: bool
     _began: float
+    _inp: ChatInput
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
 
@@ -79,6 +81,11 @@ class OpenStream:
                 stream=True,
                 error_type=error_type,
             )
+            trace_request(
+                self._service.tracer, self._ctx, self._inp, self.plan, self.attempts, self.model,
+                status=status, latency_ms=(self._service.now() - self._ctx.started) * 1000,
+                usage=self.usage, cost_usd=self.cost_usd, stream=True, error_type=error_type,
+            )  # fmt: skip
             await _close(self._rest)
 
 
@@ -123,4 +130,5 @@ async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext)
         _rest=rest,
         _include_usage=inp.include_usage,
         _began=done.began,
+        _inp=inp,
     )

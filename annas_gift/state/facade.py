@@ -15,7 +15,8 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -24,16 +25,18 @@ from redis.exceptions import RedisError
 
 from annas_gift.catalog.rate_limits import ClientLimits, client_limit_specs, limits_for
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.state.base import Admission, ModelLiveState, Plan, build_plan
+from annas_gift.state.base import Admission, Backend, ModelLiveState, Plan, build_plan
 from annas_gift.state.headers import learned_from_headers
 from annas_gift.state.health import DEFAULT_POLICY, HealthPolicy, classify
 from annas_gift.state.memory import MemoryBackend
 from annas_gift.state.redis_backend import RedisBackend
 
 log = logging.getLogger("annas_gift.state")
+T = TypeVar("T")
 # Connection refused/reset, timeouts, a Redis restarting or failing over: all mean "not now".
 _REDIS_DOWN = (RedisError, OSError)
 _ADMIT_ALL = Admission(True)
+_SNAPSHOT_CACHE_MAX = 64  # distinct candidate lists (tiers x categories) are few
 
 
 class GatewayState:
@@ -57,6 +60,7 @@ class GatewayState:
         self._recovery: asyncio.Task[None] | None = None
         self._plans: dict[str, tuple[tuple[int | None, ...], Plan]] = {}
         self._client_plans: dict[str, tuple[tuple[int | None, ...], Plan]] = {}
+        self._snapshots: dict[tuple[str, ...], tuple[float, dict[str, ModelLiveState]]] = {}
         # Entry ids must be unique across instances sharing a Redis: random prefix + counter.
         self._rid_prefix = os.urandom(6).hex()
         self._rid_counter = itertools.count()
@@ -137,6 +141,16 @@ class GatewayState:
             log.info("Redis is back; shared state resumed")
             return
 
+    async def _run(self, op: Callable[[Backend], Awaitable[T]]) -> T:
+        """Run op on Redis while it is up; on any Redis failure, on the in-process backend."""
+        redis = self._redis
+        if self._use_redis and redis is not None:
+            try:
+                return await op(redis)
+            except _REDIS_DOWN as exc:
+                self._lost(exc)
+        return await op(self._memory)
+
     def _plan(self, model: CatalogModel) -> Plan:
         signature = (model.rpm, model.tpm, model.rpd, model.tpd)
         cached = self._plans.get(model.name)
@@ -150,12 +164,7 @@ class GatewayState:
         plan = self._plan(model)
         tokens = max(0, int(est_tokens))
         rid = f"{self._rid_prefix}{next(self._rid_counter):x}"
-        if self._use_redis and self._redis is not None:
-            try:
-                return await self._redis.admit(plan, tokens, rid)
-            except _REDIS_DOWN as exc:
-                self._lost(exc)
-        return await self._memory.admit(plan, tokens, rid)
+        return await self._run(lambda b: b.admit(plan, tokens, rid))
 
     async def settle(
         self,
@@ -184,12 +193,7 @@ class GatewayState:
                 return
         if ticket is None and actual <= est and learned.empty:
             return
-        if self._use_redis and self._redis is not None:
-            try:
-                return await self._redis.settle(plan, ticket, est, actual, learned)
-            except _REDIS_DOWN as exc:
-                self._lost(exc)
-        await self._memory.settle(plan, ticket, est, actual, learned)
+        return await self._run(lambda b: b.settle(plan, ticket, est, actual, learned))
 
     async def report(
         self,
@@ -211,27 +215,33 @@ class GatewayState:
             retry_after=retry_after,
             policy=self._policy,
         )
-        if self._use_redis and self._redis is not None:
-            try:
-                return await self._redis.report(plan, outcome)
-            except _REDIS_DOWN as exc:
-                self._lost(exc)
-        await self._memory.report(plan, outcome)
+        return await self._run(lambda b: b.report(plan, outcome))
 
-    async def snapshot(self, models: Sequence[CatalogModel]) -> dict[str, ModelLiveState]:
-        """Live state of every given model by name (one Redis round trip for all of them)."""
+    async def snapshot(
+        self, models: Sequence[CatalogModel], *, max_age_s: float = 0.0
+    ) -> dict[str, ModelLiveState]:
+        """Live state of every given model by name (one Redis round trip for all of them).
+
+        With max_age_s > 0 a snapshot of the same models taken less than that long ago is
+        reused: ranking can afford a few milliseconds of staleness (admit() stays exact), and
+        this takes the round trip off most requests.
+        """
         if not models:
             return {}
+        names = tuple(m.name for m in models)
+        if max_age_s > 0:
+            hit = self._snapshots.get(names)
+            if hit is not None and time.monotonic() - hit[0] < max_age_s:
+                return dict(hit[1])
         plans = [self._plan(m) for m in models]
-        if self._use_redis and self._redis is not None:
-            try:
-                states = await self._redis.snapshot(plans)
-            except _REDIS_DOWN as exc:
-                self._lost(exc)
-                states = await self._memory.snapshot(plans)
-        else:
-            states = await self._memory.snapshot(plans)
-        return {m.name: s for m, s in zip(models, states, strict=True)}
+        states = await self._run(lambda b: b.snapshot(plans))
+        result = dict(zip(names, states, strict=True))
+        if max_age_s > 0:
+            if len(self._snapshots) >= _SNAPSHOT_CACHE_MAX:
+                self._snapshots.clear()
+            self._snapshots[names] = (time.monotonic(), result)
+            return dict(result)
+        return result
 
     async def admit_client(self, key_id: str, limits: ClientLimits, est_tokens: int) -> Admission:
         """Atomically count one request of a gateway client key against its rpm/tpm, or deny."""
@@ -245,40 +255,20 @@ class GatewayState:
         plan = cached[1]
         tokens = max(0, int(est_tokens))
         rid = f"{self._rid_prefix}{next(self._rid_counter):x}"
-        if self._use_redis and self._redis is not None:
-            try:
-                return await self._redis.admit(plan, tokens, rid)
-            except _REDIS_DOWN as exc:
-                self._lost(exc)
-        return await self._memory.admit(plan, tokens, rid)
+        return await self._run(lambda b: b.admit(plan, tokens, rid))
 
     async def cache_get(self, key: str) -> bytes | None:
         """A cached response body, or None."""
-        if self._use_redis and self._redis is not None:
-            try:
-                return await self._redis.cache_get(key)
-            except _REDIS_DOWN as exc:
-                self._lost(exc)
-        return await self._memory.cache_get(key)
+        return await self._run(lambda b: b.cache_get(key))
 
     async def cache_set(self, key: str, value: bytes, ttl_s: int) -> None:
         """Cache a (successful) response body for ttl_s seconds."""
-        if self._use_redis and self._redis is not None:
-            try:
-                return await self._redis.cache_set(key, value, ttl_s)
-            except _REDIS_DOWN as exc:
-                self._lost(exc)
-        await self._memory.cache_set(key, value, ttl_s)
+        return await self._run(lambda b: b.cache_set(key, value, ttl_s))
 
     async def inflight(self, model: CatalogModel, delta: int) -> int:
         """Add delta (+1 on send, -1 when done) to the model's in-flight count; return it."""
         subject = "m:" + model.name
-        if self._use_redis and self._redis is not None:
-            try:
-                return await self._redis.inflight(subject, delta)
-            except _REDIS_DOWN as exc:
-                self._lost(exc)
-        return await self._memory.inflight(subject, delta)
+        return await self._run(lambda b: b.inflight(subject, delta))
 
     async def ping(self) -> bool:
         """Whether Redis answers now (always True for the in-process backend)."""

@@ -37,6 +37,7 @@ class _Log:
         self.cutoff = -(1 << 62)  # every entry with ts <= cutoff has been purged
 
     def purge(self, now_us: int, tickets: dict[str, _Entry] | None) -> None:
+        """Drop entries admitted at or before now - window (and their tickets, if given)."""
         cutoff = now_us - self.window_us
         entries = self.entries
         while entries and entries[0].ts <= cutoff:
@@ -171,8 +172,9 @@ class MemoryBackend:
             log.entries.append(entry)
             log.tokens += tokens
         if plan.gated:
-            s.tickets[ticket] = entry
-            s.last = entry
+            if logs:  # an entry in no log has nothing to correct (and would never be pruned)
+                s.tickets[ticket] = entry
+                s.last = entry
             if s.learned_req_until > now:
                 s.learned_req -= 1
             if s.learned_tok_until > now:

@@ -2,14 +2,14 @@
 
 Key layout (`{ns}` is a Redis Cluster hash tag, so a script's keys always share one slot):
   {ns}:h:<subject>              hash: cooldown end, breaker, error EWMA, recent latencies and
-                                p50, last error/check, provider-learned budgets, and `t<w>`, the
-                                token sum of each log
+                                p50, last error/check, provider-learned budgets, and per log
+                                its count, token sum and oldest entry (c<w>, t<w>, o<w>)
   {ns}:rl:<subject>:<window_s>  sorted set (the sliding log): member "<rid>:<tokens>",
                                 score = admission time in µs
   {ns}:if:<subject>             in-flight count
   <ns>:cache:<key>              cached response (SET EX; no hash tag, so it spreads)
 Subjects are "m:<model name>" and "k:<client key id>". Every key carries a TTL: logs their window
-+ 1 s, model hashes 7 days, client hashes 61 s, in-flight counts 1 h.
++ 1 s, model hashes 7 days, client hashes 62 s, in-flight counts 1 h.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import orjson
 from redis.asyncio import Redis
 
-from annas_gift.state import health, lua
+from annas_gift.state import health, lua, lua_health
 from annas_gift.state.base import US, Admission, Learned, ModelLiveState, Outcome, Plan, build_live
 
 INFLIGHT_TTL_MS = 3_600_000  # a crashed instance's in-flight counts vanish within an hour
@@ -54,8 +54,9 @@ class _Keys:
         self.nwin = _b(len(plan.windows))
         self.gated = b"1" if plan.gated else b"0"
         longest = max((w.window_s for w in plan.windows), default=0)
-        # Client hashes only hold token sums; model hashes also hold health worth keeping.
-        self.ttl_ms = _b(HEALTH_TTL_MS if plan.gated else (longest + 1) * 1000)
+        # Client hashes only hold log summaries, so they may go soon after the logs (which
+        # live window + 1 s), but never before them; model hashes also hold health.
+        self.ttl_ms = _b(HEALTH_TTL_MS if plan.gated else (longest + 2) * 1000)
         self.snap_spec: list[str | int] = [plan.subject, *(w.window_s for w in plan.windows)]
 
 
@@ -84,9 +85,9 @@ class RedisBackend:
         self._cache_prefix = f"{namespace}:cache:"
         self._admit = client.register_script(lua.ADMIT)
         self._settle = client.register_script(lua.SETTLE)
-        self._report = client.register_script(lua.REPORT)
-        self._snapshot = client.register_script(lua.SNAPSHOT)
-        self._inflight = client.register_script(lua.INFLIGHT)
+        self._report = client.register_script(lua_health.REPORT)
+        self._snapshot = client.register_script(lua_health.SNAPSHOT)
+        self._inflight = client.register_script(lua_health.INFLIGHT)
         self._keys: dict[str, tuple[Plan, _Keys]] = {}
         self._memo: dict[str, tuple[tuple[object, ...], ModelLiveState]] = {}
 

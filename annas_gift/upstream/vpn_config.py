@@ -38,7 +38,9 @@ def _names(value: Any, field: str) -> list[str] | None:
         return None
     if isinstance(value, str):
         value = [part for part in value.split(",")]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
+        isinstance(v, str) for v in value
+    ):
         raise EndpointError(field, f"{field} must be a list of provider names")
     names = [v.strip() for v in value if v.strip()]
     return names or None
@@ -138,7 +140,10 @@ class VPNConfig:
             raise ConfigError(f"invalid setting vpn.rotation: {exc}") from None
         for key in ("providers", "countries"):
             if key in raw:
-                names = _names(raw[key], key) or []
+                try:
+                    names = _names(raw[key], key) or []
+                except EndpointError as exc:
+                    raise ConfigError(f"invalid setting vpn.{key}: {exc}") from None
                 raw[key] = frozenset(n.upper() if key == "countries" else n for n in names)
         for key in ("rotate_every_minutes", "probe_interval_s", "probe_timeout_s"):
             if key in raw and not float(raw[key]) > 0:

@@ -91,8 +91,10 @@ class VPNManager(VPNAdmin):
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        with contextlib.suppress(Exception):
+        try:
             await self._flush()
+        except Exception as exc:
+            log.warning("vpn: request counts not saved at shutdown: %s", type(exc).__name__)
 
     async def _run(self) -> None:
         while True:

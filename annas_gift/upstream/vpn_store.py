@@ -88,7 +88,7 @@ class VPNStore:
             states[name].pending_carried = 0
         try:
             await self.add_carried(counts)
-        except Exception:
+        except BaseException:  # cancelled too (stop() during a flush): keep them for the next
             for name, (count, _) in counts.items():
                 if name in states:
                     states[name].pending_carried += count

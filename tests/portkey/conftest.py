@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 
 from annas_gift.settings import PortkeySettings
 from annas_gift.upstream.portkey_client import PortkeyTracer, TraceEvent, TracerOptions
@@ -94,10 +95,13 @@ class FakePortkey:
             await self._runner.cleanup()
 
     async def refuse(self) -> None:
-        """Close the listening socket: connections are refused until `accept`."""
-        assert self._site is not None
+        """Close the listening socket and open connections: refused until `accept`."""
+        assert self._site is not None and self._runner is not None
         await self._site.stop()
         self._site = None
+        assert self._runner.server is not None
+        for connection in self._runner.server.connections:  # else keep-alive would carry on
+            connection.force_close()
 
     async def accept(self) -> None:
         """Listen again (on the same port after `refuse`)."""
@@ -158,7 +162,8 @@ class FakePortkey:
                 status = 400
             else:
                 entries = body if isinstance(body, list) else [body]
-        got = Received(headers, raw, status, entries)
+        # A stalled request counts as answered only once its answer is on the way.
+        got = Received(headers, raw, 0 if delay else status, entries)
         self.received.append(got)
         self._arrived.set()
         if delay:
@@ -167,6 +172,7 @@ class FakePortkey:
             except asyncio.CancelledError:
                 got.status = 499  # the client hung up first: nothing was acknowledged
                 raise
+            got.status = status
         extra = {"retry-after": retry_after} if retry_after else None
         if status == 200:
             return web.json_response({"success": True}, headers=extra)
@@ -202,7 +208,13 @@ async def make_tracer(portkey: FakePortkey) -> AsyncIterator[Callable[..., Portk
     def make(
         *, enabled: bool = True, api_key: str | None = API_KEY, **tuning: Any
     ) -> PortkeyTracer:
-        settings = PortkeySettings(enabled=enabled, api_key=api_key, base_url=portkey.base_url)
+        # model_construct: settings validation rejects enabled-without-key at start-up; the
+        # tracer must still be safe if handed such settings some other way.
+        settings = PortkeySettings.model_construct(
+            enabled=enabled,
+            api_key=SecretStr(api_key) if api_key is not None else None,
+            base_url=portkey.base_url,
+        )
         fast = {"flush_interval_s": 0.02, "backoff_s": 0.01, "max_backoff_s": 0.05}
         tracer = PortkeyTracer(settings, TracerOptions.from_settings(settings, **fast | tuning))
         made.append(tracer)

@@ -158,21 +158,21 @@ async def test_the_api_key_never_reaches_a_log_record_or_an_entry(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    tracer = make_tracer(batch_size=1, max_retries=1, timeout_s=0.2)
+    tracer = make_tracer(batch_size=1, max_retries=1, timeout_s=0.5)
     await tracer.start()
     portkey.fail_next(1, 500)
     portkey.fail_next(1, 401)
     tracer.record(make_event("req-rejected"))  # 500, retried, then 401: given up
     await eventually(lambda: tracer.failed == 1)
-    portkey.stall_next(1, 2.0)
+    portkey.stall_next(1, 5.0)
     tracer.record(make_event("req-slow"))  # times out once, then goes through
-    await portkey.wait_for(1)
+    await eventually(lambda: tracer.sent == 1)
     await portkey.refuse()
     tracer.record(make_event("req-refused"))
     await eventually(lambda: tracer.failed == 2)  # refused twice: given up
     await portkey.accept()
     tracer.record(make_event("req-ok"))
-    await portkey.wait_for(2)
+    await eventually(lambda: tracer.sent == 2)
     await tracer.stop()
 
     assert caplog.records, "the failures above should have been logged"

@@ -19,21 +19,23 @@ def ids(entries: list[dict]) -> list[str]:
 async def test_record_never_blocks_while_portkey_stalls(
     portkey: FakePortkey, make_tracer: MakeTracer, make_event: MakeEvent
 ) -> None:
-    tracer = make_tracer(batch_size=50, timeout_s=0.2, max_retries=50)
+    tracer = make_tracer(batch_size=50, timeout_s=0.5, max_retries=50)
     await tracer.start()
     portkey.stall_next(1, 5.0)
     tracer.record(make_event("req-first"))
     await portkey.wait_requests(1)  # the upload is now hanging inside Portkey
 
+    events = [make_event(f"req-{i}") for i in range(1000)]
     began = time.perf_counter()
-    for i in range(1000):
-        tracer.record(make_event(f"req-{i}"))
-    assert time.perf_counter() - began < 0.1
+    for event in events:
+        tracer.record(event)
+    # Far below the 0.5 s upload timeout: no call waited on Portkey (typically ~1 ms in all).
+    assert time.perf_counter() - began < 0.25
 
-    entries = await portkey.wait_for(1001)
-    assert portkey.received[0].status == 499  # the stalled upload timed out on our side
-    assert ids(entries) == ["req-first"] + [f"req-{i}" for i in range(1000)]
     await eventually(lambda: tracer.sent == 1001)
+    assert portkey.received[0].status == 499  # the stalled upload timed out on our side
+    # Delivery is at least once: an upload that timed out late may also have landed.
+    assert set(ids(portkey.accepted())) == {"req-first"} | {f"req-{i}" for i in range(1000)}
     assert (tracer.failed, tracer.dropped) == (0, 0)
 
 

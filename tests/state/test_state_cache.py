@@ -132,3 +132,28 @@ async def test_ping_and_backend_name(new_state: StateFactory) -> None:
     state = await new_state()
     assert await state.ping()
     assert state.backend == new_state.backend
+
+
+@pytest.mark.redis
+async def test_every_redis_key_expires(
+    redis_states: StateFactory, redis_url: str, redis_namespace: str
+) -> None:
+    """Nothing grows forever: each key the state layer writes carries a TTL."""
+    import redis.asyncio as aioredis
+
+    state = await redis_states()
+    model = make_model("ttl", rpm=10, tpm=1000, rpd=100, tpd=10_000)
+    admitted = await state.admit(model, 10)
+    await state.settle(model, 10, 20, {"x-ratelimit-remaining-tokens": "5"}, ticket=admitted.ticket)
+    await state.report(model, ok=False, latency_ms=1, status=429)
+    await state.admit_client("k", ClientLimits(rpm=5, tpm=50), 5)
+    await state.inflight(model, 1)
+    await state.cache_set("c", b"v", 30)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"*{redis_namespace}*")]
+        assert len(keys) == 7, keys  # model: 2 logs + hash; client: log + hash; in-flight; cache
+        for key in keys:
+            assert await client.pttl(key) > 0, key
+    finally:
+        await client.aclose()

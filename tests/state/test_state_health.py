@@ -178,3 +178,12 @@ async def test_cooldown_and_breaker_are_seen_by_every_instance(redis_states: Sta
     assert live["shared-429"].cooled_down_until is not None
     assert (live["shared-5xx"].breaker, live["shared-5xx"].healthy) == ("open", False)
     assert (await second.admit(broken, 0)).limit == "breaker"
+
+
+async def test_snapshot_max_age_reuses_a_recent_snapshot(state: GatewayState) -> None:
+    model = make_model("aged", rpm=10)
+    first = await state.snapshot([model], max_age_s=60)
+    await state.admit(model, 0)
+    assert (await state.snapshot([model], max_age_s=60)) == first  # reused
+    assert (await state.snapshot([model]))["aged"].remaining["rpm"] == 9  # exact by default
+    assert (await state.snapshot([model], max_age_s=1e-9))["aged"].remaining["rpm"] == 9

@@ -150,7 +150,8 @@ async def test_redis_entry_frees_at_window_end(
         seconds, micros = await client.time()
         planted = seconds * 1_000_000 + micros - 59_700_000
         await client.zadd(f"{{{redis_namespace}}}:rl:m:edge:60", {"planted:7": planted})
-        await client.hset(f"{{{redis_namespace}}}:h:m:edge", "t60", 7)
+        summary = {"c60": 1, "t60": 7, "o60": planted}  # the log summary the scripts keep
+        await client.hset(f"{{{redis_namespace}}}:h:m:edge", mapping=summary)
         denied = await state.admit(model, 4)
         assert denied.limit == "rpm"  # both deny until the same entry leaves; rpm is checked first
         assert denied.retry_after is not None and 0.0 < denied.retry_after <= 0.3
@@ -158,5 +159,79 @@ async def test_redis_entry_frees_at_window_end(
         assert (remaining["rpm"], remaining["tpm"]) == (0, 3)
         await asyncio.sleep(denied.retry_after + 0.005)
         assert (await state.admit(model, 10)).ok
+    finally:
+        await client.aclose()
+
+
+async def test_memory_keeps_no_entries_for_unlimited_models(memory_state: GatewayState) -> None:
+    model = make_model("nolog")
+    for _ in range(100):
+        await memory_state.admit(model, 5)
+    subject = memory_state._memory._subjects["m:nolog"]
+    assert (subject.tickets, subject.logs) == ({}, {})
+
+
+async def test_memory_drops_tickets_when_entries_leave_the_longest_window(
+    memory_state: GatewayState, clock: FakeClock
+) -> None:
+    model = make_model("prune", rpm=100, rpd=1000)
+    for _ in range(10):
+        await memory_state.admit(model, 5)
+    subject = memory_state._memory._subjects["m:prune"]
+    assert len(subject.tickets) == 10
+    clock.advance(86_400)
+    await memory_state.admit(model, 5)
+    assert len(subject.tickets) == 1
+
+
+@pytest.mark.redis
+async def test_redis_log_summary_tracks_the_log(
+    redis_states: StateFactory, redis_url: str, redis_namespace: str
+) -> None:
+    """The hash's per-log count/sum/oldest stay equal to the sorted set through every script."""
+    state = await redis_states()
+    model = make_model("sum", rpm=10, tpm=100)
+    client = aioredis.Redis.from_url(redis_url)
+    log, hashkey = f"{{{redis_namespace}}}:rl:m:sum:60", f"{{{redis_namespace}}}:h:m:sum"
+
+    async def truth() -> dict[str, int]:
+        entries = await client.zrange(log, 0, -1, withscores=True)
+        return {
+            "c60": len(entries),
+            "t60": sum(int(m.rsplit(b":", 1)[1]) for m, _ in entries),
+            "o60": int(min((s for _, s in entries), default=0)),
+        }
+
+    async def summary() -> dict[str, int]:
+        values = await client.hmget(hashkey, ["c60", "t60", "o60"])
+        return dict(zip(["c60", "t60", "o60"], (int(v or 0) for v in values), strict=True))
+
+    try:
+        seconds, micros = await client.time()
+        now = seconds * 1_000_000 + micros
+        planted = {"a:3": now - 70_000_000, "b:5": now - 50_000_000, "c:7": now - 10_000_000}
+        await client.zadd(log, planted)
+        await client.hset(hashkey, mapping={"c60": 3, "t60": 15, "o60": now - 70_000_000})
+        live = (await state.snapshot([model]))["sum"]
+        assert (live.remaining["rpm"], live.remaining["tpm"]) == (8, 88)
+        assert await summary() == await truth() == {"c60": 2, "t60": 12, "o60": now - 50_000_000}
+        admitted = await state.admit(model, 20)
+        assert await summary() == await truth()
+        await state.settle(
+            model, 20, 10, {"x-ratelimit-remaining-tokens": "1"}, ticket=admitted.ticket
+        )
+        assert await summary() == await truth()
+        assert (await summary())["t60"] == 22
+        assert (await state.admit(model, 80)).limit == "provider_tokens"
+        await client.hset(hashkey, "ltu", 0)  # forget the provider's budget
+        denied = await state.admit(model, 80)  # 22 + 80 > 100: 2 must go, b (50 s old) frees 5
+        assert denied.limit == "tpm"
+        assert denied.retry_after is not None and 9 < denied.retry_after <= 10
+        # The log key expired while the hash lived on: the summary heals to empty.
+        await client.delete(log)
+        await client.hset(hashkey, mapping={"lru": 0, "ltu": 0, "o60": now - 120_000_000})
+        live = (await state.snapshot([model]))["sum"]
+        assert (live.remaining["rpm"], live.remaining["tpm"]) == (10, 100)
+        assert await summary() == {"c60": 0, "t60": 0, "o60": 0}
     finally:
         await client.aclose()

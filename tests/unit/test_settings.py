@@ -103,6 +103,12 @@ def test_invalid_value_is_one_line_naming_the_key(
     assert key in message and "\n" not in message
 
 
+def test_portkey_enabled_without_key_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANNAS_GIFT_PORTKEY__ENABLED", "true")
+    with pytest.raises(ConfigError, match=r"portkey\.api_key is required"):
+        load_settings()
+
+
 def test_unreadable_or_invalid_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANNAS_GIFT_CONFIG", str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match="cannot read"):

@@ -4,6 +4,7 @@ them, a migrated database, and helpers that call LiteLLM through a chosen proxy.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -107,7 +108,7 @@ async def manager_factory(
 
     async def make(config: VPNConfig, **kwargs: Any) -> VPNManager:
         if config.probe_url.startswith("https://cloudflare"):
-            config = VPNConfig.of({**_as_dict(config), "probe_url": upstream.url + "/health"})
+            config = dataclasses.replace(config, probe_url=upstream.url + "/health")
         manager = VPNManager(sessions, config, **kwargs)
         await manager.start()
         made.append(manager)
@@ -116,10 +117,6 @@ async def manager_factory(
     yield make
     for manager in made:
         await manager.stop()
-
-
-def _as_dict(config: VPNConfig) -> dict[str, Any]:
-    return {k: getattr(config, k) for k in config.__dataclass_fields__}
 
 
 def sandbox_model(base_url: str, name: str = "m", provider: str = "sandbox") -> CatalogModel:

@@ -111,8 +111,8 @@ class LoopbackProxy:
         self._call(self._kill)
 
     def close(self) -> None:
-        """Kill, then end the thread."""
-        self.kill()
+        """Kill, finish every handler, then end the thread."""
+        self._call(self._shutdown)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
@@ -149,11 +149,25 @@ class LoopbackProxy:
         if self._server is not None:
             self._server.close()
             self._server = None
+        for _ in range(3):  # connections accepted just before the close start their handlers
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._writers.clear()
+            await asyncio.sleep(0)
+
+    async def _shutdown(self) -> None:
+        await self._kill()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for writer in list(self._writers):
             writer.transport.abort()
-        self._writers.clear()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._server is None:  # killed: a dead proxy carries nothing
+            writer.transport.abort()
+            return
         with self._lock:
             self.connections += 1
         self._writers.add(writer)

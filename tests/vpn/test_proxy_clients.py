@@ -58,6 +58,7 @@ async def test_wrong_proxy_password_fails_and_nothing_reaches_the_provider(
         await call_litellm(clients, sandbox_model(upstream.base_url), bad)
     assert PASSWORD not in caught.value.message
     assert upstream.requests() == []
+    del caught  # its traceback holds the leaked socket
     gc.collect()  # while this test's loop is open and its warning filter applies
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent
 from annas_gift.storage.models import ModelSelection, TaskClassification
 from annas_gift.storage.repositories._sql import fit_row, row_of
 
-_CLASSIFICATIONS = TaskClassification.__table__
-_SELECTIONS = ModelSelection.__table__
+_CLASSIFICATIONS: Table = TaskClassification.__table__  # type: ignore[assignment]  # declarative tables are Tables
+_SELECTIONS: Table = ModelSelection.__table__  # type: ignore[assignment]  # declarative tables are Tables
 
 
 class ClassificationRepository:
@@ -25,7 +25,7 @@ class ClassificationRepository:
         """Insert classifications in one bulk statement."""
         if events:
             await self._session.execute(
-                insert(TaskClassification.__table__), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in events]
+                insert(_CLASSIFICATIONS), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in events]
             )
 
     async def for_request(self, request_id: str) -> list[TaskClassification]:
@@ -48,7 +48,7 @@ class SelectionRepository:
         """Insert selections in one bulk statement."""
         if events:
             await self._session.execute(
-                insert(ModelSelection.__table__), [fit_row(_SELECTIONS, row_of(e)) for e in events]
+                insert(_SELECTIONS), [fit_row(_SELECTIONS, row_of(e)) for e in events]
             )
 
     async def for_request(self, request_id: str) -> list[ModelSelection]:
