@@ -61,9 +61,19 @@ class ServerSettings(BaseModel):
     access_log: bool = True
 
 
+class KeyLimits(BaseModel):
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+
 class AuthSettings(BaseModel):
     # Keys may be given bare ("sk-...") or named ("alice:sk-..."); the name is what usage records.
     api_keys: list[SecretStr] = Field(default_factory=list)
+    # Limits on the gateway's own clients: a default for every key, overridable per key id
+    # (the name before ':' in "alice:sk-...", or the "key-xxxxxxxx" id of a bare key).
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    key_limits: dict[str, KeyLimits] = Field(default_factory=dict)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -125,9 +135,14 @@ class StorageSettings(BaseModel):
 
 
 class CacheSettings(BaseModel):
+    # Shared state (rate limits, cooldowns, health, response cache); in-process when unset.
     redis_url: str | None = None
-    ttl_s: int = Field(default=3600, ge=0)
-    max_entries: int = Field(default=10_000, ge=0)
+    # Prefix of every Redis key: deployments sharing one Redis stay apart by namespace.
+    namespace: str = Field(default="annas", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    ttl_s: int = Field(default=3600, ge=0)  # response-cache lifetime; 0 turns the cache off
+    max_entries: int = Field(default=10_000, ge=1)  # in-process LRU bound
+    # How stale the router's view of model health/headroom may be (admission stays exact).
+    snapshot_max_age_s: float = Field(default=0.05, ge=0)
 
     @field_validator("redis_url", mode="before")
     @classmethod

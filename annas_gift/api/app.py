@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,15 @@ from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.middleware import GatewayMiddleware
 from annas_gift.api.routes import health, native, openai, routing
+from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.routing.router import AutoRouter
 from annas_gift.services.chat import ChatService, Router
+from annas_gift.services.limits import Limits
+from annas_gift.services.response_cache import ResponseCache
 from annas_gift.settings import ConfigError, Settings
+from annas_gift.state import GatewayState
 from annas_gift.storage import database, migrate
 from annas_gift.upstream.base import Upstream
 from annas_gift.upstream.litellm_client import LiteLLMUpstream
@@ -65,6 +69,15 @@ def _openapi_with_request_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _client_limits(settings: Settings) -> Callable[[str | None], ClientLimits]:
+    default = ClientLimits(rpm=settings.auth.rpm, tpm=settings.auth.tpm)
+    per_key = {
+        key_id: ClientLimits(rpm=limits.rpm, tpm=limits.tpm)
+        for key_id, limits in settings.auth.key_limits.items()
+    }
+    return lambda key_id: per_key.get(key_id or "", default)
+
+
 def _client_keys(settings: Settings) -> KeyRing:
     specs = [key.get_secret_value() for key in settings.auth.api_keys]
     if not specs:
@@ -98,6 +111,13 @@ def create_app(
         tracer = PortkeyTracer(settings.portkey)
         await tracer.start()
         app.state.portkey = tracer
+        state = await GatewayState.create(
+            settings.cache.redis_url,
+            namespace=settings.cache.namespace,
+            cache_max_entries=settings.cache.max_entries,
+        )
+        app.state.gateway_state = state
+        limits = Limits(state, _client_limits(settings))
         the_upstream = upstream or DispatchUpstream(
             OpenAIWireUpstream() if settings.litellm.direct_openai_wire else None,
             LiteLLMUpstream(),
@@ -112,6 +132,9 @@ def create_app(
             attempt_timeout_s=settings.litellm.timeout_s,
             request_timeout_s=settings.server.request_timeout_s,
             tracer=tracer,
+            limits=limits,
+            cache=ResponseCache(state, settings.cache.ttl_s),
+            snapshot_max_age_s=settings.cache.snapshot_max_age_s,
         )
         log.info(
             "gateway ready: %d models, database %s",
@@ -121,8 +144,10 @@ def create_app(
         try:
             yield
         finally:
+            await limits.drain()
             await tracker.stop()
             await tracer.stop()
+            await state.aclose()
             await the_upstream.aclose()
             await engine.dispose()
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
 from annas_gift.routing.benchmark_selector import BenchmarkSelector, Candidate, SelectionWeights
@@ -18,37 +16,11 @@ from annas_gift.routing.benchmarks import get_model_benchmarks
 from annas_gift.routing.task_classifier import TaskClassification, classify_task
 from annas_gift.routing.types import Category, ModelProfile, Tier
 from annas_gift.services.chat import ChatInput, RoutePlan
+from annas_gift.services.limits import estimate_prompt_tokens
+from annas_gift.state import ModelLiveState
 from annas_gift.upstream import errors
 
 FORCED_TIERS: dict[str, Tier] = {"auto:fast": "fast", "auto:powerful": "powerful"}
-
-
-@dataclass(frozen=True, slots=True)
-class LiveState:
-    """What the gateway currently knows about a model's health and headroom."""
-
-    healthy: bool = True
-    cooled_down_until: float | None = None
-    headroom: float = 1.0
-    latency_p50_ms: float | None = None
-    error_rate: float = 0.0
-
-
-HEALTHY = LiveState()
-
-
-def estimate_tokens(messages: list[dict[str, Any]]) -> int:
-    """A cheap upper-ish estimate of prompt tokens (4 characters a token, as OpenAI suggests)."""
-    chars = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    chars += len(part["text"])
-    return chars // 4 + 4 * len(messages)
 
 
 def profile_of(model: CatalogModel) -> ModelProfile:
@@ -74,13 +46,11 @@ class AutoRouter:
         selector: BenchmarkSelector | None = None,
         *,
         threshold: float | None = None,
-        live_state: Callable[[str], LiveState] | None = None,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.selector = selector or BenchmarkSelector()
         self.threshold = threshold
-        self._live_state = live_state or (lambda _name: HEALTHY)
         self._env = env
         self._clock = clock
         self._profiles: dict[int, list[tuple[CatalogModel, ModelProfile]]] = {}
@@ -112,16 +82,27 @@ class AutoRouter:
             return classification, "powerful" if classification.score >= self.threshold else "fast"
         return classification, classification.tier
 
-    def plan(self, inp: ChatInput, catalog: Catalog) -> RoutePlan:
-        """Rank every catalog model for this request; the ranking is the fallback order."""
+    def plan(
+        self, inp: ChatInput, catalog: Catalog, live: Mapping[str, ModelLiveState] | None = None
+    ) -> RoutePlan:
+        """Rank every catalog model for this request; the ranking is the fallback order.
+
+        `live` is the shared state's snapshot (health, cooldowns, headroom) by model name; a
+        model missing from it counts as healthy with its whole budget.
+        """
         classification, tier = self.classify(inp)
+        live = live or {}
         candidates = []
         for model, profile in self._catalog_profiles(catalog):
-            state = self._live_state(model.name)
+            available = not model.missing_env(self._env)
+            state = live.get(model.name)
+            if state is None:
+                candidates.append(Candidate(profile=profile, available=available))
+                continue
             candidates.append(
                 Candidate(
                     profile=profile,
-                    available=not model.missing_env(self._env),
+                    available=available,
                     healthy=state.healthy,
                     cooled_down_until=state.cooled_down_until,
                     headroom=state.headroom,
@@ -134,7 +115,7 @@ class AutoRouter:
             candidates,
             tier=tier,
             category=classification.category,
-            required_context=estimate_tokens(inp.messages) + int(max_tokens),
+            required_context=estimate_prompt_tokens(inp.messages) + int(max_tokens),
             now=self._clock(),
         )
         if selection.model is None:

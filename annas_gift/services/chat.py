@@ -15,6 +15,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from annas_gift.catalog.registry import Catalog, CatalogModel
 from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.services.decisions import decision_events
+from annas_gift.services.limits import Limits, estimate_request_tokens
+from annas_gift.services.response_cache import CachedAnswer, ResponseCache
 from annas_gift.services.tracing import trace_request
 from annas_gift.upstream import errors
 from annas_gift.upstream.base import Completion, Upstream, UpstreamCall, Usage
@@ -33,6 +35,7 @@ class ChatInput:
     stream: bool = False
     include_usage: bool = False
     fallbacks: list[str] = field(default_factory=list)
+    cache: bool | None = None  # the request's cache opt-in/opt-out (None: policy decides)
 
 
 @dataclass(slots=True)
@@ -81,7 +84,9 @@ class RoutePlan:
 class Router(Protocol):
     """Turns an `auto` request into a plan (the routing package implements it)."""
 
-    def plan(self, inp: ChatInput, catalog: Catalog) -> RoutePlan: ...
+    def plan(
+        self, inp: ChatInput, catalog: Catalog, live: Mapping[str, Any] | None = None
+    ) -> RoutePlan: ...
 
 
 class Recorder(Protocol):
@@ -104,6 +109,8 @@ class Outcome(Generic[T]):
     attempts: list[Attempt]
     began: float
     took_ms: float
+    est_tokens: int = 0
+    ticket: str | None = None
 
 
 @dataclass(slots=True)
@@ -114,6 +121,7 @@ class ChatResult:
     attempts: list[Attempt]
     cost_usd: float
     latency_ms: float
+    cache: str = "miss"  # "hit" when answered from the response cache
 
 
 class ChatService:
@@ -131,6 +139,9 @@ class ChatService:
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         tracer: PortkeyTracer | None = None,
+        limits: Limits | None = None,
+        cache: ResponseCache | None = None,
+        snapshot_max_age_s: float = 0.05,
     ) -> None:
         self.catalog = catalog
         self.upstream = upstream
@@ -141,10 +152,27 @@ class ChatService:
         self._env = env
         self._clock = clock
         self.tracer = tracer
+        self.limits = limits
+        self.cache = cache
+        self.snapshot_max_age_s = snapshot_max_age_s
 
     # -- planning ---------------------------------------------------------------------------
 
-    def plan(self, inp: ChatInput) -> RoutePlan:
+    async def prepare(self, inp: ChatInput, ctx: RequestContext) -> RoutePlan:
+        """Admit the client, then plan with the live model state (for auto requests)."""
+        if self.limits is None:
+            return self.plan(inp)
+        await self.limits.admit_client(
+            ctx.key_id, estimate_request_tokens(inp.messages, inp.params)
+        )
+        live = None
+        if inp.model in AUTO_MODELS:
+            live = await self.limits.state.snapshot(
+                self.catalog.all(), max_age_s=self.snapshot_max_age_s
+            )
+        return self.plan(inp, live)
+
+    def plan(self, inp: ChatInput, live: Mapping[str, Any] | None = None) -> RoutePlan:
         """The ordered models for a request; raises for unknown models before any call."""
         if inp.model in AUTO_MODELS:
             if self.router is None:
@@ -152,7 +180,7 @@ class ChatService:
                     f"model {inp.model!r} needs the router, which is not configured",
                     param="model",
                 )
-            return self.router.plan(inp, self.catalog)
+            return self.router.plan(inp, self.catalog, live)
         first = self._lookup(inp.model, "model")
         models = [first]
         for i, name in enumerate(inp.fallbacks):
@@ -241,9 +269,11 @@ class ChatService:
         latency_ms: float,
         stream: bool,
         error_type: str | None = None,
+        cached: bool = False,
+        saved_cost_usd: float = 0.0,
     ) -> float:
         """Record one attempt (off the request path) and return its cost."""
-        cost = model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+        cost = 0.0 if cached else model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
         self.recorder.record_request(
             UsageEvent(
                 request_id=ctx.request_id,
@@ -260,6 +290,8 @@ class ChatService:
                 status=status,
                 error_type=error_type,
                 stream=stream,
+                cached=cached,
+                saved_cost_usd=saved_cost_usd,
             )
         )
         return cost
@@ -292,6 +324,7 @@ class ChatService:
         """
         attempts: list[Attempt] = []
         last: errors.GatewayError | None = None
+        est = estimate_request_tokens(inp.messages, inp.params)
         for model in plan.models:
             if self._clock() >= self.deadline(ctx):
                 break
@@ -300,6 +333,17 @@ class ChatService:
                 attempts.append(Attempt(model.name, model.provider, missing.status, missing.code))
                 last = missing
                 continue
+            ticket = None
+            if self.limits is not None:
+                ticket, denied = await self.limits.admit_model(model, est)
+                if denied is not None:  # over a limit, cooling down or circuit open: skip it
+                    attempts.append(self.failed_attempt(model, denied, 0.0))
+                    self.record(
+                        ctx, model, usage=Usage(), status=429, latency_ms=0.0, stream=stream,
+                        error_type=denied.code,
+                    )  # fmt: skip
+                    last = denied
+                    continue
             began = self._clock()
             try:
                 value = await call(self.call_for(model, inp, ctx))
@@ -310,6 +354,8 @@ class ChatService:
                     ctx, model, usage=Usage(), status=exc.status, latency_ms=took,
                     stream=stream, error_type=exc.code,
                 )  # fmt: skip
+                if self.limits is not None:
+                    await self.limits.failed(model, exc, took)
                 last = exc
                 if not exc.retryable:
                     self.record_decision(ctx, plan, attempts, None)
@@ -319,7 +365,7 @@ class ChatService:
             took = (self._clock() - began) * 1000
             attempts.append(Attempt(model.name, model.provider, 200, latency_ms=took))
             self.record_decision(ctx, plan, attempts, model)
-            return Outcome(model, value, attempts, began, took)
+            return Outcome(model, value, attempts, began, took, est, ticket)
         self.record_decision(ctx, plan, attempts, None)
         if last is None:
             last = errors.UpstreamTimeout("the request deadline passed before any model answered")
@@ -345,16 +391,45 @@ class ChatService:
         )  # fmt: skip
 
     async def complete(self, inp: ChatInput, ctx: RequestContext) -> ChatResult:
-        """Try the plan's models in order until one answers; raise the mapped error otherwise."""
-        plan = self.plan(inp)
+        """Answer from the cache, or try the plan's models in order until one answers."""
+        key = None
+        if self.cache is not None:
+            key = self.cache.key_for(
+                inp.model, inp.messages, inp.params, cache=inp.cache, stream=False
+            )
+            hit = await self.cache.get(key) if key else None
+            model = self.catalog.get(hit.model_name) if hit else None
+            if hit is not None and model is not None:
+                return self._from_cache(hit, model, ctx)
+        plan = await self.prepare(inp, ctx)
         done = await self.run(plan, inp, ctx, self.upstream.complete, stream=False)
+        completion = done.value
         cost = self.record(
-            ctx, done.model, usage=done.value.usage, status=200, latency_ms=done.took_ms,
+            ctx, done.model, usage=completion.usage, status=200, latency_ms=done.took_ms,
             stream=False,
         )  # fmt: skip
+        if self.limits is not None:
+            self.limits.succeeded(
+                done.model, est_tokens=done.est_tokens, usage=completion.usage,
+                headers=completion.provider_headers, latency_ms=done.took_ms, ticket=done.ticket,
+            )  # fmt: skip
+        if key is not None and self.cache is not None:
+            await self.cache.put(key, completion, done.model.name, cost)
         trace_request(
             self.tracer, ctx, inp, plan, done.attempts, done.model, status=200,
-            latency_ms=(self._clock() - ctx.started) * 1000, usage=done.value.usage,
-            cost_usd=cost, response=done.value.body,
+            latency_ms=(self._clock() - ctx.started) * 1000, usage=completion.usage,
+            cost_usd=cost, response=completion.body,
         )  # fmt: skip
-        return ChatResult(done.value, done.model, plan, done.attempts, cost, done.took_ms)
+        return ChatResult(completion, done.model, plan, done.attempts, cost, done.took_ms)
+
+    def _from_cache(
+        self, hit: CachedAnswer, model: CatalogModel, ctx: RequestContext
+    ) -> ChatResult:
+        """A cache hit: free, recorded with the cost it saved."""
+        took = (self._clock() - ctx.started) * 1000
+        self.record(
+            ctx, model, usage=hit.completion.usage, status=200, latency_ms=took, stream=False,
+            cached=True, saved_cost_usd=hit.cost_usd,
+        )  # fmt: skip
+        plan = RoutePlan(models=[model], explicit=True, tier=model.tier)
+        return ChatResult(hit.completion, model, plan, [], 0.0, took, cache="hit")

@@ -40,6 +40,8 @@ class OpenStream:
     _include_usage: bool
     _began: float
     _inp: ChatInput
+    _est_tokens: int = 0
+    _ticket: str | None = None
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
 
@@ -66,6 +68,8 @@ class OpenStream:
                 chunk = await anext(self._rest, None)
         except errors.GatewayError as exc:
             status, error_type = exc.status, "stream_interrupted"
+            if self._service.limits is not None:
+                await self._service.limits.failed(self.model, exc, 0.0)
             yield exc.body()
         except (asyncio.CancelledError, GeneratorExit):
             status, error_type = 499, "client_disconnected"
@@ -81,6 +85,12 @@ class OpenStream:
                 stream=True,
                 error_type=error_type,
             )
+            limits = self._service.limits
+            if limits is not None and error_type != "stream_interrupted":
+                limits.succeeded(
+                    self.model, est_tokens=self._est_tokens, usage=self.usage, headers={},
+                    latency_ms=took, ticket=self._ticket,
+                )  # fmt: skip
             trace_request(
                 self._service.tracer, self._ctx, self._inp, self.plan, self.attempts, self.model,
                 status=status, latency_ms=(self._service.now() - self._ctx.started) * 1000,
@@ -99,7 +109,7 @@ async def _close(iterator: AsyncIterator[Any]) -> None:
 
 async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext) -> OpenStream:
     """Try the plan's models until one yields a first chunk; raise the mapped error otherwise."""
-    plan = service.plan(inp)
+    plan = await service.prepare(inp, ctx)
 
     async def first_chunk(
         call: UpstreamCall,
@@ -131,4 +141,6 @@ async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext)
         _include_usage=inp.include_usage,
         _began=done.began,
         _inp=inp,
+        _est_tokens=done.est_tokens,
+        _ticket=done.ticket,
     )

@@ -73,7 +73,7 @@ class GatewayState:
         namespace: str = "annas",
         cache_max_entries: int = 10_000,
         clock: Callable[[], float] = time.time,
-        socket_timeout: float = 0.5,
+        socket_timeout: float = 1.0,
         max_connections: int = 64,
         retry_interval_s: float = 2.0,
         health_policy: HealthPolicy = DEFAULT_POLICY,

@@ -45,6 +45,9 @@ class _Factory:
     async def __call__(self, **kwargs: Any) -> GatewayState:
         if self.url is None:
             kwargs.setdefault("clock", self.clock)
+        else:
+            # A loaded CI box must not turn a slow reply into a (correctly handled) "outage".
+            kwargs.setdefault("socket_timeout", 5.0)
         state = await GatewayState.create(self.url, namespace=self.namespace, **kwargs)
         self.created.append(state)
         return state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -150,7 +151,7 @@ async def test_redis_entry_frees_at_window_end(
         seconds, micros = await client.time()
         planted = seconds * 1_000_000 + micros - 59_700_000
         await client.zadd(f"{{{redis_namespace}}}:rl:m:edge:60", {"planted:7": planted})
-        summary = {"c60": 1, "t60": 7, "o60": planted}  # the log summary the scripts keep
+        summary: dict[Any, Any] = {"c60": 1, "t60": 7, "o60": planted}  # what the scripts keep
         await client.hset(f"{{{redis_namespace}}}:h:m:edge", mapping=summary)
         denied = await state.admit(model, 4)
         assert denied.limit == "rpm"  # both deny until the same entry leaves; rpm is checked first
@@ -195,7 +196,7 @@ async def test_redis_log_summary_tracks_the_log(
     log, hashkey = f"{{{redis_namespace}}}:rl:m:sum:60", f"{{{redis_namespace}}}:h:m:sum"
 
     async def truth() -> dict[str, int]:
-        entries = await client.zrange(log, 0, -1, withscores=True)
+        entries: Any = await client.zrange(log, 0, -1, withscores=True)
         return {
             "c60": len(entries),
             "t60": sum(int(m.rsplit(b":", 1)[1]) for m, _ in entries),

@@ -40,7 +40,7 @@ async def read_body(request: Request, model: type[Body]) -> Body:
 
 
 # Fields that steer the gateway itself; everything else is passed to the provider.
-_GATEWAY_FIELDS = {"model", "messages", "stream", "stream_options", "fallbacks"}
+_GATEWAY_FIELDS = {"model", "messages", "stream", "stream_options", "fallbacks", "cache"}
 
 
 def to_chat_input(body: Any, messages: list[ChatMessage]) -> ChatInput:
@@ -54,6 +54,7 @@ def to_chat_input(body: Any, messages: list[ChatMessage]) -> ChatInput:
         stream=body.stream,
         include_usage=bool(options and options.include_usage),
         fallbacks=list(body.fallbacks or ()),
+        cache=getattr(body, "cache", None),
     )
 
 

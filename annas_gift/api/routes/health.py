@@ -19,12 +19,19 @@ async def health() -> dict[str, str]:
 
 @router.get("/health/ready")
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: the database answers (503 otherwise); reveals no configuration."""
+    """Readiness: 503 if the database is down; Redis loss is reported as degraded (still 200)."""
     db_ok = await database.ping(request.app.state.engine)
     tracker = request.app.state.tracker
+    state = request.app.state.gateway_state
+    if state.backend == "memory":
+        redis = "not configured"
+    else:
+        # Without Redis the gateway still serves, on per-instance state: degraded, not down.
+        redis = "ok" if await state.ping() else "unreachable (per-instance state)"
     body = {
-        "status": "ready" if db_ok else "degraded",
-        "checks": {"database": "ok" if db_ok else "unreachable"},
+        "status": "ready" if db_ok and redis != "unreachable (per-instance state)" else "degraded",
+        "checks": {"database": "ok" if db_ok else "unreachable", "redis": redis},
+        "state_backend": state.backend,
         "usage_pending": tracker.pending,
     }
     return JSONResponse(body, status_code=200 if db_ok else 503)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -21,6 +21,7 @@ from annas_gift.api.schemas.native import (
     ChatRequest,
     ChatResponse,
     ModelInfo,
+    ModelStatus,
     ProviderStatus,
     TokenUsage,
     UsageMetrics,
@@ -87,6 +88,7 @@ async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | St
         ),
         cost_usd=result.cost_usd,
         latency_ms=round(result.latency_ms, 2),
+        cache=result.cache,
         attempts=[AttemptInfo(**a.to_dict()) for a in result.attempts],
         classification=_as_dict(result.plan.classification),
         selection=_as_dict(result.plan.selection),
@@ -129,22 +131,66 @@ async def provider_models(provider: str, _: KeyId, catalog: CatalogDep) -> list[
     return [_model_info(m) for m in found]
 
 
+def _epoch(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+async def _statuses(request: Request, models: list[CatalogModel]) -> list[ModelStatus]:
+    live = await request.app.state.gateway_state.snapshot(models)
+    out = []
+    for model in models:
+        state = live[model.name]
+        missing = model.missing_env()
+        out.append(
+            ModelStatus(
+                name=model.name,
+                provider=model.provider,
+                available=not missing,
+                missing_env=missing,
+                healthy=state.healthy,
+                breaker=state.breaker,
+                cooled_down_until=_epoch(state.cooled_down_until),
+                latency_p50_ms=state.latency_p50_ms,
+                error_rate=state.error_rate,
+                headroom=state.headroom,
+                limits={"rpm": model.rpm, "tpm": model.tpm, "rpd": model.rpd, "tpd": model.tpd},
+                remaining=state.remaining,
+                last_error=state.last_error,
+                last_check=_epoch(state.last_check),
+            )
+        )
+    return out
+
+
 @router.get("/providers/status", response_model=list[ProviderStatus])
-async def providers_status(_: KeyId, catalog: CatalogDep) -> list[ProviderStatus]:
-    """Per provider: models configured and available, and the env vars still missing."""
+async def providers_status(request: Request, _: KeyId, catalog: CatalogDep) -> list[ProviderStatus]:
+    """Per provider: availability, missing env vars, and every model's live health and headroom."""
     out = []
     for provider in catalog.providers():
         models = catalog.by_provider(provider)
-        missing = sorted({name for m in models for name in m.missing_env()})
+        statuses = await _statuses(request, models)
         out.append(
             ProviderStatus(
                 provider=provider,
                 models=len(models),
-                available_models=sum(1 for m in models if not m.missing_env()),
-                missing_env=missing,
+                available_models=sum(1 for s in statuses if s.available),
+                healthy_models=sum(1 for s in statuses if s.healthy and not s.cooled_down_until),
+                missing_env=sorted({name for s in statuses for name in s.missing_env}),
+                model_status=statuses,
             )
         )
     return out
+
+
+@router.get("/models/{provider}/{model:path}/status", response_model=ModelStatus)
+async def model_status(
+    provider: str, model: str, request: Request, _: KeyId, catalog: CatalogDep
+) -> ModelStatus:
+    """Live health and headroom of one model (`/models/groq/gpt-oss-120b/status`)."""
+    found = catalog.get(f"{provider}/{model}") or catalog.get(model)
+    if found is None or found.provider != provider:
+        raise NotFound(f"no model '{model}' of provider '{provider}' in the catalog", param="model")
+    return (await _statuses(request, [found]))[0]
 
 
 @router.get("/usage", response_model=UsageReport)

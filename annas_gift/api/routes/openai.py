@@ -66,6 +66,7 @@ async def chat_completions(
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,
     )
+    headers["x-annas-cache"] = result.cache
     return JSONResponse(result.completion.body, headers=headers)
 
 

@@ -22,6 +22,8 @@ class ChatRequest(BaseModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     stream: StrictBool = False
     fallbacks: list[str] | None = Field(default=None, max_length=16)
+    # Response cache: true = cache this answer whatever the temperature, false = never.
+    cache: StrictBool | None = None
 
 
 class TokenUsage(BaseModel):
@@ -56,6 +58,7 @@ class ChatResponse(BaseModel):
     usage: TokenUsage
     cost_usd: float
     latency_ms: float
+    cache: str = Field(description="hit when answered from the response cache, else miss")
     attempts: list[AttemptInfo]
     classification: dict[str, Any] | None = None
     selection: dict[str, Any] | None = None
@@ -77,11 +80,32 @@ class ModelInfo(BaseModel):
     description: str
 
 
+class ModelStatus(BaseModel):
+    """Live health and headroom of one model, as every gateway instance sees it."""
+
+    name: str
+    provider: str
+    available: bool
+    missing_env: list[str]
+    healthy: bool
+    breaker: str
+    cooled_down_until: datetime | None
+    latency_p50_ms: float | None
+    error_rate: float
+    headroom: float
+    limits: dict[str, int | None]
+    remaining: dict[str, int | None]
+    last_error: str | None
+    last_check: datetime | None
+
+
 class ProviderStatus(BaseModel):
     provider: str
     models: int
     available_models: int
+    healthy_models: int
     missing_env: list[str]
+    model_status: list[ModelStatus]
 
 
 class UsageMetrics(BaseModel):

@@ -43,6 +43,8 @@ class ChatCompletionRequest(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     fallbacks: list[str] | None = Field(default=None, max_length=16)
+    # Response cache: true = cache this answer whatever the temperature, false = never.
+    cache: StrictBool | None = None
 
 
 class ResponseMessage(BaseModel):
