@@ -7,7 +7,7 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 
 from annas_gift.storage.database import create_engine, normalize_url
@@ -55,9 +55,16 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# Several gateway instances may start at once and all migrate: on PostgreSQL they queue on
+# this advisory lock (held until the transaction ends) instead of racing to CREATE TABLE.
+_MIGRATION_LOCK_ID = 0x616E6E6173  # "annas"
+
+
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
         context.run_migrations()
 
 

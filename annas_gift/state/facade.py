@@ -134,6 +134,9 @@ class GatewayState:
         while True:
             await asyncio.sleep(self._retry_interval_s)
             try:
+                # Connections pooled before the outage are dead even though Redis is back;
+                # without this the first operations on them would declare it lost again.
+                await self._redis.reset_connections()
                 await self._redis.ping()
             except _REDIS_DOWN:
                 continue

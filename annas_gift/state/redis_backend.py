@@ -201,6 +201,10 @@ class RedisBackend:
         """True when Redis answers PING."""
         return bool(await self._client.ping())
 
+    async def reset_connections(self) -> None:
+        """Drop every pooled connection: after a Redis restart they are all dead."""
+        await self._client.connection_pool.disconnect(inuse_connections=True)
+
     async def aclose(self) -> None:
         """Close the client and its connection pool."""
         await self._client.aclose()

@@ -66,12 +66,16 @@ def chat(model: str = "sandbox/fast-small", **extra: Any) -> dict[str, Any]:
 
 async def test_model_limit_gives_429_with_retry_after(limited_client: httpx.AsyncClient) -> None:
     for _ in range(2):
-        assert (await limited_client.post("/v1/chat/completions", json=chat(), headers=AUTH)).status_code == 200
+        assert (
+            await limited_client.post("/v1/chat/completions", json=chat(), headers=AUTH)
+        ).status_code == 200
     r = await limited_client.post("/v1/chat/completions", json=chat(), headers=AUTH)
     assert r.status_code == 429
     assert r.json()["error"]["code"] == "model_rate_limited"
     assert 0 < int(r.headers["retry-after"]) <= 60
-    status = (await limited_client.get("/api/v1/models/sandbox/fast-small/status", headers=AUTH)).json()
+    status = (
+        await limited_client.get("/api/v1/models/sandbox/fast-small/status", headers=AUTH)
+    ).json()
     assert status["remaining"]["rpm"] == 0
     assert status["headroom"] == 0
     usage = (await limited_client.get("/api/v1/usage", headers=AUTH)).json()["totals"]
@@ -89,17 +93,23 @@ async def test_exhausted_model_is_routed_around(
     )
     assert r.status_code == 200
     assert r.headers["x-annas-model"] == "sandbox/fast-coder"
-    assert [q["model"] for q in upstream.requests()] == ["fast-coder"]  # never sent to the limited one
+    assert [q["model"] for q in upstream.requests()] == [
+        "fast-coder"
+    ]  # never sent to the limited one
 
 
 async def test_provider_429_cools_the_model_down_for_auto(
     limited_client: httpx.AsyncClient, upstream: RunningSandbox
 ) -> None:
     upstream.script("fast-coder", ["status=429;retry_after=30"])
-    body = chat("auto:fast", messages=[{"role": "user", "content": "Debug: ```x = [1,2\nprint(x)```"}])
+    body = chat(
+        "auto:fast", messages=[{"role": "user", "content": "Debug: ```x = [1,2\nprint(x)```"}]
+    )
     first = await limited_client.post("/v1/chat/completions", json=body, headers=AUTH)
     assert first.status_code == 200
-    status = (await limited_client.get("/api/v1/models/sandbox/fast-coder/status", headers=AUTH)).json()
+    status = (
+        await limited_client.get("/api/v1/models/sandbox/fast-coder/status", headers=AUTH)
+    ).json()
     assert status["cooled_down_until"] is not None
     assert status["last_error"]
     upstream.clear()
@@ -112,13 +122,19 @@ async def test_provider_429_cools_the_model_down_for_auto(
 async def test_client_key_limit(limited_client: httpx.AsyncClient) -> None:
     alice = {"Authorization": f"Bearer {ALICE}"}
     for _ in range(2):
-        r = await limited_client.post("/v1/chat/completions", json=chat("sandbox/fast-coder"), headers=alice)
+        r = await limited_client.post(
+            "/v1/chat/completions", json=chat("sandbox/fast-coder"), headers=alice
+        )
         assert r.status_code == 200
-    r = await limited_client.post("/v1/chat/completions", json=chat("sandbox/fast-coder"), headers=alice)
+    r = await limited_client.post(
+        "/v1/chat/completions", json=chat("sandbox/fast-coder"), headers=alice
+    )
     assert r.status_code == 429
     assert r.json()["error"]["code"] == "client_rate_limit_exceeded"
     assert int(r.headers["retry-after"]) >= 1
-    other = await limited_client.post("/v1/chat/completions", json=chat("sandbox/fast-coder"), headers=AUTH)
+    other = await limited_client.post(
+        "/v1/chat/completions", json=chat("sandbox/fast-coder"), headers=AUTH
+    )
     assert other.status_code == 200  # limits are per key
 
 
@@ -164,6 +180,8 @@ async def test_cache_opt_in_and_errors_not_cached(
     assert (hit.status_code, hit.headers["x-annas-cache"]) == (200, "hit")
 
 
-async def test_ready_reports_state_backend(limited_client: httpx.AsyncClient, state_url: str | None) -> None:
+async def test_ready_reports_state_backend(
+    limited_client: httpx.AsyncClient, state_url: str | None
+) -> None:
     body = (await limited_client.get("/health/ready")).json()
     assert body["checks"]["redis"] == ("ok" if state_url else "not configured")
