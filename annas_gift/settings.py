@@ -125,6 +125,16 @@ class VPNSettings(BaseModel):
     endpoints: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class HealthSettings(BaseModel):
+    # Active probes (a one-token completion per model per interval); passive health from live
+    # traffic is always on. Off by default: probes cost tokens on paid providers.
+    active_checks: bool = False
+    interval_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    # Providers to probe; None = every provider whose models are all free (or local Ollama).
+    providers: list[str] | None = None
+
+
 class StorageSettings(BaseModel):
     database_url: str = "sqlite+aiosqlite:///./annas_gift.db"
     flush_interval_s: float = Field(default=1.0, gt=0)
@@ -212,6 +222,7 @@ class Settings(BaseSettings):
     academic: AcademicSettings = Field(default_factory=AcademicSettings)
     vpn: VPNSettings = Field(default_factory=VPNSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     demo: bool = False
 

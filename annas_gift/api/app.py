@@ -19,6 +19,7 @@ from annas_gift.api.middleware import GatewayMiddleware
 from annas_gift.api.routes import health, native, openai, routing
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
+from annas_gift.monitoring.health import HealthChecker, probe_targets
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.routing.router import AutoRouter
 from annas_gift.services.chat import ChatService, Router
@@ -124,6 +125,17 @@ def create_app(
         )
         app.state.engine = engine
         app.state.tracker = tracker
+        checker = HealthChecker(
+            probe_targets(app.state.catalog, settings.health.providers)
+            if settings.health.active_checks
+            else [],
+            the_upstream,
+            state,
+            interval_s=settings.health.interval_s,
+            timeout_s=settings.health.timeout_s,
+        )
+        checker.start()
+        app.state.health_checker = checker
         app.state.chat = ChatService(
             app.state.catalog,
             the_upstream,
@@ -144,6 +156,7 @@ def create_app(
         try:
             yield
         finally:
+            await checker.stop()
             await limits.drain()
             await tracker.stop()
             await tracer.stop()
