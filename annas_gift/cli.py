@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from annas_gift import cli_routing
+from annas_gift import cli_routing, cli_vpn
 from annas_gift.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -145,6 +145,7 @@ def models(
 
 
 cli_routing.register(app)
+cli_vpn.register(app)
 
 
 def main() -> None:

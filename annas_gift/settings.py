@@ -120,8 +120,23 @@ class AcademicSettings(BaseModel):
 
 
 class VPNSettings(BaseModel):
+    """Egress proxies (a VPN service's or a local VPN client's); see docs/vpn.md."""
+
     enabled: bool = False
+    # round_robin | random | least_used | timed (new endpoint every rotate_every_minutes) | sticky
     rotation: str = "round_robin"
+    rotate_every_minutes: float = Field(default=10.0, gt=0)
+    rotate_on_429: bool = True  # a provider 429 moves that provider to another endpoint
+    rate_limit_cooldown_s: float = Field(default=60.0, ge=0)
+    failure_threshold: int = Field(default=3, ge=1)  # consecutive failures before "down"
+    max_failovers: int = Field(default=3, ge=0)  # other endpoints one request may try
+    probe_interval_s: float = Field(default=30.0, gt=0)
+    probe_timeout_s: float = Field(default=10.0, gt=0)
+    probe_url: str = "https://cloudflare.com/cdn-cgi/trace"
+    providers: list[str] | None = None  # only these providers go through the VPN (None: all)
+    countries: list[str] | None = None  # only endpoints in these countries (None: any)
+    fail_open: bool = False  # go direct when no endpoint is left (reveals the real address)
+    # Seeded into the database on start: {name, url, country, provider_label, allowed_providers}
     endpoints: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -17,6 +17,7 @@ from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.middleware import GatewayMiddleware
 from annas_gift.api.routes import health, native, openai, routing
+from annas_gift.api.routes import vpn as vpn_routes
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
 from annas_gift.monitoring.health import HealthChecker, probe_targets
@@ -32,6 +33,7 @@ from annas_gift.upstream.base import Upstream
 from annas_gift.upstream.litellm_client import LiteLLMUpstream
 from annas_gift.upstream.openai_wire import DispatchUpstream, OpenAIWireUpstream
 from annas_gift.upstream.portkey_client import PortkeyTracer
+from annas_gift.upstream.vpn_manager import VPNManager
 
 log = logging.getLogger("annas_gift")
 
@@ -125,6 +127,9 @@ def create_app(
         )
         app.state.engine = engine
         app.state.tracker = tracker
+        vpn = VPNManager(database.session_factory(engine), settings.vpn)
+        await vpn.start()
+        app.state.vpn = vpn
         checker = HealthChecker(
             probe_targets(app.state.catalog, settings.health.providers)
             if settings.health.active_checks
@@ -146,6 +151,7 @@ def create_app(
             tracer=tracer,
             limits=limits,
             cache=ResponseCache(state, settings.cache.ttl_s),
+            vpn=vpn if settings.vpn.enabled else None,
             snapshot_max_age_s=settings.cache.snapshot_max_age_s,
         )
         log.info(
@@ -157,6 +163,7 @@ def create_app(
             yield
         finally:
             await checker.stop()
+            await vpn.stop()
             await limits.drain()
             await tracker.stop()
             await tracer.stop()
@@ -187,6 +194,7 @@ def create_app(
     app.include_router(openai.router)
     app.include_router(native.router)
     app.include_router(routing.router)
+    app.include_router(vpn_routes.router)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,

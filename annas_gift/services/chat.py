@@ -21,6 +21,8 @@ from annas_gift.services.tracing import trace_request
 from annas_gift.upstream import errors
 from annas_gift.upstream.base import Completion, Upstream, UpstreamCall, Usage
 from annas_gift.upstream.portkey_client import PortkeyTracer
+from annas_gift.upstream.vpn_manager import VPNManager
+from annas_gift.upstream.vpn_policies import ProxyChoice
 
 AUTO_MODELS = ("auto", "auto:fast", "auto:powerful")
 
@@ -141,6 +143,7 @@ class ChatService:
         tracer: PortkeyTracer | None = None,
         limits: Limits | None = None,
         cache: ResponseCache | None = None,
+        vpn: VPNManager | None = None,
         snapshot_max_age_s: float = 0.05,
     ) -> None:
         self.catalog = catalog
@@ -154,6 +157,7 @@ class ChatService:
         self.tracer = tracer
         self.limits = limits
         self.cache = cache
+        self.vpn = vpn
         self.snapshot_max_age_s = snapshot_max_age_s
 
     # -- planning ---------------------------------------------------------------------------
@@ -210,7 +214,13 @@ class ChatService:
         """When the request's time budget runs out, on the service clock."""
         return ctx.started + self.request_timeout_s
 
-    def call_for(self, model: CatalogModel, inp: ChatInput, ctx: RequestContext) -> UpstreamCall:
+    def call_for(
+        self,
+        model: CatalogModel,
+        inp: ChatInput,
+        ctx: RequestContext,
+        proxy_url: str | None = None,
+    ) -> UpstreamCall:
         """The upstream call for one attempt, its timeout bounded by the request deadline."""
         remaining = self.deadline(ctx) - self._clock()
         return UpstreamCall(
@@ -220,7 +230,30 @@ class ChatService:
             timeout_s=max(0.05, min(self.attempt_timeout_s, remaining)),
             request_id=ctx.request_id,
             metadata={"request_id": ctx.request_id, "route": ctx.route},
+            proxy_url=proxy_url,
         )
+
+    async def _attempt(
+        self,
+        model: CatalogModel,
+        inp: ChatInput,
+        ctx: RequestContext,
+        call: Callable[[UpstreamCall], Awaitable[T]],
+    ) -> T:
+        """One model attempt, through the VPN when it routes this provider.
+
+        A dead egress endpoint costs one failed try: the same attempt moves to the next
+        endpoint (counted in the VPN's failovers, not as a model fallback).
+        """
+        if self.vpn is None or not self.vpn.routes(model.provider):
+            return await call(self.call_for(model, inp, ctx))
+
+        async def through(choice: ProxyChoice | None) -> T:
+            proxy = choice.url if choice is not None else None
+            return await call(self.call_for(model, inp, ctx, proxy))
+
+        value, _failovers = await self.vpn.call_with_failover(model.provider, through)
+        return value
 
     def missing_credentials(self, model: CatalogModel) -> errors.ProviderNotConfigured | None:
         """The 503 for a model whose provider key is unset, or None when it can be called."""
@@ -346,7 +379,7 @@ class ChatService:
                     continue
             began = self._clock()
             try:
-                value = await call(self.call_for(model, inp, ctx))
+                value = await self._attempt(model, inp, ctx, call)
             except errors.GatewayError as exc:
                 took = (self._clock() - began) * 1000
                 attempts.append(self.failed_attempt(model, exc, took))

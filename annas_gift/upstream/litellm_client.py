@@ -112,6 +112,7 @@ class LiteLLMUpstream:
 
     def __init__(self) -> None:
         self._module: Any = None
+        self._proxies: Any = None  # ProxyClients, created on the first proxied call
 
     @property
     def _litellm(self) -> Any:
@@ -136,6 +137,14 @@ class LiteLLMUpstream:
         if stream:
             # Always ask for usage so it can be recorded; the caller hides it if unasked.
             kwargs["stream_options"] = {"include_usage": True}
+        if call.proxy_url:
+            # A per-call client through the chosen egress proxy, never process-wide env vars,
+            # so concurrent requests can leave through different endpoints.
+            if self._proxies is None:
+                from annas_gift.upstream.proxy_clients import ProxyClients
+
+                self._proxies = ProxyClients()
+            kwargs.update(self._proxies.kwargs_for(call.proxy_url, kwargs))
         return kwargs
 
     async def complete(self, call: UpstreamCall) -> Completion:
@@ -167,4 +176,6 @@ class LiteLLMUpstream:
             raise map_exception(exc, call) from None
 
     async def aclose(self) -> None:
-        """Release pooled clients (LiteLLM caches its own; nothing of ours to close)."""
+        """Close the per-proxy clients (LiteLLM manages its own default clients)."""
+        if self._proxies is not None:
+            await self._proxies.aclose()

@@ -271,19 +271,22 @@ class DispatchUpstream:
         self.direct = direct
         self.litellm = litellm
 
-    def _pick(self, model: CatalogModel) -> Any:
-        if self.direct is not None and self.direct.supports(model):
+    def _pick(self, call: UpstreamCall) -> Any:
+        # aiohttp speaks to plain HTTP proxies itself; SOCKS and HTTPS proxies need the
+        # per-call httpx transport that the LiteLLM path builds (annas_gift.upstream.proxy_clients).
+        proxied_elsewhere = call.proxy_url is not None and not call.proxy_url.startswith("http://")
+        if self.direct is not None and not proxied_elsewhere and self.direct.supports(call.model):
             return self.direct
         return self.litellm
 
     async def complete(self, call: UpstreamCall) -> Completion:
         """One whole completion via the right path."""
-        result: Completion = await self._pick(call.model).complete(call)
+        result: Completion = await self._pick(call).complete(call)
         return result
 
     def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         """A stream via the right path."""
-        stream: AsyncIterator[dict[str, Any]] = self._pick(call.model).stream(call)
+        stream: AsyncIterator[dict[str, Any]] = self._pick(call).stream(call)
         return stream
 
     async def aclose(self) -> None:

@@ -10,22 +10,34 @@ the rest fail loudly with ProxyNotSupported instead of leaking the gateway's own
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import re
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from annas_gift.upstream import errors
+from annas_gift.upstream.proxy_transport import (
+    PROXY_SCHEMES,
+    ProbeResult,
+    probe,
+    proxy_transport,
+    validate_proxy_url,
+)
 
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+__all__ = [
+    "HTTP_HANDLER_PROVIDERS",
+    "OPENAI_SDK_PROVIDERS",
+    "PROXY_SCHEMES",
+    "ProbeResult",
+    "ProxyClients",
+    "ProxyNotSupported",
+    "probe",
+    "proxy_transport",
+    "supports_proxy",
+    "validate_proxy_url",
+]
 
 # Served by LiteLLM's OpenAI SDK handler: `client=` must be an openai.AsyncOpenAI.
 OPENAI_SDK_PROVIDERS = frozenset(
@@ -46,48 +58,12 @@ HTTP_HANDLER_PROVIDERS = frozenset(
     }
 )  # fmt: skip
 _OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
-_TRACE_LINE = re.compile(r"^(ip|loc)=(\S+)$", re.MULTILINE)
 
 
 class ProxyNotSupported(errors.GatewayError):
     """This model's LiteLLM provider cannot be sent through a proxy; it is never sent direct."""
 
     status, type, code, retryable = 502, "upstream_error", "proxy_not_supported", True
-
-
-def validate_proxy_url(url: str, *, what: str = "proxy url") -> str:
-    """The URL, checked: scheme http/https/socks5/socks5h, a host and a port, nothing else.
-
-    Messages never repeat the URL, which may hold credentials.
-    """
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"{what} is empty")
-    url = url.strip()
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise ValueError(f"{what} must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{what} is not a valid URL (check the port)") from None
-    scheme = parts.scheme.lower()
-    if scheme not in PROXY_SCHEMES:
-        shown = scheme or "none"
-        raise ValueError(
-            f"{what}: scheme {shown!r} is not supported (use {', '.join(PROXY_SCHEMES)})"
-        )
-    if not parts.hostname:
-        raise ValueError(f"{what} has no host")
-    if port is None or not 0 < port < 65536:
-        raise ValueError(f"{what} needs a port, e.g. {scheme}://host:8080")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{what} must not have a path, query or fragment")
-    return scheme + url[len(parts.scheme) :]
-
-
-def proxy_transport(proxy_url: str, *, verify: bool = True) -> httpx.AsyncHTTPTransport:
-    """An httpx transport that sends everything through `proxy_url` (SOCKS needs socksio)."""
-    return httpx.AsyncHTTPTransport(proxy=httpx.Proxy(proxy_url), verify=verify, retries=0)
 
 
 def litellm_provider(model: str, kwargs: Mapping[str, Any] | None = None) -> str:
@@ -117,10 +93,10 @@ class ProxyClients:
 
     def __init__(self, *, verify: bool = True) -> None:
         self._verify = verify
-        self._transports: dict[str, httpx.AsyncHTTPTransport] = {}
+        self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self._clients: dict[tuple[str, ...], Any] = {}
 
-    def _transport(self, proxy_url: str) -> httpx.AsyncHTTPTransport:
+    def _transport(self, proxy_url: str) -> httpx.AsyncBaseTransport:
         # One connection pool per proxy, shared by every client that uses it.
         transport = self._transports.get(proxy_url)
         if transport is None:
@@ -199,75 +175,3 @@ class ProxyClients:
         self._clients.clear()
         for transport in transports.values():
             await transport.aclose()
-
-
-@dataclass(slots=True)
-class ProbeResult:
-    """One health check of an endpoint: a request through it to the probe URL."""
-
-    name: str
-    ok: bool
-    latency_ms: float | None = None
-    status_code: int | None = None
-    error: str | None = None
-    egress_ip: str | None = None
-    egress_country: str | None = None
-    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
-            "status_code": self.status_code,
-            "error": self.error,
-            "egress_ip": self.egress_ip,
-            "egress_country": self.egress_country,
-            "checked_at": self.checked_at.isoformat(),
-        }
-
-
-# A proxy answers these itself when it cannot authenticate us or reach the target.
-_PROXY_FAILURES = frozenset({407, 502, 503, 504})
-
-
-async def probe(name: str, proxy_url: str, probe_url: str, timeout_s: float) -> ProbeResult:
-    """GET `probe_url` through the proxy on a fresh connection; any real answer means up."""
-    started = time.perf_counter()
-    try:
-        # An overall bound too: httpcore sets no timeout on the SOCKS handshake itself.
-        async with (
-            asyncio.timeout(timeout_s),
-            httpx.AsyncClient(
-                transport=proxy_transport(proxy_url), trust_env=False, timeout=timeout_s
-            ) as client,
-        ):
-            response = await client.get(probe_url, headers={"user-agent": "annas-gift-vpn-probe"})
-    except TimeoutError:
-        return ProbeResult(name, ok=False, error="timed out")
-    except httpx.HTTPError as exc:
-        # The type only: some messages quote the proxy URL, credentials included.
-        return ProbeResult(name, ok=False, error=type(exc).__name__ + _reason(exc))
-    except Exception as exc:
-        return ProbeResult(name, ok=False, error=type(exc).__name__)
-    took = (time.perf_counter() - started) * 1000
-    if response.status_code in _PROXY_FAILURES:
-        return ProbeResult(
-            name, ok=False, latency_ms=took, status_code=response.status_code,
-            error=f"proxy answered {response.status_code}",
-        )  # fmt: skip
-    found = dict(_TRACE_LINE.findall(response.text[:4096]))
-    return ProbeResult(
-        name, ok=True, latency_ms=took, status_code=response.status_code,
-        egress_ip=found.get("ip"), egress_country=found.get("loc"),
-    )  # fmt: skip
-
-
-def _reason(exc: Exception) -> str:
-    # Only well-known, URL-free reasons are kept.
-    text = str(exc).lower()
-    for reason in ("connection refused", "timed out", "authentication", "reset", "unreachable"):
-        if reason in text:
-            return f": {reason}"
-    return ""

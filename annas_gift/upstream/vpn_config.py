@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -101,6 +102,47 @@ def scrub(text: str, urls: Iterable[str]) -> str:
             if len(secret) >= 4:
                 text = text.replace(secret, MASK)
     return text
+
+
+# Libraries that, at DEBUG, log what would reveal a proxy's credentials: SQL parameters,
+# SOCKS handshakes (httpcore traces its `auth` argument), client settings.
+LEAKY_LOGGERS = (
+    "aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.engine.Engine", "httpcore.socks",
+    "httpcore.proxy", "httpcore.connection", "httpcore.http11", "httpx", "openai",
+    "openai._base_client", "LiteLLM", "annas_gift",
+)  # fmt: skip
+
+
+class SecretFilter(logging.Filter):
+    """Rewrites log records that mention a registered proxy URL or credential."""
+
+    def __init__(self) -> None:
+        super().__init__("vpn-secrets")
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.urls:
+            return True
+        message = record.getMessage()
+        clean = scrub(message, self.urls)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = scrub(text, self.urls), None
+        return True
+
+
+SECRET_FILTER = SecretFilter()
+
+
+def guard_logs(urls: Iterable[str]) -> None:
+    """Keep these proxy URLs (and their credentials) out of every log line."""
+    SECRET_FILTER.urls.update(urls)
+    for name in LEAKY_LOGGERS:
+        logger = logging.getLogger(name)
+        if SECRET_FILTER not in logger.filters:
+            logger.addFilter(SECRET_FILTER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ class VPNManager(VPNAdmin):
         self._probing: dict[str, asyncio.Task[ProbeResult]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._next_probe = 0.0
         self.failovers = 0  # requests moved to another endpoint after a proxy failure
         self.exhausted = 0  # requests for which every endpoint tried failed
@@ -72,6 +73,7 @@ class VPNManager(VPNAdmin):
         """Load endpoints and, when enabled, start the background probes (the first one now)."""
         await self.load()
         if self.config.enabled and self._loop_task is None:
+            self._stopping.clear()
             self._loop_task = asyncio.create_task(self._run(), name="vpn-manager")
         log.info(
             "vpn %s: %d endpoints, rotation %s",
@@ -81,23 +83,24 @@ class VPNManager(VPNAdmin):
         )
 
     async def stop(self) -> None:
-        """Stop probing and write the counters still pending."""
-        task, self._loop_task = self._loop_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        pending = [*self._tasks, *self._probing.values()]
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        """Stop probing, let running checks finish their writes, save the pending counters."""
+        self._stopping.set()
+        # Waiting, not cancelling: a task cancelled inside a transaction can keep SQLite locked.
+        grace = self.config.probe_timeout_s + 5
+        running = [t for t in (self._loop_task, *self._tasks, *self._probing.values()) if t]
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self._loop_task = None
         try:
             await self._flush()
         except Exception as exc:
             log.warning("vpn: request counts not saved at shutdown: %s", type(exc).__name__)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 if self._clock() >= self._next_probe:
                     self._next_probe = self._clock() + self.config.probe_interval_s
@@ -106,7 +109,9 @@ class VPNManager(VPNAdmin):
                 await self._flush()
             except Exception as exc:  # the loop must outlive a database hiccup
                 log.warning("vpn background check failed: %s", scrub(str(exc), self._secrets()))
-            await asyncio.sleep(min(TICK_S, self.config.probe_interval_s))
+            with contextlib.suppress(TimeoutError):
+                tick = min(TICK_S, self.config.probe_interval_s)
+                await asyncio.wait_for(self._stopping.wait(), tick)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annas_gift.storage.repositories.vpn import VPNEndpointRepository
 from annas_gift.upstream import errors
+from annas_gift.upstream.vpn_config import guard_logs
 from annas_gift.upstream.vpn_policies import EndpointState
 
 
@@ -29,6 +30,8 @@ class VPNStore:
 
     async def seed(self, specs: Iterable[Mapping[str, Any]]) -> None:
         """Insert declared endpoints, or re-apply the declared fields of existing ones."""
+        specs = list(specs)
+        guard_logs(spec["url"] for spec in specs)
         async with self._sessions.begin() as session:
             repo = VPNEndpointRepository(session)
             for spec in specs:
@@ -40,6 +43,7 @@ class VPNStore:
         """Refresh `states` from the table (new, changed, removed rows); returns removed names."""
         async with self._sessions() as session:
             rows = await VPNEndpointRepository(session).list()
+        guard_logs(row.url for row in rows)
         seen = set()
         for row in rows:
             seen.add(row.name)
@@ -105,6 +109,7 @@ class VPNStore:
 
     async def add(self, spec: Mapping[str, Any]) -> None:
         """Insert an endpoint; InvalidRequest when the name is taken."""
+        guard_logs([spec["url"]])
         values = {k: v for k, v in spec.items() if k != "name"}
         try:
             async with self._sessions.begin() as session:
@@ -118,6 +123,7 @@ class VPNStore:
         """Change fields of `name`; False when it does not exist."""
         fields = dict(values)
         if "url" in fields:  # a new URL has no history yet
+            guard_logs([fields["url"]])
             fields.update(healthy=True, failure_count=0)
         async with self._sessions.begin() as session:
             return await VPNEndpointRepository(session).update(name, **fields) is not None

@@ -24,7 +24,7 @@ from annas_gift.upstream.vpn_policies import ProxyChoice
 from tests.vpn.proxies import HTTPProxy, LoopbackProxy, SOCKS5Proxy
 
 USER = "vpn-user"
-PASSWORD = "s3cr3t-Pa55word"  # noqa: S105 - a test credential that must never leak
+PASSWORD = "s3cr3t-Pa55word"  # a test credential that must never leak
 
 
 @pytest.fixture(scope="session")
@@ -134,6 +134,7 @@ async def call_litellm(
     model: CatalogModel,
     choice: ProxyChoice | None,
     text: str = "hello",
+    limit_s: float = 5.0,
     **params: Any,
 ) -> Any:
     """One real `litellm.acompletion` through `choice` (or direct), errors mapped as the gateway
@@ -145,11 +146,12 @@ async def call_litellm(
         **model.resolved_params(),
         "model": model.litellm_model,
         "messages": [{"role": "user", "content": text}],
-        "timeout": 5.0,
+        "timeout": limit_s,
         "num_retries": 0,
         "_skip_mcp_handler": True,
     }
-    call = UpstreamCall(model, kwargs["messages"], {}, 5.0, "req", proxy_url=choice and choice.url)
+    proxy_url = choice.url if choice else None
+    call = UpstreamCall(model, kwargs["messages"], {}, limit_s, "r", proxy_url=proxy_url)
     try:
         if choice is not None:
             kwargs.update(pool.kwargs_for(choice.url, kwargs))

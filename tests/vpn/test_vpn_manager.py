@@ -23,8 +23,8 @@ from tests.vpn.proxies import LoopbackProxy
 Factory = Callable[..., Any]
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -143,6 +143,39 @@ async def test_dead_endpoint_costs_one_failed_attempt_then_recovers(
     assert "after" in texts(socks_proxy)
 
 
+async def test_a_silent_proxy_costs_one_connect_timeout(
+    manager_factory: Factory,
+    upstream: RunningSandbox,
+    http_proxy: LoopbackProxy,
+    clients: ProxyClients,
+) -> None:
+    """A proxy that accepts connections and never answers (a hung VPN client)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        held.append(w)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = vpn_config({"b": http_proxy}, probe_interval_s=60, probe_timeout_s=1)
+        vpn = await manager_factory(config)
+        await vpn.add("a", f"socks5://127.0.0.1:{port}")
+        began = time.monotonic()
+        _, switched = await vpn.call_with_failover(
+            "sandbox",
+            lambda c: call_litellm(clients, sandbox_model(upstream.base_url), c, "t", limit_s=1),
+        )
+        assert switched == 1
+        assert time.monotonic() - began < 8  # connect + pool timeouts, not forever
+        assert texts(http_proxy) == ["t"]
+        await eventually(lambda: vpn.get_endpoint("a")["last_error"] == "timed out")
+    finally:
+        for w in held:
+            w.close()
+        server.close()
+
+
 async def test_killing_a_proxy_mid_load_loses_nothing(
     manager_factory: Factory,
     upstream: RunningSandbox,
@@ -167,7 +200,7 @@ async def test_killing_a_proxy_mid_load_loses_nothing(
             i = queue.get_nowait()
             try:
                 _, n = await vpn.call_with_failover(
-                    "sandbox", lambda c: call_litellm(clients, model, c, f"r{i}")
+                    "sandbox", lambda c, i=i: call_litellm(clients, model, c, f"r{i}")
                 )
                 switched += n
             except errors.GatewayError:
