@@ -22,7 +22,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     ANNAS_GIFT_SERVER__HOST=0.0.0.0 \
     ANNAS_GIFT_STORAGE__DATABASE_URL=sqlite+aiosqlite:////app/data/annas_gift.db \
-    ANNAS_GIFT_STORAGE__SPOOL_PATH=/app/data/usage-spool.jsonl
+    ANNAS_GIFT_STORAGE__SPOOL_PATH=/app/data/usage-spool.jsonl \
+    ANNAS_GIFT_AUTH__KEY_FILE=/app/data/annas_gift.key
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"

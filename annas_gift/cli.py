@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from dotenv import load_dotenv
 
 from annas_gift import cli_routing, cli_vpn
 from annas_gift.settings import ConfigError, Settings, load_settings
@@ -150,4 +151,7 @@ cli_vpn.register(app)
 
 def main() -> None:
     """Entry point of the `annas-gift` command."""
+    # `.env` supplies provider keys (os.environ/GROQ_API_KEY...), DATABASE_URL, REDIS_URL and
+    # ANNAS_GIFT_API_KEY as well as settings; real environment variables win over it.
+    load_dotenv(".env", override=False)
     app()

@@ -25,6 +25,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 CONFIG_ENV = "ANNAS_GIFT_CONFIG"
@@ -75,18 +76,22 @@ class AuthSettings(BaseModel):
     tpm: int | None = Field(default=None, gt=0)
     key_limits: dict[str, KeyLimits] = Field(default_factory=dict)
 
+    # Without configured keys the gateway generates one into this file (mode 0600).
+    key_file: Path = Path("annas_gift.key")
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):  # `${KEY:-}` in a config file yields "": no key
+            return [v for v in value if not (isinstance(v, str) and not v.strip())]
         return value
 
 
 class LiteLLMSettings(BaseModel):
     config_path: Path = Path("litellm_config.yaml")
     timeout_s: float = Field(default=60.0, gt=0)
-    stream_timeout_s: float = Field(default=120.0, gt=0)
     # Call OpenAI-wire providers (openai, groq, cerebras, openrouter, mistral) over a pooled
     # HTTP client instead of litellm.acompletion; everything else always goes through LiteLLM.
     direct_openai_wire: bool = True
@@ -136,6 +141,8 @@ class VPNSettings(BaseModel):
     providers: list[str] | None = None  # only these providers go through the VPN (None: all)
     countries: list[str] | None = None  # only endpoints in these countries (None: any)
     fail_open: bool = False  # go direct when no endpoint is left (reveals the real address)
+    # Key ids (the name in "alice:sk-...") allowed to change endpoints; None: any gateway key.
+    admin_keys: list[str] | None = None
     # Seeded into the database on start: {name, url, country, provider_label, allowed_providers}
     endpoints: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -157,6 +164,12 @@ class StorageSettings(BaseModel):
     max_buffer: int = Field(default=100_000, gt=0)
     spool_path: Path | None = Path("./annas_gift.usage-spool.jsonl")
     migrate_on_start: bool = True
+
+    @field_validator("spool_path", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        # ANNAS_GIFT_STORAGE__SPOOL_PATH= (empty) turns the spool off rather than meaning ".".
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class CacheSettings(BaseModel):
@@ -239,7 +252,6 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
-    demo: bool = False
 
     @classmethod
     def settings_customise_sources(
@@ -267,3 +279,25 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "settings"
         raise ConfigError(f"invalid setting {key}: {first['msg']}") from None
+    except SettingsError as exc:
+        raise ConfigError(_explain_env_error(str(exc))) from None
+
+
+def _explain_env_error(message: str) -> str:
+    """Name the environment variable whose list/mapping value is not JSON."""
+    for name, value in os.environ.items():
+        section, sep, key = name.removeprefix("ANNAS_GIFT_").lower().partition("__")
+        if not name.startswith("ANNAS_GIFT_") or not sep or section not in Settings.model_fields:
+            continue
+        model = Settings.model_fields[section].annotation
+        field = getattr(model, "model_fields", {}).get(key)
+        if field is None or not any(t in str(field.annotation) for t in ("list", "dict")):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            return (
+                f"invalid setting {section}.{key}: {name} must be JSON, "
+                'e.g. ["http://localhost:3000"] or {"name": "value"}'
+            )
+    return message.replace("\n", " ")

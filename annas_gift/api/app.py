@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,8 +35,13 @@ from annas_gift.upstream.portkey_client import PortkeyTracer
 from annas_gift.upstream.vpn_manager import VPNManager
 
 log = logging.getLogger("annas_gift")
-
-DEFAULT_KEY_FILE = Path("annas_gift.key")
+# Browser clients (CORS) may read the gateway's decision headers too.
+EXPOSED_HEADERS = [
+    "x-request-id",
+    "retry-after",
+    *(f"x-annas-{name}" for name in ("model", "provider", "tier", "category", "cost-usd")),
+    *(f"x-annas-{name}" for name in ("latency-ms", "attempts", "request-id", "trace-id", "cache")),
+]
 
 
 def load_catalog(settings: Settings) -> Catalog:
@@ -84,7 +88,7 @@ def _client_limits(settings: Settings) -> Callable[[str | None], ClientLimits]:
 def _client_keys(settings: Settings) -> KeyRing:
     specs = [key.get_secret_value() for key in settings.auth.api_keys]
     if not specs:
-        specs = [ensure_key_file(DEFAULT_KEY_FILE)]
+        specs = [ensure_key_file(settings.auth.key_file)]
     return KeyRing(specs)
 
 
@@ -201,7 +205,7 @@ def create_app(
             allow_origins=settings.server.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["authorization", "content-type", "x-request-id"],
-            expose_headers=["x-request-id", "retry-after"],
+            expose_headers=EXPOSED_HEADERS,
         )
     app.add_middleware(
         GatewayMiddleware,

@@ -15,9 +15,11 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from annas_gift.upstream.errors import PayloadTooLarge
+from annas_gift.upstream.errors import GatewayError, PayloadTooLarge
 
 access_log = logging.getLogger("annas_gift.access")
+error_log = logging.getLogger("annas_gift.api")
+_INTERNAL = GatewayError("The gateway hit an internal error; it has been logged.").body()
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -78,17 +80,36 @@ class GatewayMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
+        started_response = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, limited_receive, send_with_id)
+            await self.app(scope, limited_receive, send_tracked)
+        except Exception:
+            # Caught here, inside the server's own error middleware, so the client still gets
+            # an OpenAI-shaped 500 with its request id and the traceback is logged once.
+            error_log.exception("unhandled error (request %s)", request_id)
+            status = 500
+            if not started_response:
+                await self._send_json(send, 500, _INTERNAL, request_id)
         finally:
             self._log(scope, status, started, request_id)
 
     async def _too_large(self, send: Send, request_id: str) -> None:
-        body = orjson.dumps(PayloadTooLarge(_too_large_message(self.max_body_bytes)).body())
+        body = PayloadTooLarge(_too_large_message(self.max_body_bytes)).body()
+        await self._send_json(send, 413, body, request_id)
+
+    @staticmethod
+    async def _send_json(send: Send, status: int, payload: Any, request_id: str) -> None:
+        body = orjson.dumps(payload)
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

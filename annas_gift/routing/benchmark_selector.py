@@ -157,7 +157,7 @@ def _exclusion_reasons(candidate: Candidate, required_context: int, now: float) 
         left = until - now
         reasons.append("cooling down" + (f" ({left:.0f}s left)" if math.isfinite(left) else ""))
     window = candidate.profile.context_window
-    if window < required_context:
+    if window and window < required_context:  # 0 = unknown: let the provider be the judge
         reasons.append(f"context window {window} tokens < required {required_context}")
     return reasons
 

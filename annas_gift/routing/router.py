@@ -11,7 +11,12 @@ import time
 from collections.abc import Callable, Mapping
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
-from annas_gift.routing.benchmark_selector import BenchmarkSelector, Candidate, SelectionWeights
+from annas_gift.routing.benchmark_selector import (
+    BenchmarkSelector,
+    Candidate,
+    Selection,
+    SelectionWeights,
+)
 from annas_gift.routing.benchmarks import get_model_benchmarks
 from annas_gift.routing.task_classifier import TaskClassification, classify_task
 from annas_gift.routing.types import Category, ModelProfile, Tier
@@ -82,6 +87,25 @@ class AutoRouter:
             return classification, "powerful" if classification.score >= self.threshold else "fast"
         return classification, classification.tier
 
+    def _nothing_qualifies(
+        self, tier: str, category: str, selection: Selection, candidates: list[Candidate]
+    ) -> errors.GatewayError:
+        """429 with the earliest cooldown end when every usable model is cooling down, else 503."""
+        details = {"excluded": selection.to_dict()["excluded"]}
+        message = f"no model can serve this {tier} {category} request: {selection.reason}"
+        usable = [c for c in candidates if c.available]
+        now = self._clock()
+        waits = [
+            c.cooled_down_until - now
+            for c in usable
+            if c.cooled_down_until is not None and c.cooled_down_until > now
+        ]
+        if usable and len(waits) == len(usable):
+            return errors.RateLimited(
+                message, code="all_models_cooling_down", retry_after=min(waits), details=details
+            )
+        return errors.AllAttemptsFailed(message, details=details)
+
     def plan(
         self, inp: ChatInput, catalog: Catalog, live: Mapping[str, ModelLiveState] | None = None
     ) -> RoutePlan:
@@ -119,11 +143,7 @@ class AutoRouter:
             now=self._clock(),
         )
         if selection.model is None:
-            raise errors.AllAttemptsFailed(
-                f"no model can serve this {tier} {classification.category} request: "
-                f"{selection.reason}",
-                details={"excluded": [list(e) for e in selection.excluded]},
-            )
+            raise self._nothing_qualifies(tier, classification.category, selection, candidates)
         models = [m for name in selection.fallback_order if (m := catalog.get(name)) is not None]
         return RoutePlan(
             models=models,

@@ -169,12 +169,16 @@ class ChatService:
         await self.limits.admit_client(
             ctx.key_id, estimate_request_tokens(inp.messages, inp.params)
         )
-        live = None
-        if inp.model in AUTO_MODELS:
-            live = await self.limits.state.snapshot(
-                self.catalog.all(), max_age_s=self.snapshot_max_age_s
-            )
+        live = await self.live_state() if inp.model in AUTO_MODELS else None
         return self.plan(inp, live)
+
+    async def live_state(self) -> Mapping[str, Any] | None:
+        """Every model's shared health/headroom snapshot (None without a state backend)."""
+        if self.limits is None:
+            return None
+        return await self.limits.state.snapshot(
+            self.catalog.all(), max_age_s=self.snapshot_max_age_s
+        )
 
     def plan(self, inp: ChatInput, live: Mapping[str, Any] | None = None) -> RoutePlan:
         """The ordered models for a request; raises for unknown models before any call."""
@@ -372,8 +376,8 @@ class ChatService:
                 if denied is not None:  # over a limit, cooling down or circuit open: skip it
                     attempts.append(self.failed_attempt(model, denied, 0.0))
                     self.record(
-                        ctx, model, usage=Usage(), status=429, latency_ms=0.0, stream=stream,
-                        error_type=denied.code,
+                        ctx, model, usage=Usage(), status=denied.status, latency_ms=0.0,
+                        stream=stream, error_type=denied.code,
                     )  # fmt: skip
                     last = denied
                     continue

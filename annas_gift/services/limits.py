@@ -67,15 +67,20 @@ class Limits:
             )
 
     async def admit_model(self, model: CatalogModel, est_tokens: int) -> tuple[str | None, Any]:
-        """Reserve the model's budget: (ticket, None) when admitted, (None, 429 error) when not."""
+        """Reserve the model's budget: (ticket, None) if admitted, (None, the 429/503) if not."""
         admission = await self.state.admit(model, est_tokens)
         if admission.ok:
             return admission.ticket, None
+        if admission.limit == "breaker":
+            return None, errors.ModelUnavailable(
+                f"{model.name} is failing repeatedly (circuit open); not sent to {model.provider}",
+                retry_after=admission.retry_after,
+                provider=model.provider,
+                model=model.name,
+            )
         reason = (
             "cooling down" if admission.limit == "cooldown" else f"at its {admission.limit} limit"
         )
-        if admission.limit == "breaker":
-            reason = "failing (circuit open)"
         return None, errors.RateLimited(
             f"{model.name} is {reason}; not sent to {model.provider}",
             code="model_rate_limited",

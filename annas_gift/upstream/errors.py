@@ -88,6 +88,12 @@ class RateLimited(GatewayError):
     status, type, code, retryable = 429, "rate_limit_error", "rate_limit_exceeded", True
 
 
+class ModelUnavailable(GatewayError):
+    """The model's circuit is open after repeated failures; another model may serve."""
+
+    status, type, code, retryable = 503, "service_unavailable", "model_unavailable", True
+
+
 class ProviderAuthFailed(GatewayError):
     # The provider rejected *our* key: a gateway-side fault, not the client's, hence 502.
     status, type, code, retryable = 502, "upstream_error", "provider_authentication_failed", True

@@ -192,3 +192,27 @@ async def test_no_body_produces_a_500(client: AsyncClient, body: dict[str, objec
     r = await client.post("/v1/chat/completions", json=body, headers=AUTH)
     assert r.status_code < 500, r.text
     assert "error" in r.json()
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "api_base",
+        "base_url",
+        "api_key",
+        "client",
+        "extra_headers",
+        "mock_response",
+        "litellm_logging_obj",
+        "custom_llm_provider",
+    ],
+)
+async def test_clients_cannot_set_provider_call_options(
+    client: AsyncClient, upstream: RunningSandbox, field: str
+) -> None:
+    """A client-chosen api_base would send the gateway's provider key to the client's server."""
+    r = await client.post(
+        "/v1/chat/completions", json={**GOOD, field: "http://attacker.example/v1"}, headers=AUTH
+    )
+    _assert_error(r, 400, "invalid_request", param=field)
+    await _nothing_recorded(client, upstream)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -171,3 +172,11 @@ def texts(proxy: LoopbackProxy) -> list[str]:
         if seen.target.endswith("/chat/completions") and seen.body:
             out.append(json.loads(seen.body)["messages"][-1]["content"])
     return out
+
+
+async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

@@ -11,9 +11,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from annas_gift.api.errors import validation_error
-from annas_gift.api.schemas.openai import ChatMessage
+from annas_gift.api.schemas.openai import ChatMessage, StreamOptions
 from annas_gift.services.chat import Attempt, ChatInput, RoutePlan
 from annas_gift.services.streaming import OpenStream
+from annas_gift.upstream.errors import InvalidRequest
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -43,10 +44,36 @@ async def read_body(request: Request, model: type[Body]) -> Body:
 _GATEWAY_FIELDS = {"model", "messages", "stream", "stream_options", "fallbacks", "cache"}
 
 
+# Call options of LiteLLM and the HTTP layer that only the catalog may set: passed through from
+# a client, `api_base` would send the gateway's provider key to a server of the client's choice.
+_CALL_OPTIONS = frozenset(
+    {
+        "api_base", "base_url", "api_key", "api_version", "organization", "client",
+        "shared_session", "http_client", "custom_llm_provider", "extra_headers", "headers",
+        "proxy", "timeout", "request_timeout", "num_retries", "max_retries", "model_list",
+        "input_cost_per_token", "output_cost_per_token", "deployment_id", "mock_response",
+    }
+)  # fmt: skip
+_CALL_OPTION_PREFIXES = ("litellm_", "mock_", "aws_", "vertex_", "azure_", "watsonx_")
+
+
+def _reject_call_options(params: dict[str, Any]) -> None:
+    for name in params:
+        if name in _CALL_OPTIONS or name.startswith(_CALL_OPTION_PREFIXES):
+            raise InvalidRequest(
+                f"Unrecognized request argument supplied: {name} (provider settings are the "
+                "gateway's; see GET /api/v1/models)",
+                param=name,
+            )
+
+
 def to_chat_input(body: Any, messages: list[ChatMessage]) -> ChatInput:
     """Normalise a validated request body into the service's input."""
     params = body.model_dump(exclude_none=True, exclude=_GATEWAY_FIELDS)
+    _reject_call_options(params)
     options = getattr(body, "stream_options", None)
+    if isinstance(options, dict):  # the native schema passes it through unvalidated
+        options = StreamOptions.model_validate(options)
     return ChatInput(
         model=body.model,
         messages=[m.model_dump(exclude_none=True) for m in messages],
@@ -67,8 +94,11 @@ def decision_headers(
     attempts: list[Attempt],
     cost_usd: float | None = None,
     latency_ms: float | None = None,
+    served_tier: str | None = None,
 ) -> dict[str, str]:
     """The `x-annas-*` headers that make the gateway's choice visible on the OpenAI route."""
+    # An explicit request may be served by a fallback of the other tier: report what served it.
+    tier = served_tier if plan.explicit and served_tier else plan.tier
     headers = {
         "x-annas-request-id": request_id,
         "x-annas-trace-id": request_id,
@@ -76,8 +106,8 @@ def decision_headers(
         "x-annas-model": model,
         "x-annas-attempts": str(len(attempts)),
     }
-    if plan.tier:
-        headers["x-annas-tier"] = plan.tier
+    if tier:
+        headers["x-annas-tier"] = tier
     if plan.category:
         headers["x-annas-category"] = plan.category
     if cost_usd is not None:

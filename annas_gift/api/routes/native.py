@@ -55,12 +55,14 @@ async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | St
     inp = to_chat_input(body, body.messages)
     if inp.stream:
         stream = await open_stream(chat, inp, ctx)
+        request.state.model = stream.model.name
         headers = decision_headers(
             request_id=ctx.request_id,
             provider=stream.model.provider,
             model=stream.model.name,
             plan=stream.plan,
             attempts=stream.attempts,
+            served_tier=stream.model.tier,
         )
         return sse_response(stream, headers)
     result = await chat.complete(inp, ctx)
@@ -76,7 +78,7 @@ async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | St
         model=result.model.name,
         provider=result.model.provider,
         upstream_model=result.model.litellm_model,
-        tier=result.plan.tier,
+        tier=result.model.tier if result.plan.explicit else result.plan.tier,
         category=result.plan.category,
         content=message.get("content"),
         message=message,

@@ -53,6 +53,7 @@ async def chat_completions(
             model=stream.model.name,
             plan=stream.plan,
             attempts=stream.attempts,
+            served_tier=stream.model.tier,
         )
         return sse_response(stream, headers)
     result = await chat.complete(inp, ctx)
@@ -65,6 +66,7 @@ async def chat_completions(
         attempts=result.attempts,
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,
+        served_tier=result.model.tier,
     )
     headers["x-annas-cache"] = result.cache
     return JSONResponse(result.completion.body, headers=headers)

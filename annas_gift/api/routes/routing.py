@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from annas_gift.api.deps import CatalogDep, KeyId
+from annas_gift.api.deps import CatalogDep, Chat, KeyId
 from annas_gift.api.routes.common import json_body, read_body, to_chat_input
 from annas_gift.api.schemas.native import ChatRequest
 from annas_gift.services.chat import AUTO_MODELS
@@ -26,13 +26,14 @@ class ClassifyResponse(BaseModel):
 
 
 @router.post("/classify", response_model=ClassifyResponse, openapi_extra=json_body(ChatRequest))
-async def classify(request: Request, _: KeyId, catalog: CatalogDep) -> ClassifyResponse:
+async def classify(request: Request, _: KeyId, catalog: CatalogDep, chat: Chat) -> ClassifyResponse:
     """Explain the routing decision for a chat request; spends no tokens and records nothing."""
     body = await read_body(request, ChatRequest)
     inp = to_chat_input(body, body.messages)
     if inp.model not in AUTO_MODELS:
         inp.model = "auto"  # an explicit model needs no decision; explain what auto would do
-    plan = request.app.state.router.plan(inp, catalog)
+    # The same live view of health and headroom that a real auto request would be ranked with.
+    plan = request.app.state.router.plan(inp, catalog, await chat.live_state())
     return ClassifyResponse(
         tier=plan.tier,
         category=plan.category,

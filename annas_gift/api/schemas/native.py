@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from annas_gift.api.schemas.openai import ChatMessage
+from annas_gift.api.schemas.openai import ChatMessage, StreamOptions
 
 
 class ChatRequest(BaseModel):
@@ -21,6 +21,7 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     stream: StrictBool = False
+    stream_options: StreamOptions | None = None
     fallbacks: list[str] | None = Field(default=None, max_length=16)
     # Response cache: true = cache this answer whatever the temperature, false = never.
     cache: StrictBool | None = None
