@@ -126,9 +126,10 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_dotenv_supplies_provider_keys(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("GROQ_API_KEY=gsk-from-dotenv\n")
     env = {k: v for k, v in os.environ.items() if k != "GROQ_API_KEY"}
+    command = [sys.executable, "-m", "annas_gift", "models"]
+    command += ["--config", str(ROOT / "litellm_config.yaml")]
     out = subprocess.run(
-        [sys.executable, "-m", "annas_gift", "models", "--config", str(ROOT / "litellm_config.yaml")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    ).stdout
     groq = [line for line in out.splitlines() if line.split()[1:2] == ["groq"]]
     assert groq and all(line.endswith("ok") for line in groq)
