@@ -113,6 +113,7 @@ async def test_cut_stream_is_an_error_on_both(
     sandbox: SandboxServer, paths: dict[str, Any]
 ) -> None:
     model = _model(sandbox)
+
     async def drain(up: Any) -> int:
         seen = 0
         async for _ in up.stream(_call(model, "cut=2")):
