@@ -22,9 +22,10 @@ from annas_gift.catalog.registry import Catalog
 from annas_gift.monitoring.health import HealthChecker, probe_targets
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.routing.router import AutoRouter
-from annas_gift.services.chat import ChatService, Router
+from annas_gift.services.chat import ChatService
 from annas_gift.services.limits import Limits
 from annas_gift.services.response_cache import ResponseCache
+from annas_gift.services.types import Router
 from annas_gift.settings import ConfigError, Settings
 from annas_gift.state import GatewayState
 from annas_gift.storage import database, migrate

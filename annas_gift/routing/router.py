@@ -20,8 +20,8 @@ from annas_gift.routing.benchmark_selector import (
 from annas_gift.routing.benchmarks import get_model_benchmarks
 from annas_gift.routing.task_classifier import TaskClassification, classify_task
 from annas_gift.routing.types import Category, ModelProfile, Tier
-from annas_gift.services.chat import ChatInput, RoutePlan
 from annas_gift.services.limits import estimate_prompt_tokens
+from annas_gift.services.types import ChatInput, RoutePlan
 from annas_gift.state import ModelLiveState
 from annas_gift.upstream import errors
 

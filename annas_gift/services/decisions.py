@@ -9,7 +9,7 @@ from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent
 
 if TYPE_CHECKING:
     from annas_gift.catalog.registry import CatalogModel
-    from annas_gift.services.chat import Attempt, RoutePlan
+    from annas_gift.services.types import Attempt, RoutePlan
 
 
 def decision_events(

@@ -14,14 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.services.chat import (
-    Attempt,
-    ChatInput,
-    ChatService,
-    RequestContext,
-    RoutePlan,
-)
+from annas_gift.services.chat import ChatService
 from annas_gift.services.tracing import trace_request
+from annas_gift.services.types import Attempt, ChatInput, RequestContext, RoutePlan
 from annas_gift.upstream import errors
 from annas_gift.upstream.base import UpstreamCall, Usage
 

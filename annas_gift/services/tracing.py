@@ -10,7 +10,7 @@ from annas_gift.upstream.portkey_client import PortkeyTracer, TraceEvent
 
 if TYPE_CHECKING:
     from annas_gift.catalog.registry import CatalogModel
-    from annas_gift.services.chat import Attempt, ChatInput, RequestContext, RoutePlan
+    from annas_gift.services.types import Attempt, ChatInput, RequestContext, RoutePlan
 
 
 def trace_request(

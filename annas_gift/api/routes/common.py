@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from annas_gift.api.errors import validation_error
 from annas_gift.api.schemas.openai import ChatMessage, StreamOptions
-from annas_gift.services.chat import Attempt, ChatInput, RoutePlan
 from annas_gift.services.streaming import OpenStream
+from annas_gift.services.types import Attempt, ChatInput, RoutePlan
 from annas_gift.upstream.errors import InvalidRequest
 
 Body = TypeVar("Body", bound=BaseModel)

@@ -28,8 +28,8 @@ from annas_gift.api.schemas.native import (
     UsageReport,
 )
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.services.chat import RequestContext
 from annas_gift.services.streaming import open_stream
+from annas_gift.services.types import RequestContext
 from annas_gift.upstream.errors import InvalidRequest, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["native"])

@@ -21,8 +21,8 @@ from annas_gift.api.schemas.openai import (
     ModelCard,
     ModelList,
 )
-from annas_gift.services.chat import AUTO_MODELS, RequestContext
 from annas_gift.services.streaming import open_stream
+from annas_gift.services.types import AUTO_MODELS, RequestContext
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 

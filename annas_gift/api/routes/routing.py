@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from annas_gift.api.deps import CatalogDep, Chat, KeyId
 from annas_gift.api.routes.common import json_body, read_body, to_chat_input
 from annas_gift.api.schemas.native import ChatRequest
-from annas_gift.services.chat import AUTO_MODELS
+from annas_gift.services.types import AUTO_MODELS
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 
