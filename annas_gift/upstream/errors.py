@@ -74,6 +74,12 @@ class PayloadTooLarge(GatewayError):
     status, type, code = 413, "invalid_request_error", "payload_too_large"
 
 
+class ServiceUnavailable(GatewayError):
+    """A part of the gateway needed for this request is not running."""
+
+    status, type, code = 503, "service_unavailable", "service_unavailable"
+
+
 class ProviderNotConfigured(GatewayError):
     """The model's provider key (env var) is missing: the operator must set it."""
 

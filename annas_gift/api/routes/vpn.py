@@ -28,7 +28,7 @@ def get_vpn(request: Request, key_id: KeyId) -> VPNManager:
         raise Forbidden("this API key may not administer the VPN")
     vpn: VPNManager | None = getattr(request.app.state, "vpn", None)
     if vpn is None:
-        raise errors.GatewayError("the VPN manager is not running", code="vpn_not_running")
+        raise errors.ServiceUnavailable("the VPN manager is not running", code="vpn_not_running")
     return vpn
 
 
