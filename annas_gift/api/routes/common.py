@@ -12,8 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from annas_gift.api.errors import validation_error
 from annas_gift.api.schemas.openai import ChatMessage, StreamOptions
-from annas_gift.services.streaming import OpenStream
-from annas_gift.services.types import Attempt, ChatInput, RoutePlan
+from annas_gift.services.chat import ChatService
+from annas_gift.services.streaming import OpenStream, open_stream
+from annas_gift.services.types import Attempt, ChatInput, RequestContext, RoutePlan
 from annas_gift.upstream.errors import InvalidRequest
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -123,6 +124,23 @@ async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         if "error" in chunk:
             return  # the error event ends the stream; [DONE] would claim success
     yield b"data: [DONE]\n\n"
+
+
+async def stream_response(
+    request: Request, chat: ChatService, inp: ChatInput, ctx: RequestContext
+) -> StreamingResponse:
+    """Open the stream (falling back until a model answers) and relay it with its headers."""
+    stream = await open_stream(chat, inp, ctx)
+    request.state.model = stream.model.name
+    headers = decision_headers(
+        request_id=ctx.request_id,
+        provider=stream.model.provider,
+        model=stream.model.name,
+        plan=stream.plan,
+        attempts=stream.attempts,
+        served_tier=stream.model.tier,
+    )
+    return sse_response(stream, headers)
 
 
 def sse_response(stream: OpenStream, headers: dict[str, str]) -> StreamingResponse:

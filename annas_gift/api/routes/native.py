@@ -10,10 +10,9 @@ from fastapi.responses import StreamingResponse
 
 from annas_gift.api.deps import CatalogDep, Chat, KeyId, Tracker
 from annas_gift.api.routes.common import (
-    decision_headers,
     json_body,
     read_body,
-    sse_response,
+    stream_response,
     to_chat_input,
 )
 from annas_gift.api.schemas.native import (
@@ -28,7 +27,6 @@ from annas_gift.api.schemas.native import (
     UsageReport,
 )
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.services.streaming import open_stream
 from annas_gift.services.types import RequestContext
 from annas_gift.upstream.errors import InvalidRequest, NotFound
 
@@ -54,17 +52,7 @@ async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | St
     ctx = RequestContext(request_id=request.state.request_id, key_id=key_id, route="native")
     inp = to_chat_input(body, body.messages)
     if inp.stream:
-        stream = await open_stream(chat, inp, ctx)
-        request.state.model = stream.model.name
-        headers = decision_headers(
-            request_id=ctx.request_id,
-            provider=stream.model.provider,
-            model=stream.model.name,
-            plan=stream.plan,
-            attempts=stream.attempts,
-            served_tier=stream.model.tier,
-        )
-        return sse_response(stream, headers)
+        return await stream_response(request, chat, inp, ctx)
     result = await chat.complete(inp, ctx)
     request.state.model = result.model.name
     body_out = result.completion.body

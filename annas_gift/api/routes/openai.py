@@ -11,7 +11,7 @@ from annas_gift.api.routes.common import (
     decision_headers,
     json_body,
     read_body,
-    sse_response,
+    stream_response,
     to_chat_input,
 )
 from annas_gift.api.schemas.openai import (
@@ -21,7 +21,6 @@ from annas_gift.api.schemas.openai import (
     ModelCard,
     ModelList,
 )
-from annas_gift.services.streaming import open_stream
 from annas_gift.services.types import AUTO_MODELS, RequestContext
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -45,17 +44,7 @@ async def chat_completions(
     ctx = RequestContext(request_id=request.state.request_id, key_id=key_id, route="openai")
     inp = to_chat_input(body, body.messages)
     if inp.stream:
-        stream = await open_stream(chat, inp, ctx)
-        request.state.model = stream.model.name
-        headers = decision_headers(
-            request_id=ctx.request_id,
-            provider=stream.model.provider,
-            model=stream.model.name,
-            plan=stream.plan,
-            attempts=stream.attempts,
-            served_tier=stream.model.tier,
-        )
-        return sse_response(stream, headers)
+        return await stream_response(request, chat, inp, ctx)
     result = await chat.complete(inp, ctx)
     request.state.model = result.model.name
     headers = decision_headers(
