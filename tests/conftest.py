@@ -80,6 +80,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database, for checks that only apply to PostgreSQL."""
+    admin = _require_pg()
+    url, name = await _create_pg_database(admin)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(admin, name)
+
+
+@pytest.fixture
 def redis_url() -> str:
     """The Redis under test; skips with instructions when not configured."""
     url = os.environ.get(REDIS_ENV)

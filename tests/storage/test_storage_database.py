@@ -63,9 +63,8 @@ async def test_sqlite_engine_creates_its_directory_and_sets_pragmas(tmp_path: Pa
         await engine.dispose()
 
 
-async def test_postgres_engine_pools_and_pre_pings(database_url: str) -> None:
-    if database.is_sqlite(database_url):
-        pytest.skip("pool settings apply to PostgreSQL")
+async def test_postgres_engine_pools_and_pre_pings(postgres_url: str) -> None:
+    database_url = postgres_url
     engine = database.create_engine(database_url.replace("+asyncpg", ""))
     try:
         assert engine.dialect.driver == "asyncpg"

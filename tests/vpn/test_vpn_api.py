@@ -102,8 +102,7 @@ async def gateway(
 
 
 def integration(gw: Gateway) -> None:
-    if not gw.integrated:
-        pytest.skip("needs the lead's integration: the app's lifespan must create app.state.vpn")
+    assert gw.integrated, "the app's lifespan must create app.state.vpn"
 
 
 async def eventually(check: Any, within: float = 5.0) -> None:
