@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +11,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from annas_gift.api.responses import JSONResponse
 from annas_gift.upstream.errors import GatewayError, InvalidRequest
-
-log = logging.getLogger("annas_gift.api")
 
 
 def error_response(exc: GatewayError) -> JSONResponse:
@@ -70,14 +67,3 @@ def install(app: FastAPI) -> None:
         err.status = exc.status_code
         err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
         return JSONResponse(err.body(), status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged with the request id for operators; the client gets no internals.
-        log.error(
-            "unhandled error",
-            exc_info=exc,
-            extra={"request_id": getattr(request.state, "request_id", None)},
-        )
-        err = GatewayError("The gateway hit an internal error; it has been logged.")
-        return error_response(err)

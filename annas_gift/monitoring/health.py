@@ -75,12 +75,9 @@ class HealthChecker:
             await self.upstream.complete(call)
         except errors.GatewayError as exc:
             took = (time.perf_counter() - began) * 1000
-            status = None if isinstance(exc, errors.UpstreamTimeout) else exc.status
-            if isinstance(exc, errors.UpstreamServerError | errors.UpstreamConnectionError):
-                status = 503
             await self.state.report(
                 model, ok=False, latency_ms=took, error=f"probe: {exc.code}",
-                status=status, retry_after=exc.retry_after,
+                status=exc.health_status(), retry_after=exc.retry_after,
             )  # fmt: skip
             return False
         finally:

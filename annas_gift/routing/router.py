@@ -58,7 +58,8 @@ class AutoRouter:
         self.threshold = threshold
         self._env = env
         self._clock = clock
-        self._profiles: dict[int, list[tuple[CatalogModel, ModelProfile]]] = {}
+        self._profiled: Catalog | None = None
+        self._profiles: list[tuple[CatalogModel, ModelProfile]] = []
 
     @classmethod
     def from_settings(cls, weights: Mapping[str, float], threshold: float | None) -> AutoRouter:
@@ -71,10 +72,10 @@ class AutoRouter:
 
     def _catalog_profiles(self, catalog: Catalog) -> list[tuple[CatalogModel, ModelProfile]]:
         # The catalog is immutable, so its profiles are built once.
-        key = id(catalog)
-        if key not in self._profiles:
-            self._profiles[key] = [(m, profile_of(m)) for m in catalog.all()]
-        return self._profiles[key]
+        if self._profiled is not catalog:
+            self._profiles = [(m, profile_of(m)) for m in catalog.all()]
+            self._profiled = catalog
+        return self._profiles
 
     def classify(self, inp: ChatInput) -> tuple[TaskClassification, Tier]:
         """The classification and the tier to route to (forced by `auto:<tier>`)."""

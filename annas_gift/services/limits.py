@@ -119,15 +119,12 @@ class Limits:
         self, model: CatalogModel, exc: errors.GatewayError, latency_ms: float
     ) -> None:
         """Report a failed call at once: a 429's cooldown must steer the very next attempt."""
-        status = None if isinstance(exc, errors.UpstreamTimeout) else exc.status
-        if isinstance(exc, errors.UpstreamServerError | errors.UpstreamConnectionError):
-            status = 503  # a provider-side failure, whatever status we answer the client with
         await self.state.report(
             model,
             ok=False,
             latency_ms=latency_ms,
             error=exc.code,
-            status=status,
+            status=exc.health_status(),
             retry_after=exc.retry_after,
         )
 

@@ -69,6 +69,10 @@ class RoutePlan:
     classification: Any = None
     selection: Any = None
 
+    def tier_of(self, served: CatalogModel) -> str | None:
+        """The tier to report: an explicit request may be served by a fallback of another tier."""
+        return served.tier if self.explicit else self.tier
+
 
 class Router(Protocol):
     """Turns an `auto` request into a plan (the routing package implements it)."""

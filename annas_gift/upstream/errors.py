@@ -47,6 +47,10 @@ class GatewayError(Exception):
             error.update(self.details)
         return {"error": error}
 
+    def health_status(self) -> int | None:
+        """The provider status health tracking should count (None: no answer at all)."""
+        return self.status
+
     def headers(self) -> dict[str, str]:
         """Response headers the error carries (Retry-After for rate limits)."""
         if self.retry_after is None:
@@ -108,13 +112,25 @@ class ProviderAuthFailed(GatewayError):
 class UpstreamTimeout(GatewayError):
     status, type, code, retryable = 504, "upstream_error", "upstream_timeout", True
 
+    def health_status(self) -> int | None:
+        """No answer came back: a timeout, which the breaker counts like a 5xx."""
+        return None
+
 
 class UpstreamConnectionError(GatewayError):
     status, type, code, retryable = 502, "upstream_error", "upstream_connection_error", True
 
+    def health_status(self) -> int | None:
+        """A provider-side failure, whatever status the client is answered with."""
+        return 503
+
 
 class UpstreamServerError(GatewayError):
     status, type, code, retryable = 502, "upstream_error", "upstream_server_error", True
+
+    def health_status(self) -> int | None:
+        """A provider-side failure, whatever status the client is answered with."""
+        return 503
 
 
 class AllAttemptsFailed(GatewayError):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from annas_gift.api.errors import validation_error
 from annas_gift.api.schemas.openai import ChatMessage, StreamOptions
+from annas_gift.catalog.registry import CatalogModel
 from annas_gift.services.chat import ChatService
 from annas_gift.services.streaming import OpenStream, open_stream
 from annas_gift.services.types import Attempt, ChatInput, RequestContext, RoutePlan
@@ -89,25 +90,21 @@ def to_chat_input(body: Any, messages: list[ChatMessage]) -> ChatInput:
 def decision_headers(
     *,
     request_id: str,
-    provider: str,
-    model: str,
+    served: CatalogModel,
     plan: RoutePlan,
     attempts: list[Attempt],
     cost_usd: float | None = None,
     latency_ms: float | None = None,
-    served_tier: str | None = None,
 ) -> dict[str, str]:
     """The `x-annas-*` headers that make the gateway's choice visible on the OpenAI route."""
-    # An explicit request may be served by a fallback of the other tier: report what served it.
-    tier = served_tier if plan.explicit and served_tier else plan.tier
     headers = {
         "x-annas-request-id": request_id,
         "x-annas-trace-id": request_id,
-        "x-annas-provider": provider,
-        "x-annas-model": model,
+        "x-annas-provider": served.provider,
+        "x-annas-model": served.name,
         "x-annas-attempts": str(len(attempts)),
     }
-    if tier:
+    if tier := plan.tier_of(served):
         headers["x-annas-tier"] = tier
     if plan.category:
         headers["x-annas-category"] = plan.category
@@ -134,11 +131,9 @@ async def stream_response(
     request.state.model = stream.model.name
     headers = decision_headers(
         request_id=ctx.request_id,
-        provider=stream.model.provider,
-        model=stream.model.name,
+        served=stream.model,
         plan=stream.plan,
         attempts=stream.attempts,
-        served_tier=stream.model.tier,
     )
     return sse_response(stream, headers)
 

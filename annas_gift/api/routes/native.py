@@ -66,7 +66,7 @@ async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | St
         model=result.model.name,
         provider=result.model.provider,
         upstream_model=result.model.litellm_model,
-        tier=result.model.tier if result.plan.explicit else result.plan.tier,
+        tier=result.plan.tier_of(result.model),
         category=result.plan.category,
         content=message.get("content"),
         message=message,

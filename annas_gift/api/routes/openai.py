@@ -49,13 +49,11 @@ async def chat_completions(
     request.state.model = result.model.name
     headers = decision_headers(
         request_id=ctx.request_id,
-        provider=result.model.provider,
-        model=result.model.name,
+        served=result.model,
         plan=result.plan,
         attempts=result.attempts,
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,
-        served_tier=result.model.tier,
     )
     headers["x-annas-cache"] = result.cache
     return JSONResponse(result.completion.body, headers=headers)
