@@ -10,17 +10,19 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import typer
 
+from annas_gift.api.auth import key_id_for
+from annas_gift.core.errors import GatewayError
 from annas_gift.settings import ConfigError, Settings, load_settings
-from annas_gift.upstream.errors import GatewayError
+
+if TYPE_CHECKING:
+    from annas_gift.egress.admin import VPNAdmin
 
 T = TypeVar("T")
-KEY_FILE = Path("annas_gift.key")
 COLUMNS = ("name", "url", "country", "state", "latency_ms", "failure_count", "requests_carried")
 
 
@@ -32,15 +34,16 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _run(action: Callable[[Any], Awaitable[T]], probe_url: str | None = None) -> T:
-    """Run `action(manager)` against the configured database (migrated and seeded first)."""
+def _run(action: Callable[[VPNAdmin], Awaitable[T]], probe_url: str | None = None) -> T:
+    """Run `action(admin)` against the configured database (migrated and seeded first)."""
     import dataclasses
 
     from sqlalchemy.pool import NullPool
 
+    from annas_gift.egress import admin
+    from annas_gift.egress.config import VPNConfig
+    from annas_gift.egress.manager import VPNManager
     from annas_gift.storage import database, migrate
-    from annas_gift.upstream.vpn_config import VPNConfig
-    from annas_gift.upstream.vpn_manager import VPNManager
 
     settings = _settings()
     url = database.normalize_url(settings.storage.database_url)
@@ -50,12 +53,15 @@ def _run(action: Callable[[Any], Awaitable[T]], probe_url: str | None = None) ->
     async def main() -> T:
         engine = database.create_engine(url, poolclass=NullPool)
         try:
-            config = VPNConfig.of(settings.vpn)
+            config = VPNConfig.from_settings(settings.vpn)
             if probe_url:
                 config = dataclasses.replace(config, probe_url=probe_url)
             manager = VPNManager(database.session_factory(engine), config)
-            await manager.load()
-            return await action(manager)
+            try:
+                await manager.load()
+                return await action(admin.VPNAdmin(manager))
+            finally:
+                await manager.stop()
         finally:
             await engine.dispose()
 
@@ -103,11 +109,10 @@ def _key(settings: Settings, key: str | None) -> str:
     if key:
         return key
     if settings.auth.api_keys:
-        spec = settings.auth.api_keys[0].get_secret_value()
-        name, sep, secret = spec.partition(":")
-        return secret if sep and name and not name.startswith("sk-") else spec
-    if KEY_FILE.exists():
-        return KEY_FILE.read_text(encoding="utf-8").strip()
+        return key_id_for(settings.auth.api_keys[0].get_secret_value())[1]
+    key_file = settings.auth.key_file
+    if key_file.exists():  # the file the gateway reads (and creates) when no key is set
+        return key_file.read_text(encoding="utf-8").strip()
     typer.echo("error: no gateway key: pass --key or set ANNAS_GIFT_API_KEY", err=True)
     raise typer.Exit(2)
 
@@ -134,7 +139,7 @@ Server = Annotated[str | None, typer.Option(help="The running gateway, e.g. http
 Key = Annotated[str | None, typer.Option(help="A gateway key (default: settings or key file).")]
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:  # noqa: C901 - counts every nested sub-command
     """Add the `vpn` command group to the CLI."""
     vpn = typer.Typer(help="VPN / egress proxy endpoints.", no_args_is_help=True)
     app.add_typer(vpn, name="vpn")
@@ -143,8 +148,8 @@ def register(app: typer.Typer) -> None:
     def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """List the endpoints (credentials masked)."""
 
-        async def action(m: Any) -> list[dict[str, Any]]:
-            return list(m.list_endpoints())
+        async def action(m: VPNAdmin) -> list[dict[str, Any]]:
+            return [e.model_dump() for e in m.list_endpoints()]
 
         rows = _run(action)
         typer.echo(json.dumps(rows, indent=2)) if as_json else _table(rows)
@@ -167,9 +172,11 @@ def register(app: typer.Typer) -> None:
         if password_env:
             url = _with_password(url, password_env)
 
-        async def action(m: Any) -> dict[str, Any]:
+        async def action(m: VPNAdmin) -> dict[str, Any]:
             fields = {"country": country, "provider_label": label, "active": not inactive}
-            return dict(await m.add(name, url, allowed_providers=provider or None, **fields))
+            return (
+                await m.add(name, url, allowed_providers=provider or None, **fields)
+            ).model_dump()
 
         made = _run(action)
         typer.echo(f"added {made['name']} ({made['url']})")
@@ -178,7 +185,7 @@ def register(app: typer.Typer) -> None:
     def remove(name: str) -> None:
         """Remove an endpoint."""
 
-        async def action(m: Any) -> None:
+        async def action(m: VPNAdmin) -> None:
             await m.remove(name)
 
         _run(action)
@@ -193,9 +200,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Probe endpoints through their proxies now and record the outcome."""
 
-        async def action(m: Any) -> list[dict[str, Any]]:
-            results = [await m.test_endpoint(name)] if name else await m.probe_all()
-            return [r.to_dict() for r in results]
+        async def action(m: VPNAdmin) -> list[dict[str, Any]]:
+            if name:
+                return [(await m.test_endpoint(name)).model_dump()]
+            return [r.to_dict() for r in await m.manager.probe_all()]
 
         results = _run(action, probe_url)
         for r in results:
@@ -227,8 +235,8 @@ def register(app: typer.Typer) -> None:
             body = _api("GET", "/api/v1/vpn/status", server, key)
         else:
 
-            async def action(m: Any) -> dict[str, Any]:
-                return dict(m.status())
+            async def action(m: VPNAdmin) -> dict[str, Any]:
+                return m.status().model_dump()
 
             body = _run(action)
             body["current"] = "(see --live)"

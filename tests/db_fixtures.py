@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from annas_gift.monitoring.events import UsageEvent
+from annas_gift.core.events import UsageEvent
 from annas_gift.storage import database, migrate
 
 

@@ -1,10 +1,9 @@
-"""The FastAPI app factory and its lifespan: clients are created here and reached via app.state."""
+"""The FastAPI app factory: checks the configuration, mounts the routes, runs the gateway."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,26 +13,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from annas_gift import __version__
 from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
+from annas_gift.api.gateway import Blueprint, open_gateway
 from annas_gift.api.middleware import GatewayMiddleware
-from annas_gift.api.routes import health, native, openai, routing
+from annas_gift.api.routes import classify, liveness, native, openai
 from annas_gift.api.routes import vpn as vpn_routes
-from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
-from annas_gift.monitoring.health import HealthChecker, probe_targets
-from annas_gift.monitoring.tracker import UsageTracker
-from annas_gift.routing.router import AutoRouter
-from annas_gift.services.chat import ChatService
-from annas_gift.services.limits import Limits
-from annas_gift.services.response_cache import ResponseCache
-from annas_gift.services.types import Router
+from annas_gift.egress.config import VPNConfig
+from annas_gift.services.auto_routing import AutoRouter
+from annas_gift.services.collaborators import Planner
 from annas_gift.settings import ConfigError, Settings
-from annas_gift.state import GatewayState
-from annas_gift.storage import database, migrate
 from annas_gift.upstream.base import Upstream
-from annas_gift.upstream.litellm_client import LiteLLMUpstream
-from annas_gift.upstream.openai_wire import DispatchUpstream, OpenAIWireUpstream
-from annas_gift.upstream.portkey_client import PortkeyTracer
-from annas_gift.upstream.vpn_manager import VPNManager
 
 log = logging.getLogger("annas_gift")
 # Browser clients (CORS) may read the gateway's decision headers too.
@@ -77,15 +66,6 @@ def _openapi_with_request_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _client_limits(settings: Settings) -> Callable[[str | None], ClientLimits]:
-    default = ClientLimits(rpm=settings.auth.rpm, tpm=settings.auth.tpm)
-    per_key = {
-        key_id: ClientLimits(rpm=limits.rpm, tpm=limits.tpm)
-        for key_id, limits in settings.auth.key_limits.items()
-    }
-    return lambda key_id: per_key.get(key_id or "", default)
-
-
 def _client_keys(settings: Settings) -> KeyRing:
     specs = [key.get_secret_value() for key in settings.auth.api_keys]
     if not specs:
@@ -98,83 +78,37 @@ def create_app(
     *,
     catalog: Catalog | None = None,
     upstream: Upstream | None = None,
-    router: Router | None = None,
+    planner: Planner | None = None,
 ) -> FastAPI:
-    """Build the gateway app; tests pass their own catalog/upstream, production reads settings."""
+    """Build the gateway app; tests pass their own catalog/upstream, production reads settings.
+
+    Configuration is checked here, so a bad setting fails before the server starts; the
+    clients themselves are built by `open_gateway` when the app starts.
+    """
+    if planner is None:
+        try:
+            planner = AutoRouter.from_settings(
+                settings.academic.weights, settings.academic.powerful_threshold
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    blueprint = Blueprint(
+        settings=settings,
+        catalog=catalog if catalog is not None else load_catalog(settings),
+        keys=_client_keys(settings),
+        planner=planner,
+        vpn=VPNConfig.from_settings(settings.vpn),
+        upstream=upstream,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = database.normalize_url(settings.storage.database_url)
-        if settings.storage.migrate_on_start:
-            await asyncio.to_thread(migrate.upgrade, url)
-        engine = database.create_engine(url)
-        tracker = UsageTracker(
-            database.session_factory(engine),
-            flush_interval=settings.storage.flush_interval_s,
-            batch_size=settings.storage.batch_size,
-            max_buffer=settings.storage.max_buffer,
-            spool_path=settings.storage.spool_path,
-        )
-        await tracker.start()
-        tracer = PortkeyTracer(settings.portkey)
-        await tracer.start()
-        app.state.portkey = tracer
-        state = await GatewayState.create(
-            settings.cache.redis_url,
-            namespace=settings.cache.namespace,
-            cache_max_entries=settings.cache.max_entries,
-        )
-        app.state.gateway_state = state
-        limits = Limits(state, _client_limits(settings))
-        the_upstream = upstream or DispatchUpstream(
-            OpenAIWireUpstream() if settings.litellm.direct_openai_wire else None,
-            LiteLLMUpstream(),
-        )
-        app.state.engine = engine
-        app.state.tracker = tracker
-        vpn = VPNManager(database.session_factory(engine), settings.vpn)
-        await vpn.start()
-        app.state.vpn = vpn
-        checker = HealthChecker(
-            probe_targets(app.state.catalog, settings.health.providers)
-            if settings.health.active_checks
-            else [],
-            the_upstream,
-            state,
-            interval_s=settings.health.interval_s,
-            timeout_s=settings.health.timeout_s,
-        )
-        checker.start()
-        app.state.health_checker = checker
-        app.state.chat = ChatService(
-            app.state.catalog,
-            the_upstream,
-            tracker,
-            router=router,
-            attempt_timeout_s=settings.litellm.timeout_s,
-            request_timeout_s=settings.server.request_timeout_s,
-            tracer=tracer,
-            limits=limits,
-            cache=ResponseCache(state, settings.cache.ttl_s),
-            vpn=vpn if settings.vpn.enabled else None,
-            snapshot_max_age_s=settings.cache.snapshot_max_age_s,
-        )
-        log.info(
-            "gateway ready: %d models, database %s",
-            len(app.state.catalog),
-            database.redact_url(url),
-        )
-        try:
-            yield
-        finally:
-            await checker.stop()
-            await vpn.stop()
-            await limits.drain()
-            await tracker.stop()
-            await tracer.stop()
-            await state.aclose()
-            await the_upstream.aclose()
-            await engine.dispose()
+        async with open_gateway(blueprint) as gateway:
+            app.state.gateway = gateway
+            try:
+                yield
+            finally:
+                del app.state.gateway
 
     app = FastAPI(
         title="Anna's Gift",
@@ -182,24 +116,10 @@ def create_app(
         summary="A self-hosted LLM gateway for academic work (OpenAI-compatible).",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.catalog = catalog if catalog is not None else load_catalog(settings)
-    app.state.keys = _client_keys(settings)
-    if router is None:
-        try:
-            router = AutoRouter.from_settings(
-                settings.academic.weights, settings.academic.powerful_threshold
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    app.state.router = router
     errors.install(app)
     _openapi_with_request_schemas(app)
-    app.include_router(health.router)
-    app.include_router(openai.router)
-    app.include_router(native.router)
-    app.include_router(routing.router)
-    app.include_router(vpn_routes.router)
+    for module in (liveness, openai, native, classify, vpn_routes):
+        app.include_router(module.routes)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,4 +1,7 @@
-"""API-key authentication: Bearer keys from settings, compared in constant time."""
+"""Gateway keys: parsing the configured keys, the key file, constant-time verification.
+
+The request dependency that uses them is `api.deps.authenticate`.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,6 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-
-from fastapi import Request
-
-from annas_gift.upstream.errors import AuthenticationFailed
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +64,3 @@ def ensure_key_file(path: Path) -> str:
     # The path, never the key: secrets stay out of logs.
     log.warning("no ANNAS_GIFT_API_KEY set: generated a gateway key in %s", path)
     return key
-
-
-async def authenticate(request: Request) -> str:
-    """FastAPI dependency: the caller's key id, or a 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationFailed(
-            "Missing API key: send 'Authorization: Bearer <your gateway key>'."
-        )
-    key_id = request.app.state.keys.verify(token.strip())
-    if key_id is None:
-        raise AuthenticationFailed("Incorrect API key provided.")
-    request.state.key_id = key_id
-    return str(key_id)

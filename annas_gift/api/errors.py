@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from annas_gift.api.responses import JSONResponse
-from annas_gift.upstream.errors import GatewayError, InvalidRequest
+from annas_gift.core.errors import GatewayError, InvalidRequest
 
 
 def error_response(exc: GatewayError) -> JSONResponse:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent
+from annas_gift.core.events import ClassificationEvent, SelectionEvent
 
 if TYPE_CHECKING:
     from annas_gift.catalog.registry import CatalogModel
-    from annas_gift.services.types import Attempt, RoutePlan
+    from annas_gift.core.types import Attempt
+    from annas_gift.services.types import RoutePlan
 
 
 def decision_events(

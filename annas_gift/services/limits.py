@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.state import GatewayState
-from annas_gift.upstream import errors
+from annas_gift.core import errors
+from annas_gift.state import GatewayState, ModelLiveState
 from annas_gift.upstream.base import Usage
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,15 @@ class Limits:
                 retry_after=admission.retry_after,
             )
 
-    async def admit_model(self, model: CatalogModel, est_tokens: int) -> tuple[str | None, Any]:
+    async def snapshot(
+        self, models: Sequence[CatalogModel], max_age_s: float
+    ) -> Mapping[str, ModelLiveState] | None:
+        """Every model's shared health/headroom snapshot, at most `max_age_s` old."""
+        return await self.state.snapshot(models, max_age_s=max_age_s)
+
+    async def admit_model(
+        self, model: CatalogModel, est_tokens: int
+    ) -> tuple[str | None, errors.GatewayError | None]:
         """Reserve the model's budget: (ticket, None) if admitted, (None, the 429/503) if not."""
         admission = await self.state.admit(model, est_tokens)
         if admission.ok:

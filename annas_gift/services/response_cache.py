@@ -6,22 +6,13 @@ stored, with the model that produced them and what they cost, so a hit can repor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from annas_gift.services.collaborators import CachedAnswer
 from annas_gift.state import GatewayState, cache_key, is_cacheable
 from annas_gift.upstream.base import Completion, Usage
-
-
-@dataclass(frozen=True, slots=True)
-class CachedAnswer:
-    """A stored completion and its provenance."""
-
-    completion: Completion
-    model_name: str
-    cost_usd: float
 
 
 class ResponseCache:

@@ -2,7 +2,8 @@
 
 Once the first chunk is out the response is committed (HTTP 200 is sent), so a later failure
 ends the stream with an OpenAI-style error event instead of a fallback. Usage is recorded when
-the stream ends, is cut by the provider, or is abandoned by the client.
+the stream ends, is cut by the provider, or is abandoned by the client, through the same
+`AttemptRecorder` a whole chat uses.
 """
 
 from __future__ import annotations
@@ -14,84 +15,84 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annas_gift.catalog.registry import CatalogModel
+from annas_gift.core import errors
+from annas_gift.core.types import Attempt, ChatInput, RequestContext
+from annas_gift.services.attempts import AttemptRecorder
 from annas_gift.services.chat import ChatService
-from annas_gift.services.tracing import trace_request
-from annas_gift.services.types import Attempt, ChatInput, RequestContext, RoutePlan
-from annas_gift.upstream import errors
+from annas_gift.services.types import AttemptSuccess, RoutePlan
 from annas_gift.upstream.base import UpstreamCall, Usage
+
+Chunk = dict[str, Any]
+FirstChunk = tuple[Chunk, AsyncIterator[Chunk]]
 
 
 @dataclass(slots=True)
 class OpenStream:
     """A stream that has produced its first chunk; iterate `chunks()` to relay it."""
 
-    model: CatalogModel
     plan: RoutePlan
-    attempts: list[Attempt]
-    _service: ChatService
-    _ctx: RequestContext
-    _first: dict[str, Any]
-    _rest: AsyncIterator[dict[str, Any]]
-    _include_usage: bool
-    _began: float
-    _inp: ChatInput
-    _est_tokens: int = 0
-    _ticket: str | None = None
+    done: AttemptSuccess[FirstChunk]
+    recorder: AttemptRecorder
+    include_usage: bool
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
 
-    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+    @property
+    def model(self) -> CatalogModel:
+        """The model that is answering."""
+        return self.done.model
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Every model tried, the answering one last."""
+        return self.done.attempts
+
+    def _visible(self, chunk: Chunk) -> Chunk | None:
+        """The chunk as the client may see it (None: nothing to send), noting any usage."""
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = Usage(
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            )
+        # We always ask the provider for usage; hide it unless the client asked too
+        # (providers also send `"usage": null` on every chunk once it is requested).
+        if "usage" in chunk and not self.include_usage:
+            chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            return chunk if chunk.get("choices") or not usage else None
+        return chunk
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
         """Every chunk for the client, then (on provider failure) one error dict."""
         status, error_type = 200, None
+        first, rest = self.done.value
+        rec = self.recorder
         try:
-            chunk: dict[str, Any] | None = self._first
+            chunk: Chunk | None = first
             while chunk is not None:
-                usage = chunk.get("usage")
-                if usage:
-                    self.usage = Usage(
-                        int(usage.get("prompt_tokens") or 0),
-                        int(usage.get("completion_tokens") or 0),
-                    )
-                # We always ask the provider for usage; hide it unless the client asked too
-                # (providers also send `"usage": null` on every chunk once it is requested).
-                if "usage" in chunk and not self._include_usage:
-                    chunk = {k: v for k, v in chunk.items() if k != "usage"}
-                    if chunk.get("choices") or not usage:
-                        yield chunk
-                else:
-                    yield chunk
-                chunk = await anext(self._rest, None)
+                visible = self._visible(chunk)
+                if visible is not None:
+                    yield visible
+                chunk = await anext(rest, None)
         except errors.GatewayError as exc:
             status, error_type = exc.status, "stream_interrupted"
-            if self._service.limits is not None:
-                await self._service.limits.failed(self.model, exc, 0.0)
+            await rec.interrupted(self.model, exc)
             yield exc.body()
         except (asyncio.CancelledError, GeneratorExit):
             status, error_type = 499, "client_disconnected"
             raise
         finally:
-            took = (self._service.now() - self._began) * 1000
-            self.cost_usd = self._service.record(
-                self._ctx,
-                self.model,
-                usage=self.usage,
-                status=status,
-                latency_ms=took,
-                stream=True,
+            took = (rec.now() - self.done.began) * 1000
+            self.cost_usd = rec.usage(
+                self.model, self.usage, status=status, latency_ms=took, stream=True,
                 error_type=error_type,
-            )
-            limits = self._service.limits
-            if limits is not None and error_type != "stream_interrupted":
-                limits.succeeded(
-                    self.model, est_tokens=self._est_tokens, usage=self.usage, headers={},
-                    latency_ms=took, ticket=self._ticket,
-                )  # fmt: skip
-            trace_request(
-                self._service.tracer, self._ctx, self._inp, self.plan, self.attempts, self.model,
-                status=status, latency_ms=(self._service.now() - self._ctx.started) * 1000,
-                usage=self.usage, cost_usd=self.cost_usd, stream=True, error_type=error_type,
             )  # fmt: skip
-            await _close(self._rest)
+            if error_type != "stream_interrupted":
+                rec.settled(self.done, self.usage, {}, took)
+            rec.trace(
+                self.plan, self.attempts, self.model, status=status, usage=self.usage,
+                cost_usd=self.cost_usd, stream=True, error_type=error_type,
+            )  # fmt: skip
+            await _close(rest)
 
 
 async def _close(iterator: AsyncIterator[Any]) -> None:
@@ -104,11 +105,10 @@ async def _close(iterator: AsyncIterator[Any]) -> None:
 
 async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext) -> OpenStream:
     """Try the plan's models until one yields a first chunk; raise the mapped error otherwise."""
+    rec = service.recorder_for(inp, ctx)
     plan = await service.prepare(inp, ctx)
 
-    async def first_chunk(
-        call: UpstreamCall,
-    ) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
+    async def first_chunk(call: UpstreamCall) -> FirstChunk:
         rest = service.upstream.stream(call)
         try:
             return await anext(rest), rest
@@ -123,19 +123,5 @@ async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext)
             await _close(rest)
             raise
 
-    done = await service.run(plan, inp, ctx, first_chunk, stream=True)
-    first, rest = done.value
-    return OpenStream(
-        model=done.model,
-        plan=plan,
-        attempts=done.attempts,
-        _service=service,
-        _ctx=ctx,
-        _first=first,
-        _rest=rest,
-        _include_usage=inp.include_usage,
-        _began=done.began,
-        _inp=inp,
-        _est_tokens=done.est_tokens,
-        _ticket=done.ticket,
-    )
+    done = await service.run(plan, rec, first_chunk, stream=True)
+    return OpenStream(plan=plan, done=done, recorder=rec, include_usage=inp.include_usage)

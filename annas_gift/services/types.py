@@ -1,61 +1,28 @@
-"""The chat service's value types: its input, context, attempts, plans and results."""
+"""The chat service's own value types: its configuration, plans, attempt results and answers."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from annas_gift.catalog.registry import Catalog, CatalogModel
-from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent, UsageEvent
+from annas_gift.catalog.registry import CatalogModel
+from annas_gift.core.types import Attempt
+from annas_gift.routing.benchmark_selector import Selection
+from annas_gift.routing.task_classifier import TaskClassification
 from annas_gift.upstream.base import Completion
 
-AUTO_MODELS = ("auto", "auto:fast", "auto:powerful")
+T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class ChatInput:
-    """A chat request, whichever API it came from."""
+@dataclass(frozen=True, slots=True)
+class ChatConfig:
+    """The chat service's settings, as one value."""
 
-    model: str
-    messages: list[dict[str, Any]]
-    params: dict[str, Any] = field(default_factory=dict)
-    stream: bool = False
-    include_usage: bool = False
-    fallbacks: list[str] = field(default_factory=list)
-    cache: bool | None = None  # the request's cache opt-in/opt-out (None: policy decides)
-
-
-@dataclass(slots=True)
-class RequestContext:
-    request_id: str
-    key_id: str | None
-    route: str
-    started: float = field(default_factory=time.perf_counter)
-
-
-@dataclass(slots=True)
-class Attempt:
-    """One call to one model, as reported back to the client."""
-
-    model: str
-    provider: str
-    status: int
-    error: str | None = None
-    message: str | None = None
-    latency_ms: float = 0.0
-    retry_after: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "provider": self.provider,
-            "status": self.status,
-            "error": self.error,
-            "message": self.message,
-            "latency_ms": round(self.latency_ms, 2),
-        }
+    attempt_timeout_s: float = 60.0  # one model's call
+    request_timeout_s: float = 120.0  # the whole request, fallbacks included
+    snapshot_max_age_s: float = 0.05  # how stale the live model state may be for ranking
+    env: Mapping[str, str] | None = None  # where provider keys are looked up (None: os.environ)
 
 
 @dataclass(slots=True)
@@ -66,36 +33,17 @@ class RoutePlan:
     explicit: bool
     tier: str | None = None
     category: str | None = None
-    classification: Any = None
-    selection: Any = None
+    classification: TaskClassification | None = None
+    selection: Selection | None = None
 
     def tier_of(self, served: CatalogModel) -> str | None:
         """The tier to report: an explicit request may be served by a fallback of another tier."""
         return served.tier if self.explicit else self.tier
 
 
-class Router(Protocol):
-    """Turns an `auto` request into a plan (the routing package implements it)."""
-
-    def plan(
-        self, inp: ChatInput, catalog: Catalog, live: Mapping[str, Any] | None = None
-    ) -> RoutePlan: ...
-
-
-class Recorder(Protocol):
-    def record_request(self, event: UsageEvent) -> None: ...
-
-    def record_decision(
-        self, classification: ClassificationEvent | None, selection: SelectionEvent | None
-    ) -> None: ...
-
-
-T = TypeVar("T")
-
-
 @dataclass(slots=True)
-class Outcome(Generic[T]):
-    """The successful attempt of the attempt loop: which model, what it returned, how long."""
+class AttemptSuccess(Generic[T]):
+    """The attempt that answered: which model, what it returned, how long, what it reserved."""
 
     model: CatalogModel
     value: T
@@ -108,6 +56,8 @@ class Outcome(Generic[T]):
 
 @dataclass(slots=True)
 class ChatResult:
+    """A whole chat answer with the decision and bookkeeping the routes report."""
+
     completion: Completion
     model: CatalogModel
     plan: RoutePlan

@@ -8,10 +8,9 @@ a per-instance fallback while Redis is unreachable. Per request the gateway call
 """
 
 from annas_gift.state.base import Admission, ModelLiveState
+from annas_gift.state.breaker import HealthPolicy
 from annas_gift.state.cache import cache_key, is_cacheable
 from annas_gift.state.facade import GatewayState
-from annas_gift.state.headers import parse_retry_after
-from annas_gift.state.health import HealthPolicy
 
 __all__ = [
     "Admission",
@@ -20,5 +19,4 @@ __all__ = [
     "ModelLiveState",
     "cache_key",
     "is_cacheable",
-    "parse_retry_after",
 ]

@@ -94,7 +94,7 @@ class Learned:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class CallOutcome:
     """One observed upstream call, already classified for the breaker."""
 
     kind: OutcomeKind
@@ -126,7 +126,7 @@ def build_plan(subject: str, specs: Sequence[LimitSpec], *, gated: bool) -> Plan
     return Plan(subject=subject, windows=windows, gated=gated, specs=flat)
 
 
-def build_live(
+def build_live(  # noqa: PLR0913 - the raw values of one backend read, each by name
     plan: Plan,
     now_us: int,
     *,
@@ -225,7 +225,7 @@ class Backend(Protocol):
         """Correct the entry's token weight and tighten budgets the provider reported."""
         ...
 
-    async def report(self, plan: Plan, outcome: Outcome) -> None:
+    async def report(self, plan: Plan, outcome: CallOutcome) -> None:
         """Record one upstream outcome in the health record; apply any cooldown."""
         ...
 

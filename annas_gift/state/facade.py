@@ -26,8 +26,8 @@ from redis.exceptions import RedisError
 from annas_gift.catalog.rate_limits import ClientLimits, client_limit_specs, limits_for
 from annas_gift.catalog.registry import CatalogModel
 from annas_gift.state.base import Admission, Backend, ModelLiveState, Plan, build_plan
+from annas_gift.state.breaker import DEFAULT_POLICY, HealthPolicy, classify
 from annas_gift.state.headers import learned_from_headers
-from annas_gift.state.health import DEFAULT_POLICY, HealthPolicy, classify
 from annas_gift.state.memory import MemoryBackend
 from annas_gift.state.redis_backend import RedisBackend
 
@@ -66,7 +66,7 @@ class GatewayState:
         self._rid_counter = itertools.count()
 
     @classmethod
-    async def create(
+    async def create(  # noqa: PLR0913 - one keyword per state option
         cls,
         redis_url: str | None,
         *,

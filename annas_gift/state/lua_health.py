@@ -7,7 +7,7 @@ from annas_gift.state.lua import PRELUDE
 # KEYS: subject hash
 # ARGV: kind, latency_ms, error, has_error, cooldown_us (0 = none), failure_threshold,
 #       open_base_us, open_max_us, ewma_alpha, latency_samples, hash_ttl_ms
-# Mirrors health.apply(); the float arithmetic is the same IEEE doubles, so both backends agree.
+# Mirrors breaker.apply(); the float arithmetic is the same IEEE doubles, so both backends agree.
 REPORT = (
     PRELUDE
     + """

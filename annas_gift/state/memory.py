@@ -9,8 +9,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from annas_gift.state import health
-from annas_gift.state.base import US, Admission, Learned, ModelLiveState, Outcome, Plan, build_live
+from annas_gift.state import breaker
+from annas_gift.state.base import (
+    US,
+    Admission,
+    CallOutcome,
+    Learned,
+    ModelLiveState,
+    Plan,
+    build_live,
+)
 from annas_gift.state.cache import LruCache
 
 _NEVER = -1
@@ -85,7 +93,7 @@ class _Subject:
         self.tickets: dict[str, _Entry] = {}
         self.last: _Entry | None = None
         self.cooldown_until = 0
-        self.health = health.Health()
+        self.health = breaker.Health()
         self.learned_req = 0
         self.learned_req_until = 0
         self.learned_tok = 0
@@ -112,7 +120,7 @@ class MemoryBackend:
         self,
         clock: Callable[[], float],
         cache_max_entries: int,
-        policy: health.HealthPolicy = health.DEFAULT_POLICY,
+        policy: breaker.HealthPolicy = breaker.DEFAULT_POLICY,
     ) -> None:
         self._clock = clock
         self._policy = policy
@@ -130,7 +138,9 @@ class MemoryBackend:
             subject = self._subjects[key] = _Subject()
         return subject
 
-    async def admit(self, plan: Plan, tokens: int, rid: str) -> Admission:
+    async def admit(  # noqa: C901 - mirrors lua.ADMIT step by step, so the backends compare
+        self, plan: Plan, tokens: int, rid: str
+    ) -> Admission:
         """Atomically check every window and gate; add the entry to all windows or to none."""
         now = self._now()
         s = self._subject(plan.subject)
@@ -138,7 +148,7 @@ class MemoryBackend:
         if plan.gated:
             if s.cooldown_until > now:
                 return Admission(False, (s.cooldown_until - now) / US, "cooldown")
-            wait, claim = health.gate(s.health, now)
+            wait, claim = breaker.gate(s.health, now)
             if wait:
                 return Admission(False, wait / US, "breaker")
             if s.learned_req_until > now and s.learned_req < 1:
@@ -180,7 +190,7 @@ class MemoryBackend:
             if s.learned_tok_until > now:
                 s.learned_tok -= tokens
             if claim:
-                health.claim_probe(s.health, now, self._policy)
+                breaker.claim_probe(s.health, now, self._policy)
         return Admission(True, ticket=ticket)
 
     def _reweigh(self, s: _Subject, entry: _Entry, delta: int) -> None:
@@ -189,7 +199,7 @@ class MemoryBackend:
                 log.tokens += delta
         entry.tokens += delta
 
-    async def settle(
+    async def settle(  # noqa: C901 - mirrors lua.SETTLE step by step, so the backends compare
         self, plan: Plan, ticket: str | None, est: int, actual: int, learned: Learned
     ) -> None:
         """Correct the entry's token weight and tighten budgets the provider reported."""
@@ -228,11 +238,11 @@ class MemoryBackend:
             else:
                 s.learned_tok_until = 0
 
-    async def report(self, plan: Plan, outcome: Outcome) -> None:
+    async def report(self, plan: Plan, outcome: CallOutcome) -> None:
         """Record one upstream outcome in the health record; apply any cooldown."""
         now = self._now()
         s = self._subject(plan.subject)
-        health.apply(s.health, outcome, now, self._policy)
+        breaker.apply(s.health, outcome, now, self._policy)
         if outcome.cooldown_s:
             s.cooldown_until = max(s.cooldown_until, now + round(outcome.cooldown_s * US))
 

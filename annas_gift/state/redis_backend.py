@@ -19,11 +19,19 @@ from collections.abc import Sequence
 import orjson
 from redis.asyncio import Redis
 
-from annas_gift.state import health, lua, lua_health
-from annas_gift.state.base import US, Admission, Learned, ModelLiveState, Outcome, Plan, build_live
+from annas_gift.state import breaker, lua, lua_health
+from annas_gift.state.base import (
+    US,
+    Admission,
+    CallOutcome,
+    Learned,
+    ModelLiveState,
+    Plan,
+    build_live,
+)
 
 INFLIGHT_TTL_MS = 3_600_000  # a crashed instance's in-flight counts vanish within an hour
-HEALTH_TTL_MS = int(health.HEALTH_TTL_S * 1000)
+HEALTH_TTL_MS = int(breaker.HEALTH_TTL_S * 1000)
 
 
 def _b(value: object) -> bytes:
@@ -66,7 +74,7 @@ class RedisBackend:
     name = "redis"
 
     def __init__(
-        self, client: Redis, namespace: str, policy: health.HealthPolicy = health.DEFAULT_POLICY
+        self, client: Redis, namespace: str, policy: breaker.HealthPolicy = breaker.DEFAULT_POLICY
     ) -> None:
         self._client = client
         self._probe_timeout_us = _b(int(policy.probe_timeout_s * US))
@@ -140,7 +148,7 @@ class RedisBackend:
         ]
         await self._settle(keys=k.keys, args=args)
 
-    async def report(self, plan: Plan, outcome: Outcome) -> None:
+    async def report(self, plan: Plan, outcome: CallOutcome) -> None:
         """Record one upstream outcome in the health record; apply any cooldown."""
         k = self._k(plan)
         args: list[bytes | str | int] = [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DataError, DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.monitoring.events import (
+from annas_gift.core.events import (
     ClassificationEvent,
     Event,
     SelectionEvent,

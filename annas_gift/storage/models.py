@@ -142,7 +142,7 @@ class VPNEndpoint(Base):
         return f"VPNEndpoint(id={self.id!r}, name={self.name!r}, active={self.active!r})"
 
 
-class TaskClassification(Base):
+class ClassificationRow(Base):
     """The classifier's verdict for one request."""
 
     __tablename__ = "task_classifications"
@@ -157,7 +157,7 @@ class TaskClassification(Base):
     factors: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-class ModelSelection(Base):
+class SelectionRow(Base):
     """The selector's choice for one request, with its score breakdown."""
 
     __tablename__ = "model_selections"

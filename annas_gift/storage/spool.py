@@ -8,7 +8,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from annas_gift.monitoring.events import Event, decode_event, encode_event
+from annas_gift.core.events import Event, decode_event, encode_event
 
 log = logging.getLogger(__name__)
 

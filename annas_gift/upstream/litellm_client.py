@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from annas_gift.upstream import errors
+from annas_gift.core import errors
+from annas_gift.core.headers import parse_retry_after
 from annas_gift.upstream.base import Completion, UpstreamCall, Usage
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,7 @@ def _retry_after(exc: Exception) -> float | None:
     headers = getattr(exc, "litellm_response_headers", None)
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
-    value = headers.get("retry-after") if headers is not None and hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return parse_retry_after(headers) if isinstance(headers, Mapping) else None
 
 
 def _provider_message(exc: Exception) -> str:
@@ -45,58 +42,46 @@ def _provider_message(exc: Exception) -> str:
     return text[:500]
 
 
+def _status_of(exc: Exception, litellm: Any) -> tuple[int | None, str | None]:
+    """The HTTP status (and error code) a LiteLLM exception stands for."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return 400, "context_length_exceeded"
+    if isinstance(exc, litellm.RateLimitError):
+        return 429, None
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        return 401, None
+    # OpenAI-compatible providers' 401/403 reach us as BadRequestError with the status kept.
+    if status in (401, 403, 429):
+        return status, None
+    if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
+        return 400, None
+    if isinstance(exc, litellm.NotFoundError):
+        return 404, None
+    return None, None  # any other failure is the provider's
+
+
 def map_exception(exc: Exception, call: UpstreamCall) -> errors.GatewayError:
     """Translate a LiteLLM/OpenAI exception into our error type for this model."""
     import litellm
 
     p, m = call.model.provider, call.model.name
     msg = _provider_message(exc)
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, litellm.ContextWindowExceededError):
-        return errors.ContextWindowExceeded(msg, param="messages", provider=p, model=m)
-    if isinstance(exc, litellm.RateLimitError):
-        return errors.RateLimited(
-            f"{call.model.name} is rate limited by {call.model.provider}: {msg}",
-            retry_after=_retry_after(exc),
-            provider=p,
-            model=m,
-        )
-    # OpenAI-compatible providers' 401/403 reach us as BadRequestError with the status kept.
-    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (
-        401,
-        403,
-    ):
-        return errors.ProviderAuthFailed(
-            f"{call.model.provider} rejected the gateway's credentials for {call.model.name}",
-            provider=p,
-            model=m,
-        )
-    if isinstance(exc, litellm.Timeout):
-        return errors.UpstreamTimeout(
-            f"{call.model.name} did not answer within {call.timeout_s:g}s", provider=p, model=m
-        )
-    # LiteLLM reports a refused connection to an OpenAI-compatible provider as a 500.
-    if isinstance(exc, litellm.APIConnectionError) or "connection error" in msg.lower():
-        return errors.UpstreamConnectionError(
-            f"could not reach {call.model.provider} for {call.model.name}: {msg}",
-            provider=p,
-            model=m,
-        )
-    if isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
-        return errors.InvalidRequest(
-            f"{call.model.provider} rejected the request: {msg}", provider=p, model=m
-        )
-    if isinstance(exc, litellm.NotFoundError):
-        return errors.UpstreamServerError(
-            f"{call.model.provider} does not know model {call.model.litellm_model}",
-            provider=p,
-            model=m,
-        )
-    if status == 429:
-        return errors.RateLimited(msg, retry_after=_retry_after(exc), provider=p, model=m)
-    return errors.UpstreamServerError(
-        f"{call.model.provider} failed for {call.model.name}: {msg}", provider=p, model=m
-    )
+    status, code = _status_of(exc, litellm)
+    if status is None:
+        if isinstance(exc, litellm.Timeout):
+            return errors.UpstreamTimeout(
+                f"{m} did not answer within {call.timeout_s:g}s", provider=p, model=m
+            )
+        # LiteLLM reports a refused connection to an OpenAI-compatible provider as a 500.
+        if isinstance(exc, litellm.APIConnectionError) or "connection error" in msg.lower():
+            return errors.UpstreamConnectionError(
+                f"could not reach {p} for {m}: {msg}", provider=p, model=m
+            )
+    return errors.error_for_status(
+        status, msg, provider=p, model=m, upstream_model=call.model.litellm_model, code=code,
+        retry_after=_retry_after(exc) if status == 429 else None,
+    )  # fmt: skip
 
 
 def _usage_of(obj: Any) -> Usage:

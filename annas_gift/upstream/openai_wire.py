@@ -8,8 +8,6 @@ request as-is over a keep-alive pool. Parity with the LiteLLM path is tested
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +16,8 @@ import aiohttp
 import orjson
 
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.upstream import errors
+from annas_gift.core import errors
+from annas_gift.core.headers import parse_retry_after
 from annas_gift.upstream.base import Completion, UpstreamCall, Usage
 
 # LiteLLM provider prefix -> the provider's OpenAI-compatible base URL.
@@ -62,22 +61,6 @@ def wire_target(model: CatalogModel, env: Mapping[str, str] | None = None) -> Wi
     return WireTarget(url=f"{base}/chat/completions", model_id=model_id, headers=headers)
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    if ms := headers.get("retry-after-ms"):
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
 def _provider_message(raw: bytes) -> tuple[str, str | None]:
     try:
         data = orjson.loads(raw)
@@ -93,32 +76,14 @@ def _provider_message(raw: bytes) -> tuple[str, str | None]:
 
 def map_status(
     status: int, raw: bytes, headers: Mapping[str, str], call: UpstreamCall
-) -> Exception:
-    """The gateway error for a provider's non-2xx answer (same mapping as the LiteLLM path)."""
-    p, m = call.model.provider, call.model.name
+) -> errors.GatewayError:
+    """The gateway error for a provider's non-2xx answer (the table both paths share)."""
     message, code = _provider_message(raw)
-    if status == 429:
-        return errors.RateLimited(
-            f"{m} is rate limited by {p}: {message}",
-            retry_after=_retry_after(headers),
-            provider=p,
-            model=m,
-        )
-    if status in (401, 403):
-        return errors.ProviderAuthFailed(
-            f"{p} rejected the gateway's credentials for {m}", provider=p, model=m
-        )
-    if status in (400, 413, 422):
-        if code == "context_length_exceeded" or "context length" in message.lower():
-            return errors.ContextWindowExceeded(message, param="messages", provider=p, model=m)
-        return errors.InvalidRequest(f"{p} rejected the request: {message}", provider=p, model=m)
-    if status == 404:
-        return errors.UpstreamServerError(
-            f"{p} does not know model {call.model.litellm_model}", provider=p, model=m
-        )
-    return errors.UpstreamServerError(
-        f"{p} failed for {m} (HTTP {status}): {message}", provider=p, model=m
-    )
+    return errors.error_for_status(
+        status, message, provider=call.model.provider, model=call.model.name,
+        upstream_model=call.model.litellm_model, code=code,
+        retry_after=parse_retry_after(headers) if status == 429 else None,
+    )  # fmt: skip
 
 
 def _rate_headers(headers: Mapping[str, str]) -> dict[str, str]:

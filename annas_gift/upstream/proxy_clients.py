@@ -17,26 +17,14 @@ from typing import Any
 
 import httpx
 
-from annas_gift.upstream import errors
-from annas_gift.upstream.proxy_transport import (
-    PROXY_SCHEMES,
-    ProbeResult,
-    probe,
-    proxy_transport,
-    validate_proxy_url,
-)
+from annas_gift.core import errors
+from annas_gift.core.proxy_transport import proxy_transport
 
 __all__ = [
     "HTTP_HANDLER_PROVIDERS",
     "OPENAI_SDK_PROVIDERS",
-    "PROXY_SCHEMES",
-    "ProbeResult",
     "ProxyClients",
-    "ProxyNotSupported",
-    "probe",
-    "proxy_transport",
     "supports_proxy",
-    "validate_proxy_url",
 ]
 
 # Served by LiteLLM's OpenAI SDK handler: `client=` must be an openai.AsyncOpenAI.
@@ -58,12 +46,6 @@ HTTP_HANDLER_PROVIDERS = frozenset(
     }
 )  # fmt: skip
 _OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
-
-
-class ProxyNotSupported(errors.GatewayError):
-    """This model's LiteLLM provider cannot be sent through a proxy; it is never sent direct."""
-
-    status, type, code, retryable = 502, "upstream_error", "proxy_not_supported", True
 
 
 def litellm_provider(model: str, kwargs: Mapping[str, Any] | None = None) -> str:
@@ -122,7 +104,7 @@ class ProxyClients:
 
                 client = self._clients[key] = AsyncHTTPHandler(transport=self._transport(proxy_url))
             return {"client": client}
-        raise ProxyNotSupported(
+        raise errors.ProxyNotSupported(
             f"the {provider!r} provider of {model} cannot be routed through the VPN "
             "(see docs/vpn.md for the supported providers)"
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 
 from annas_gift.sandbox import RunningSandbox
-from annas_gift.storage.models import ModelSelection, TaskClassification, UsageRecord
+from annas_gift.storage.models import ClassificationRow, SelectionRow, UsageRecord
 from tests.api.conftest import AUTH
 
 CODE = "Fix this Python function: ```def mean(xs): return sum(xs) / len(x)```  It raises NameError."
@@ -86,7 +88,8 @@ async def test_retryable_failure_falls_back_to_the_second_choice(
     client: AsyncClient, upstream: RunningSandbox, failure: str
 ) -> None:
     app = client._transport.app  # type: ignore[attr-defined]
-    app.state.chat.attempt_timeout_s = 0.5
+    chat = app.state.gateway.chat
+    chat.config = dataclasses.replace(chat.config, attempt_timeout_s=0.5)
     order = (await _plan(client, "auto:powerful", CODE))["fallback_order"]
     upstream.script(order[0].split("/", 1)[1], [failure])
     r = await client.post(
@@ -133,17 +136,15 @@ async def test_decisions_are_persisted_with_the_request_id(client: AsyncClient) 
     )
     request_id = r.headers["x-request-id"]
     app = client._transport.app  # type: ignore[attr-defined]
-    await app.state.tracker.flush()
-    async with app.state.tracker._sessions() as session:
+    await app.state.gateway.tracker.flush()
+    async with app.state.gateway.tracker._sessions() as session:
         classification = (
             await session.execute(
-                select(TaskClassification).where(TaskClassification.request_id == request_id)
+                select(ClassificationRow).where(ClassificationRow.request_id == request_id)
             )
         ).scalar_one()
         selection = (
-            await session.execute(
-                select(ModelSelection).where(ModelSelection.request_id == request_id)
-            )
+            await session.execute(select(SelectionRow).where(SelectionRow.request_id == request_id))
         ).scalar_one()
         usage = (
             await session.execute(select(UsageRecord).where(UsageRecord.request_id == request_id))

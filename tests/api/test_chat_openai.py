@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 import pytest
 from httpx import AsyncClient
@@ -115,12 +117,12 @@ async def test_usage_is_recorded_per_key(client: AsyncClient) -> None:
         "/v1/chat/completions", json=chat_body(), headers={"Authorization": f"Bearer {ALICE}"}
     )
     app = client._transport.app  # type: ignore[attr-defined]
-    await app.state.tracker.flush()
+    await app.state.gateway.tracker.flush()
     from sqlalchemy import select
 
     from annas_gift.storage.models import UsageRecord
 
-    async with app.state.tracker._sessions() as session:
+    async with app.state.gateway.tracker._sessions() as session:
         rows = (await session.execute(select(UsageRecord.key_id, UsageRecord.cost_usd))).all()
     key_ids = sorted(r[0] for r in rows)
     assert key_ids[0] == "alice" and key_ids[1].startswith("key-")
@@ -161,7 +163,8 @@ async def test_rate_limit_keeps_retry_after(client: AsyncClient, upstream: Runni
 
 async def test_timeout_maps_to_504(client: AsyncClient, upstream: RunningSandbox) -> None:
     app = client._transport.app  # type: ignore[attr-defined]
-    app.state.chat.attempt_timeout_s = 0.5
+    chat = app.state.gateway.chat
+    chat.config = dataclasses.replace(chat.config, attempt_timeout_s=0.5)
     upstream.script("fast-small", ["timeout"])
     r = await client.post("/v1/chat/completions", json=chat_body(), headers=AUTH)
     assert r.status_code == 504

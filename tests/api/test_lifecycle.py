@@ -31,7 +31,7 @@ async def test_usage_is_flushed_on_shutdown(settings: Settings, upstream) -> Non
                     headers=AUTH,
                 )
                 assert r.status_code == 200
-            assert app.state.tracker.pending == 5
+            assert app.state.gateway.tracker.pending == 5
 
     engine = database.create_engine(slow.storage.database_url)
     try:

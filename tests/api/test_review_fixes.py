@@ -45,7 +45,7 @@ async def test_unexpected_error_is_a_shaped_500_with_request_id_logged_once(
     async def broken(*_: object, **__: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app.state.chat, "complete", broken)
+    monkeypatch.setattr(app.state.gateway.chat, "complete", broken)
     with caplog.at_level(logging.ERROR):
         r = await client.post(
             "/v1/chat/completions",
@@ -62,8 +62,8 @@ async def test_unexpected_error_is_a_shaped_500_with_request_id_logged_once(
 
 async def test_every_candidate_cooling_down_gives_429_with_retry_after(client: AsyncClient) -> None:
     app = client._transport.app  # type: ignore[attr-defined]
-    state = app.state.gateway_state
-    for model in app.state.catalog.all():
+    state = app.state.gateway.state
+    for model in app.state.gateway.catalog.all():
         await state.report(model, ok=False, latency_ms=1, status=429, retry_after=40)
     r = await client.post(
         "/v1/chat/completions", json={"model": "auto", "messages": MSG}, headers=AUTH
@@ -78,9 +78,9 @@ async def test_open_circuit_is_a_retryable_503(
     client: AsyncClient, upstream: RunningSandbox
 ) -> None:
     app = client._transport.app  # type: ignore[attr-defined]
-    model = app.state.catalog.get("sandbox/fast-small")
+    model = app.state.gateway.catalog.get("sandbox/fast-small")
     for _ in range(3):
-        await app.state.gateway_state.report(model, ok=False, latency_ms=1, status=503)
+        await app.state.gateway.state.report(model, ok=False, latency_ms=1, status=503)
     body = {"model": "sandbox/fast-small", "messages": MSG}
     alone = await client.post("/v1/chat/completions", json=body, headers=AUTH)
     assert alone.status_code == 503
@@ -99,8 +99,8 @@ async def test_classify_sees_live_state(client: AsyncClient) -> None:
     body = {"model": "auto:fast", "messages": [{"role": "user", "content": "Write a haiku."}]}
     before = (await client.post("/api/v1/classify", json=body, headers=AUTH)).json()
     first = before["fallback_order"][0]
-    await app.state.gateway_state.report(
-        app.state.catalog.get(first), ok=False, latency_ms=1, status=429, retry_after=60
+    await app.state.gateway.state.report(
+        app.state.gateway.catalog.get(first), ok=False, latency_ms=1, status=429, retry_after=60
     )
     await asyncio.sleep(0.06)  # past cache.snapshot_max_age_s: ranking may be 50 ms stale
     after = (await client.post("/api/v1/classify", json=body, headers=AUTH)).json()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from annas_gift.monitoring.events import (
+from annas_gift.core.events import (
     ClassificationEvent,
     MetricDelta,
     SelectionEvent,

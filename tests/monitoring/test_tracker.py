@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tracker_probes import count, eventually, request_ids, rows_reach
 
-from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent, UsageEvent
+from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.storage.repositories import (
     ClassificationRepository,

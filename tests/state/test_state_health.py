@@ -8,7 +8,7 @@ import pytest
 from state_helpers import FakeClock, StateFactory, make_model
 
 from annas_gift.state import GatewayState
-from annas_gift.state.health import HealthPolicy, classify, median
+from annas_gift.state.breaker import HealthPolicy, classify, median
 
 FAST = HealthPolicy(open_base_s=0.4, open_max_s=2.0, probe_timeout_s=0.4)
 

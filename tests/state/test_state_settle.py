@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from state_helpers import FakeClock, StateFactory, make_model
 
-from annas_gift.state import GatewayState, parse_retry_after
+from annas_gift.core.headers import parse_duration, parse_retry_after
+from annas_gift.state import GatewayState
 from annas_gift.state.base import Learned
-from annas_gift.state.headers import learned_from_headers, parse_duration
+from annas_gift.state.headers import learned_from_headers
 
 NOW = 1_700_000_000.0
 

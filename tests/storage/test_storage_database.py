@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from annas_gift.monitoring.events import UsageEvent
+from annas_gift.core.events import UsageEvent
 from annas_gift.storage import database
 from annas_gift.storage.models import UsageRecord
 from annas_gift.storage.repositories import UsageRepository, VPNEndpointRepository

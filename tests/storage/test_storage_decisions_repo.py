@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent
-from annas_gift.storage.models import ModelSelection
+from annas_gift.core.events import ClassificationEvent, SelectionEvent
+from annas_gift.storage.models import SelectionRow
 from annas_gift.storage.repositories import ClassificationRepository, SelectionRepository
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -47,7 +47,7 @@ async def test_selections_round_trip_with_json_and_nulls(sessions: Sessions) -> 
         (r2,) = await SelectionRepository(session).for_request("r2")
         # None is stored as SQL NULL (not JSON 'null'), so IS NULL finds it.
         null_breakdowns = await session.scalar(
-            select(func.count()).where(ModelSelection.breakdown.is_(None))
+            select(func.count()).where(SelectionRow.breakdown.is_(None))
         )
     assert (r1.selected_provider, r1.selected_model, r1.reason) == (
         "openai",

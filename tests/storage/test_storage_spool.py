@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent, UsageEvent
+from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.storage.spool import Spool
 
 WHEN = datetime(2024, 3, 1, 12, tzinfo=UTC)

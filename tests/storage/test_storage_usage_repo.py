@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.monitoring.events import MetricDelta, UsageEvent, UsageStat
+from annas_gift.core.events import MetricDelta, UsageEvent, UsageStat
 from annas_gift.storage.repositories import UsageRepository
 
 Make = Callable[..., UsageEvent]

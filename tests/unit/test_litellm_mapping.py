@@ -7,7 +7,7 @@ import litellm
 import pytest
 
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.upstream import errors
+from annas_gift.core import errors
 from annas_gift.upstream.base import UpstreamCall
 from annas_gift.upstream.litellm_client import map_exception
 

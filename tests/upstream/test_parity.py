@@ -9,8 +9,8 @@ import pytest
 
 from annas_gift.catalog.demo import demo_catalog
 from annas_gift.catalog.registry import Catalog, CatalogModel
+from annas_gift.core import errors
 from annas_gift.sandbox import SandboxServer
-from annas_gift.upstream import errors
 from annas_gift.upstream.base import UpstreamCall
 from annas_gift.upstream.litellm_client import LiteLLMUpstream
 from annas_gift.upstream.openai_wire import OpenAIWireUpstream, wire_target

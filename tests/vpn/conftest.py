@@ -13,15 +13,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annas_gift.catalog.registry import CatalogModel
+from annas_gift.core import errors
+from annas_gift.egress.config import VPNConfig
+from annas_gift.egress.manager import VPNManager
+from annas_gift.egress.policies import ProxyChoice
 from annas_gift.sandbox import RunningSandbox, start_in_thread
+from annas_gift.settings import VPNSettings
 from annas_gift.storage import database, migrate
-from annas_gift.upstream import errors
 from annas_gift.upstream.base import UpstreamCall
 from annas_gift.upstream.litellm_client import map_exception
 from annas_gift.upstream.proxy_clients import ProxyClients
-from annas_gift.upstream.vpn_config import VPNConfig
-from annas_gift.upstream.vpn_manager import VPNManager
-from annas_gift.upstream.vpn_policies import ProxyChoice
 from tests.vpn.proxies import HTTPProxy, LoopbackProxy, SOCKS5Proxy
 
 USER = "vpn-user"
@@ -97,7 +98,7 @@ def vpn_config(proxies: dict[str, LoopbackProxy], **overrides: Any) -> VPNConfig
         "endpoints": [{"name": name, "url": p.url} for name, p in proxies.items()],
     }
     values.update(overrides)
-    return VPNConfig.of(values)
+    return VPNConfig.from_settings(VPNSettings.model_validate(values))
 
 
 @pytest.fixture

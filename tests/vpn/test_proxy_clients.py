@@ -8,16 +8,15 @@ import gc
 
 import pytest
 
+from annas_gift.core import errors
+from annas_gift.egress.policies import ProxyChoice
 from annas_gift.sandbox import RunningSandbox
-from annas_gift.upstream import errors
 from annas_gift.upstream.proxy_clients import (
     HTTP_HANDLER_PROVIDERS,
     OPENAI_SDK_PROVIDERS,
     ProxyClients,
-    ProxyNotSupported,
     supports_proxy,
 )
-from annas_gift.upstream.vpn_policies import ProxyChoice
 from tests.vpn.conftest import PASSWORD, call_litellm, sandbox_model, texts
 from tests.vpn.proxies import LoopbackProxy
 
@@ -89,7 +88,7 @@ async def test_unsupported_providers_are_refused_not_sent_direct(
     catalog_model = sandbox_model(upstream.base_url)
     catalog_model = type(catalog_model)(**{**_fields(catalog_model), "litellm_model": model})
     assert not supports_proxy(model)
-    with pytest.raises(ProxyNotSupported) as caught:
+    with pytest.raises(errors.ProxyNotSupported) as caught:
         await call_litellm(clients, catalog_model, choice(http_proxy_b))
     assert caught.value.retryable
     assert upstream.requests() == []

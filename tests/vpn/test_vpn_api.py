@@ -1,9 +1,4 @@
-"""The VPN admin API, and chat through the gateway over rotating proxies.
-
-Admin routes run now: the fixture mounts the router and starts a manager itself when the app
-does not. Tests marked `integration` need the lead's wiring (the lifespan creating
-`app.state.vpn`, the chat service choosing endpoints) and skip until it is there.
-"""
+"""The VPN admin API, and chat through the gateway over rotating proxies."""
 
 from __future__ import annotations
 
@@ -21,14 +16,11 @@ import pytest
 from fastapi import FastAPI
 
 from annas_gift.api.app import create_app
-from annas_gift.api.routes import vpn as vpn_routes
 from annas_gift.catalog.demo import demo_model_list
 from annas_gift.catalog.registry import Catalog
+from annas_gift.egress.manager import VPNManager
 from annas_gift.sandbox import RunningSandbox
 from annas_gift.settings import load_settings
-from annas_gift.storage import database
-from annas_gift.upstream.vpn_config import VPNConfig
-from annas_gift.upstream.vpn_manager import VPNManager
 from tests.vpn.conftest import PASSWORD, texts
 from tests.vpn.proxies import HTTPProxy, LoopbackProxy
 
@@ -42,7 +34,6 @@ class Gateway:
     app: FastAPI
     client: httpx.AsyncClient
     vpn: VPNManager
-    integrated: bool
 
 
 def vpn_section(proxies: dict[str, LoopbackProxy], probe_url: str) -> dict[str, Any]:
@@ -68,21 +59,10 @@ async def open_gateway(
     )
     catalog = Catalog.from_model_list(demo_model_list(sandbox.base_url), price=False)
     app = create_app(settings, catalog=catalog)
-    # FastAPI keeps included routers whole (`original_router`); look for ours among them.
-    if not any(getattr(r, "original_router", None) is vpn_routes.router for r in app.routes):
-        app.include_router(vpn_routes.router)
     async with app.router.lifespan_context(app):
-        manager = getattr(app.state, "vpn", None)
-        own = manager is None
-        if manager is None:
-            manager = VPNManager(database.session_factory(app.state.engine), VPNConfig.of(vpn))
-            await manager.start()
-            app.state.vpn = manager
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield Gateway(app, client, manager, integrated=not own)
-        if own:
-            await manager.stop()
+            yield Gateway(app, client, app.state.gateway.vpn)
 
 
 @pytest.fixture
@@ -99,10 +79,6 @@ async def gateway(
         sqlite_url, tmp_path, upstream, vpn_section(proxies, upstream.url + "/health")
     ):
         yield gw
-
-
-def integration(gw: Gateway) -> None:
-    assert gw.integrated, "the app's lifespan must create app.state.vpn"
 
 
 async def eventually(check: Any, within: float = 5.0) -> None:
@@ -195,7 +171,7 @@ async def test_endpoints_added_by_api_survive_a_restart(
         assert [e["name"] for e in listed] == ["kept"]
 
 
-# -- chat through the gateway (needs the lead's integration) -------------------------------
+# -- chat through the gateway ---------------------------------------------------------------
 
 
 async def chat(c: httpx.AsyncClient, text: str, **extra: Any) -> httpx.Response:
@@ -209,7 +185,6 @@ async def test_each_chat_goes_through_the_endpoint_the_policy_chose(
     http_proxy_b: LoopbackProxy,
     socks_proxy: LoopbackProxy,
 ) -> None:
-    integration(gateway)
     for i in range(6):
         response = await chat(gateway.client, f"t{i}")
         assert response.status_code == 200, response.text
@@ -224,7 +199,6 @@ async def test_clients_cannot_choose_a_proxy(
     http_proxy_b: LoopbackProxy,
     socks_proxy: LoopbackProxy,
 ) -> None:
-    integration(gateway)
     evil = HTTPProxy().start()
     try:
         steering = {"proxy": evil.url, "proxies": evil.url, "http_client": evil.url}
@@ -242,7 +216,6 @@ async def test_clients_cannot_choose_a_proxy(
 async def test_killing_a_proxy_mid_load_is_invisible_to_clients(
     gateway: Gateway, socks_proxy: LoopbackProxy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    integration(gateway)
     total, concurrency, statuses = 150, 12, []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from annas_gift.core import errors
+from annas_gift.egress.admin import VPNAdmin
 from annas_gift.sandbox import RunningSandbox
-from annas_gift.upstream import errors
 from annas_gift.upstream.proxy_clients import ProxyClients
 from tests.vpn.conftest import call_litellm, eventually, sandbox_model, texts, vpn_config
 from tests.vpn.proxies import LoopbackProxy
@@ -28,7 +29,7 @@ async def test_dead_endpoint_costs_one_failed_attempt_then_recovers(
 ) -> None:
     vpn = await manager_factory(vpn_config({"a": socks_proxy, "b": http_proxy}))
     model = sandbox_model(upstream.base_url)
-    await eventually(lambda: all(e["last_check"] for e in vpn.list_endpoints()))
+    await eventually(lambda: all(e.last_check for e in VPNAdmin(vpn).list_endpoints()))
     await asyncio.to_thread(socks_proxy.kill)
     switched = []
     for i in range(6):
@@ -38,10 +39,10 @@ async def test_dead_endpoint_costs_one_failed_attempt_then_recovers(
         switched.append(n)
     assert switched == [1, 0, 0, 0, 0, 0]  # only the first request paid for the dead proxy
     assert texts(http_proxy) == [f"r{i}" for i in range(6)]
-    await eventually(lambda: vpn.get_endpoint("a")["state"] == "down")
-    assert vpn.status()["failovers"] == 1
+    await eventually(lambda: VPNAdmin(vpn).get_endpoint("a").state == "down")
+    assert VPNAdmin(vpn).status().failovers == 1
     await asyncio.to_thread(socks_proxy.start)  # back on the same port
-    await eventually(lambda: vpn.get_endpoint("a")["state"] == "up")
+    await eventually(lambda: VPNAdmin(vpn).get_endpoint("a").state == "up")
     picks = [vpn.get_proxy_config("sandbox").name for _ in range(4)]
     assert "a" in picks
     await call_litellm(clients, model, vpn.get_proxy_config("sandbox"), "after")
@@ -66,7 +67,7 @@ async def test_a_silent_proxy_costs_one_connect_timeout(
     try:
         config = vpn_config({"b": http_proxy}, probe_interval_s=60, probe_timeout_s=1)
         vpn = await manager_factory(config)
-        await vpn.add("a", f"socks5://127.0.0.1:{port}")
+        await VPNAdmin(vpn).add("a", f"socks5://127.0.0.1:{port}")
         began = time.monotonic()
         _, switched = await vpn.call_with_failover(
             "sandbox",
@@ -75,7 +76,7 @@ async def test_a_silent_proxy_costs_one_connect_timeout(
         assert switched == 1
         assert time.monotonic() - began < 8  # connect + pool timeouts, not forever
         assert texts(http_proxy) == ["t"]
-        await eventually(lambda: vpn.get_endpoint("a")["last_error"] == "timed out")
+        await eventually(lambda: VPNAdmin(vpn).get_endpoint("a").last_error == "timed out")
     finally:
         for w in held:
             w.close()
@@ -132,5 +133,5 @@ async def test_killing_a_proxy_mid_load_loses_nothing(
     # Every request got through once; a failed attempt shows in c's log only if it was cut
     # mid-way (refused connections never reach it).
     assert total <= sum(figures["through"].values()) <= total + switched
-    assert sum(e["requests_carried"] for e in vpn.list_endpoints()) == total + switched
-    assert vpn.get_endpoint("c")["state"] in ("down", "suspect")
+    assert sum(e.requests_carried for e in VPNAdmin(vpn).list_endpoints()) == total + switched
+    assert VPNAdmin(vpn).get_endpoint("c").state in ("down", "suspect")

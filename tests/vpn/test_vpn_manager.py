@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annas_gift.core import errors
+from annas_gift.core.errors import VPNUnavailable
+from annas_gift.egress.admin import VPNAdmin
+from annas_gift.egress.config import VPNConfig
+from annas_gift.egress.manager import VPNManager
 from annas_gift.sandbox import RunningSandbox
-from annas_gift.settings import ConfigError
-from annas_gift.upstream import errors
+from annas_gift.settings import ConfigError, VPNSettings
 from annas_gift.upstream.proxy_clients import ProxyClients
-from annas_gift.upstream.vpn_config import VPNConfig
-from annas_gift.upstream.vpn_manager import VPNManager, VPNUnavailable
 from tests.vpn.conftest import (
     PASSWORD,
     call_litellm,
@@ -45,7 +47,7 @@ async def test_round_robin_each_request_goes_through_the_chosen_proxy(
     assert texts(http_proxy) == ["a0", "a3"]
     assert texts(http_proxy_b) == ["b1", "b4"]
     assert texts(socks_proxy) == ["c2", "c5"]
-    assert {e["name"]: e["requests_carried"] for e in vpn.list_endpoints()} == {
+    assert {e.name: e.requests_carried for e in VPNAdmin(vpn).list_endpoints()} == {
         "a": 2,
         "b": 2,
         "c": 2,
@@ -72,7 +74,7 @@ async def test_sticky_per_provider_and_429_rotates_away(
     with pytest.raises(errors.RateLimited):
         await vpn.call_with_failover("p1", call)
     assert vpn.get_proxy_config("p1").name == "b"  # moved away from the limited endpoint
-    assert vpn.status()["sticky"] == {"p1": "b", "p2": "b"}
+    assert VPNAdmin(vpn).status().sticky == {"p1": "b", "p2": "b"}
 
 
 async def test_provider_country_and_endpoint_restrictions(
@@ -84,9 +86,9 @@ async def test_provider_country_and_endpoint_restrictions(
 ) -> None:
     config = vpn_config({}, providers=["p1", "p2"], countries=["de"])
     vpn = await manager_factory(config)
-    await vpn.add("de-1", http_proxy.url, country="DE", allowed_providers=["p1"])
-    await vpn.add("de-2", http_proxy_b.url, country="de")
-    await vpn.add("us-1", http_proxy_b.url, country="US")
+    await VPNAdmin(vpn).add("de-1", http_proxy.url, country="DE", allowed_providers=["p1"])
+    await VPNAdmin(vpn).add("de-2", http_proxy_b.url, country="de")
+    await VPNAdmin(vpn).add("us-1", http_proxy_b.url, country="US")
     assert {vpn.get_proxy_config("p1").name for _ in range(4)} == {"de-1", "de-2"}
     assert {vpn.get_proxy_config("p2").name for _ in range(4)} == {"de-2"}
     # A provider that is not routed through the VPN goes direct: no proxy sees it.
@@ -100,7 +102,7 @@ async def test_no_endpoint_left_refuses_unless_fail_open(
     manager_factory: Factory, http_proxy: LoopbackProxy
 ) -> None:
     vpn = await manager_factory(vpn_config({"a": http_proxy}))
-    await vpn.update("a", active=False)
+    await VPNAdmin(vpn).update("a", active=False)
     with pytest.raises(VPNUnavailable):
         vpn.get_proxy_config("sandbox")
     open_vpn = await manager_factory(vpn_config({}, fail_open=True))
@@ -117,16 +119,16 @@ async def test_timed_rotation_follows_the_clock(
     vpn = VPNManager(sessions, config, clock=lambda: now[0])
     await vpn.load()
     for name in ("a", "b", "c"):
-        await vpn.add(name, http_proxy.url)
+        await VPNAdmin(vpn).add(name, http_proxy.url)
     first = [vpn.get_proxy_config("x").name for _ in range(3)]
     now[0] += 299
     assert vpn.get_proxy_config("x").name == first[0] == first[2]
     now[0] += 2
     assert vpn.get_proxy_config("x").name == "b"
-    assert (await vpn.rotate("a")).name == "a"
+    assert (await VPNAdmin(vpn).rotate("a")).name == "a"
     assert vpn.get_proxy_config("y").name == "a"
-    assert (await vpn.rotate()).name == "b"
-    assert vpn.status()["current"] == "b"
+    assert (await VPNAdmin(vpn).rotate()).name == "b"
+    assert VPNAdmin(vpn).status().current == "b"
     await vpn.stop()
 
 
@@ -137,18 +139,18 @@ async def test_endpoints_and_counters_survive_a_restart(
 ) -> None:
     first = VPNManager(sessions, vpn_config({"declared": http_proxy}, probe_interval_s=60))
     await first.start()
-    await first.add("runtime", http_proxy_b.url, country="NL", provider_label="acme")
+    await VPNAdmin(first).add("runtime", http_proxy_b.url, country="NL", provider_label="acme")
     for _ in range(5):
         first.get_proxy_config("sandbox")
     await first.stop()
     second = VPNManager(sessions, VPNConfig(enabled=True, probe_interval_s=60))
     await second.start()
     try:
-        by_name = {e["name"]: e for e in second.list_endpoints()}
+        by_name = {e.name: e for e in VPNAdmin(second).list_endpoints()}
         assert set(by_name) == {"declared", "runtime"}
-        assert by_name["runtime"]["country"] == "NL"
-        assert by_name["runtime"]["provider_label"] == "acme"
-        assert by_name["declared"]["requests_carried"] + by_name["runtime"]["requests_carried"] == 5
+        assert by_name["runtime"].country == "NL"
+        assert by_name["runtime"].provider_label == "acme"
+        assert by_name["declared"].requests_carried + by_name["runtime"].requests_carried == 5
         assert PASSWORD not in json.dumps(by_name)
     finally:
         await second.stop()
@@ -156,42 +158,44 @@ async def test_endpoints_and_counters_survive_a_restart(
 
 async def test_crud_validation(manager_factory: Factory, http_proxy: LoopbackProxy) -> None:
     vpn = await manager_factory(vpn_config({}, enabled=False))
-    await vpn.add("one", http_proxy.url)
+    await VPNAdmin(vpn).add("one", http_proxy.url)
     with pytest.raises(errors.InvalidRequest, match="already exists"):
-        await vpn.add("one", http_proxy.url)
+        await VPNAdmin(vpn).add("one", http_proxy.url)
     with pytest.raises(errors.InvalidRequest) as bad:
-        await vpn.add("two", f"socks4://u:{PASSWORD}@127.0.0.1:1080")
+        await VPNAdmin(vpn).add("two", f"socks4://u:{PASSWORD}@127.0.0.1:1080")
     assert bad.value.param == "url"
     assert PASSWORD not in bad.value.message
     with pytest.raises(errors.InvalidRequest, match="port"):
-        await vpn.add("two", "http://proxy.example")
+        await VPNAdmin(vpn).add("two", "http://proxy.example")
     with pytest.raises(errors.InvalidRequest) as bad_name:
-        await vpn.add("no spaces", http_proxy.url)
+        await VPNAdmin(vpn).add("no spaces", http_proxy.url)
     assert bad_name.value.param == "name"
-    updated = await vpn.update("one", country="SE", allowed_providers=["a", "b"])
-    assert updated["country"] == "SE"
-    assert updated["allowed_providers"] == ["a", "b"]
+    updated = await VPNAdmin(vpn).update("one", country="SE", allowed_providers=["a", "b"])
+    assert updated.country == "SE"
+    assert updated.allowed_providers == ["a", "b"]
     with pytest.raises(errors.NotFound):
-        await vpn.update("ghost", active=False)
-    await vpn.remove("one")
+        await VPNAdmin(vpn).update("ghost", active=False)
+    await VPNAdmin(vpn).remove("one")
     with pytest.raises(errors.NotFound):
-        await vpn.remove("one")
+        await VPNAdmin(vpn).remove("one")
     with pytest.raises(errors.NotFound):
-        await vpn.rotate("one")
+        await VPNAdmin(vpn).rotate("one")
 
 
 def test_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match=r"vpn\.rotation"):
-        VPNConfig.of({"rotation": "fastest"})
+        VPNConfig.from_settings(VPNSettings(rotation="fastest"))
     with pytest.raises(ConfigError, match=r"vpn\.endpoints\[1\]\.url") as caught:
-        VPNConfig.of(
-            {"endpoints": [{"name": "a", "url": "http://h:1"}, {"name": "b", "url": "ftp://x"}]}
+        VPNConfig.from_settings(
+            VPNSettings(
+                endpoints=[{"name": "a", "url": "http://h:1"}, {"name": "b", "url": "ftp://x"}]
+            )
         )
     assert "ftp://x" not in str(caught.value)
     with pytest.raises(ConfigError, match="unique"):
-        VPNConfig.of({"endpoints": [{"name": "a", "url": "http://h:1"}] * 2})
-    config = VPNConfig.of(
-        {"rotation": "Sticky-Per-Provider", "countries": "de, us", "providers": ["openai"]}
+        VPNConfig.from_settings(VPNSettings(endpoints=[{"name": "a", "url": "http://h:1"}] * 2))
+    config = VPNConfig.from_settings(
+        VPNSettings(rotation="Sticky-Per-Provider", countries=["de", " us"], providers=["openai"])
     )
     assert config.rotation == "sticky"
     assert config.countries == frozenset({"DE", "US"})

@@ -6,9 +6,10 @@ import random
 
 import pytest
 
-from annas_gift.upstream.proxy_clients import validate_proxy_url
-from annas_gift.upstream.vpn_config import SecretFilter, scrub, validate_endpoint
-from annas_gift.upstream.vpn_policies import EndpointState, Rotation, candidates, normalize_policy
+from annas_gift.core.proxy_transport import validate_proxy_url
+from annas_gift.egress.config import validate_endpoint
+from annas_gift.egress.log_guard import SecretFilter, scrub
+from annas_gift.egress.policies import EndpointState, Rotation, candidates, normalize_policy
 
 NAMES = ["a", "b", "c"]
 

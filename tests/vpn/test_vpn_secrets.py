@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from annas_gift.core import errors
+from annas_gift.egress.admin import VPNAdmin
 from annas_gift.sandbox import RunningSandbox
-from annas_gift.upstream import errors
 from annas_gift.upstream.litellm_client import _configure_litellm
 from annas_gift.upstream.proxy_clients import ProxyClients
 from tests.vpn.conftest import PASSWORD, USER, call_litellm, sandbox_model, vpn_config
@@ -28,7 +29,7 @@ async def test_credentials_never_logged_or_shown(
     _configure_litellm()  # as the gateway runs it
     caplog.set_level(logging.DEBUG)  # everything, httpx and httpcore included
     vpn = await manager_factory(vpn_config({"http": http_proxy, "socks": socks_proxy}))
-    await vpn.add("extra", socks_proxy.url.replace("socks5", "socks5h"), country="DE")
+    await VPNAdmin(vpn).add("extra", socks_proxy.url.replace("socks5", "socks5h"), country="DE")
     model = sandbox_model(upstream.base_url)
     seen: list[str] = []
     for i in range(3):
@@ -44,16 +45,19 @@ async def test_credentials_never_logged_or_shown(
     for name in ("http", "socks", "extra"):
         seen.append(json.dumps((await vpn.test_endpoint(name)).to_dict()))
     with pytest.raises(errors.InvalidRequest) as bad:
-        await vpn.update("http", url=f"ftp://{USER}:{PASSWORD}@h:1")
+        await VPNAdmin(vpn).update("http", url=f"ftp://{USER}:{PASSWORD}@h:1")
     seen.append(bad.value.message)
-    await vpn.update("http", url=http_proxy.url.replace(PASSWORD, PASSWORD + "2"))
+    await VPNAdmin(vpn).update("http", url=http_proxy.url.replace(PASSWORD, PASSWORD + "2"))
     choice = vpn.get_proxy_config("sandbox")
-    seen += [repr(choice), json.dumps(vpn.status()), json.dumps(vpn.list_endpoints())]
-    seen += [repr(state) for state in vpn._states.values()]
+    admin = VPNAdmin(vpn)
+    listed = json.dumps([e.model_dump() for e in admin.list_endpoints()])
+    seen += [repr(choice), admin.status().model_dump_json(), listed]
+    seen += [repr(state) for state in vpn.states.values()]
     await vpn.stop()
     seen += [r.getMessage() for r in caplog.records]
     assert len(caplog.records) > 20  # the run did log: the check below means something
-    assert "masked" in json.dumps(vpn.status()) or "***" in json.dumps(vpn.status())
+    status = admin.status().model_dump_json()
+    assert "masked" in status or "***" in status
     for text in seen:
         assert PASSWORD not in text, text
     assert any("failed" in r.getMessage() for r in caplog.records)

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ValidationError
 from annas_gift.api.errors import validation_error
 from annas_gift.api.schemas.openai import ChatMessage, StreamOptions
 from annas_gift.catalog.registry import CatalogModel
+from annas_gift.core.errors import InvalidRequest
+from annas_gift.core.types import Attempt, ChatInput, RequestContext
 from annas_gift.services.chat import ChatService
 from annas_gift.services.streaming import OpenStream, open_stream
-from annas_gift.services.types import Attempt, ChatInput, RequestContext, RoutePlan
-from annas_gift.upstream.errors import InvalidRequest
+from annas_gift.services.types import RoutePlan
 
 Body = TypeVar("Body", bound=BaseModel)
 

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from annas_gift.api.deps import CatalogDep, Chat, KeyId, Tracker
+from annas_gift.api.deps import CatalogDep, Chat, KeyId, State, Tracker
 from annas_gift.api.routes.common import (
     json_body,
     read_body,
@@ -27,20 +27,14 @@ from annas_gift.api.schemas.native import (
     UsageReport,
 )
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.services.types import RequestContext
-from annas_gift.upstream.errors import InvalidRequest, NotFound
+from annas_gift.core.errors import InvalidRequest, NotFound
+from annas_gift.core.types import RequestContext
+from annas_gift.state import GatewayState
 
-router = APIRouter(prefix="/api/v1", tags=["native"])
-
-
-def _as_dict(obj: object) -> dict[str, object] | None:
-    if obj is None:
-        return None
-    to_dict = getattr(obj, "to_dict", None)
-    return to_dict() if callable(to_dict) else None
+routes = APIRouter(prefix="/api/v1", tags=["native"])
 
 
-@router.post(
+@routes.post(
     "/chat",
     response_model=None,
     responses={200: {"model": ChatResponse}},
@@ -59,6 +53,7 @@ async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | St
     choice = (body_out.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     usage = result.completion.usage
+    plan = result.plan
     return ChatResponse(
         id=str(body_out.get("id", ctx.request_id)),
         request_id=ctx.request_id,
@@ -80,8 +75,8 @@ async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | St
         latency_ms=round(result.latency_ms, 2),
         cache=result.cache,
         attempts=[AttemptInfo(**a.to_dict()) for a in result.attempts],
-        classification=_as_dict(result.plan.classification),
-        selection=_as_dict(result.plan.selection),
+        classification=plan.classification.to_dict() if plan.classification else None,
+        selection=plan.selection.to_dict() if plan.selection else None,
     )
 
 
@@ -103,13 +98,13 @@ def _model_info(model: CatalogModel) -> ModelInfo:
     )
 
 
-@router.get("/models", response_model=list[ModelInfo])
+@routes.get("/models", response_model=list[ModelInfo])
 async def models(_: KeyId, catalog: CatalogDep) -> list[ModelInfo]:
     """Every catalog model with its routing metadata and availability."""
     return [_model_info(m) for m in catalog.all()]
 
 
-@router.get("/models/{provider}", response_model=list[ModelInfo])
+@routes.get("/models/{provider}", response_model=list[ModelInfo])
 async def provider_models(provider: str, _: KeyId, catalog: CatalogDep) -> list[ModelInfo]:
     """The catalog models of one provider."""
     found = catalog.by_provider(provider)
@@ -125,11 +120,11 @@ def _epoch(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value else None
 
 
-async def _statuses(request: Request, models: list[CatalogModel]) -> list[ModelStatus]:
-    live = await request.app.state.gateway_state.snapshot(models)
+async def _statuses(state: GatewayState, models: list[CatalogModel]) -> list[ModelStatus]:
+    live = await state.snapshot(models)
     out = []
     for model in models:
-        state = live[model.name]
+        now = live[model.name]
         missing = model.missing_env()
         out.append(
             ModelStatus(
@@ -137,28 +132,28 @@ async def _statuses(request: Request, models: list[CatalogModel]) -> list[ModelS
                 provider=model.provider,
                 available=not missing,
                 missing_env=missing,
-                healthy=state.healthy,
-                breaker=state.breaker,
-                cooled_down_until=_epoch(state.cooled_down_until),
-                latency_p50_ms=state.latency_p50_ms,
-                error_rate=state.error_rate,
-                headroom=state.headroom,
+                healthy=now.healthy,
+                breaker=now.breaker,
+                cooled_down_until=_epoch(now.cooled_down_until),
+                latency_p50_ms=now.latency_p50_ms,
+                error_rate=now.error_rate,
+                headroom=now.headroom,
                 limits={"rpm": model.rpm, "tpm": model.tpm, "rpd": model.rpd, "tpd": model.tpd},
-                remaining=state.remaining,
-                last_error=state.last_error,
-                last_check=_epoch(state.last_check),
+                remaining=now.remaining,
+                last_error=now.last_error,
+                last_check=_epoch(now.last_check),
             )
         )
     return out
 
 
-@router.get("/providers/status", response_model=list[ProviderStatus])
-async def providers_status(request: Request, _: KeyId, catalog: CatalogDep) -> list[ProviderStatus]:
+@routes.get("/providers/status", response_model=list[ProviderStatus])
+async def providers_status(_: KeyId, catalog: CatalogDep, state: State) -> list[ProviderStatus]:
     """Per provider: availability, missing env vars, and every model's live health and headroom."""
     out = []
     for provider in catalog.providers():
         models = catalog.by_provider(provider)
-        statuses = await _statuses(request, models)
+        statuses = await _statuses(state, models)
         out.append(
             ProviderStatus(
                 provider=provider,
@@ -172,18 +167,18 @@ async def providers_status(request: Request, _: KeyId, catalog: CatalogDep) -> l
     return out
 
 
-@router.get("/models/{provider}/{model:path}/status", response_model=ModelStatus)
+@routes.get("/models/{provider}/{model:path}/status", response_model=ModelStatus)
 async def model_status(
-    provider: str, model: str, request: Request, _: KeyId, catalog: CatalogDep
+    provider: str, model: str, _: KeyId, catalog: CatalogDep, state: State
 ) -> ModelStatus:
     """Live health and headroom of one model (`/models/groq/gpt-oss-120b/status`)."""
     found = catalog.get(f"{provider}/{model}") or catalog.get(model)
     if found is None or found.provider != provider:
         raise NotFound(f"no model '{model}' of provider '{provider}' in the catalog", param="model")
-    return (await _statuses(request, [found]))[0]
+    return (await _statuses(state, [found]))[0]
 
 
-@router.get("/usage", response_model=UsageReport)
+@routes.get("/usage", response_model=UsageReport)
 async def usage(
     _: KeyId,
     tracker: Tracker,

@@ -21,16 +21,16 @@ from annas_gift.api.schemas.openai import (
     ModelCard,
     ModelList,
 )
-from annas_gift.services.types import AUTO_MODELS, RequestContext
+from annas_gift.core.types import AUTO_MODELS, RequestContext
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+routes = APIRouter(prefix="/v1", tags=["openai"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 429, 502, 503, 504)
 }
 
 
-@router.post(
+@routes.post(
     "/chat/completions",
     response_model=None,
     responses={200: {"model": ChatCompletionResponse}, **_ERRORS},
@@ -59,7 +59,7 @@ async def chat_completions(
     return JSONResponse(result.completion.body, headers=headers)
 
 
-@router.get("/models", response_model=ModelList)
+@routes.get("/models", response_model=ModelList)
 async def list_models(_: KeyId, catalog: CatalogDep) -> ModelList:
     """The models a client can ask for right now: the routing aliases and every available model."""
     cards = [ModelCard(id=alias, owned_by="annas-gift") for alias in AUTO_MODELS]

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent
-from annas_gift.storage.models import ModelSelection, TaskClassification
+from annas_gift.core.events import ClassificationEvent, SelectionEvent
+from annas_gift.storage.models import ClassificationRow, SelectionRow
 from annas_gift.storage.repositories._sql import fit_row, row_of
 
-_CLASSIFICATIONS: Table = TaskClassification.__table__  # type: ignore[assignment]  # declarative tables are Tables
-_SELECTIONS: Table = ModelSelection.__table__  # type: ignore[assignment]  # declarative tables are Tables
+_CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
+_SELECTIONS: Table = SelectionRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
 
 
 class ClassificationRepository:
@@ -28,12 +28,12 @@ class ClassificationRepository:
                 insert(_CLASSIFICATIONS), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in events]
             )
 
-    async def for_request(self, request_id: str) -> list[TaskClassification]:
+    async def for_request(self, request_id: str) -> list[ClassificationRow]:
         """Classifications stored for one request, oldest first."""
         query = (
-            select(TaskClassification)
-            .where(TaskClassification.request_id == request_id)
-            .order_by(TaskClassification.id)
+            select(ClassificationRow)
+            .where(ClassificationRow.request_id == request_id)
+            .order_by(ClassificationRow.id)
         )
         return list((await self._session.scalars(query)).all())
 
@@ -51,11 +51,11 @@ class SelectionRepository:
                 insert(_SELECTIONS), [fit_row(_SELECTIONS, row_of(e)) for e in events]
             )
 
-    async def for_request(self, request_id: str) -> list[ModelSelection]:
+    async def for_request(self, request_id: str) -> list[SelectionRow]:
         """Selections stored for one request, oldest first."""
         query = (
-            select(ModelSelection)
-            .where(ModelSelection.request_id == request_id)
-            .order_by(ModelSelection.id)
+            select(SelectionRow)
+            .where(SelectionRow.request_id == request_id)
+            .order_by(SelectionRow.id)
         )
         return list((await self._session.scalars(query)).all())

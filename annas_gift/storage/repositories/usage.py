@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
-from annas_gift.monitoring.events import MetricDelta, UsageEvent, UsageStat, merge_deltas
+from annas_gift.core.events import MetricDelta, UsageEvent, UsageStat, merge_deltas
 from annas_gift.storage.models import UsageMetric, UsageRecord
 from annas_gift.storage.repositories._sql import fit_row, row_of, utc_day
 

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from annas_gift.storage.repositories.vpn import mask_url
 
@@ -117,30 +116,6 @@ class EndpointState:
         prev = self.request_latency_ms
         self.request_latency_ms = latency_ms if prev is None else prev + 0.2 * (latency_ms - prev)
 
-    def view(self) -> dict[str, Any]:
-        """A JSON-ready, credential-free description."""
-        return {
-            "name": self.name,
-            "url": self.masked_url,
-            "country": self.country,
-            "provider_label": self.provider_label,
-            "allowed_providers": list(self.allowed_providers) if self.allowed_providers else None,
-            "active": self.active,
-            "healthy": self.healthy,
-            "state": self.state,
-            "latency_ms": _round(self.latency_ms),
-            "request_latency_ms": _round(self.request_latency_ms),
-            "last_check": _iso(self.last_checked),
-            "last_used": _iso(self.last_used),
-            "last_error": self.last_error,
-            "failure_count": self.failure_count,
-            "failures_total": self.failures_total,
-            "rate_limited_total": self.rate_limited_total,
-            "requests_carried": self.requests_carried,
-            "egress_ip": self.egress_ip,
-            "egress_country": self.egress_country,
-        }
-
 
 def candidates(
     states: Iterable[EndpointState],
@@ -157,14 +132,6 @@ def candidates(
         and s.name not in exclude
         and (countries is None or (s.country or "").upper() in countries)
     ]
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _after(names: Sequence[str], last: str | None) -> str:

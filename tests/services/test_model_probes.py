@@ -10,10 +10,10 @@ import pytest
 
 from annas_gift.catalog.demo import demo_model_list
 from annas_gift.catalog.registry import Catalog
-from annas_gift.monitoring.health import HealthChecker, probe_targets
 from annas_gift.sandbox import SandboxServer
+from annas_gift.services.model_probes import ModelProbes, probe_targets
 from annas_gift.state import GatewayState
-from annas_gift.state.health import HealthPolicy
+from annas_gift.state.breaker import HealthPolicy
 from annas_gift.upstream.openai_wire import OpenAIWireUpstream
 
 
@@ -74,7 +74,7 @@ async def test_failing_probes_open_the_breaker_and_a_good_probe_closes_it(
     catalog = Catalog.from_model_list(demo_model_list(sandbox.base_url), price=False)
     model = catalog.get("sandbox/fast-small")
     assert model is not None
-    checker = HealthChecker([model], upstream, state, interval_s=60, timeout_s=2)
+    checker = ModelProbes([model], upstream, state, interval_s=60, timeout_s=2)
     try:
         sandbox.script("fast-small", ["status=500"] * 3)
         assert [await checker.probe(model) for _ in range(3)] == [False, False, False]
@@ -99,7 +99,7 @@ async def test_checker_runs_in_the_background(sandbox: SandboxServer) -> None:
     state = await GatewayState.create(None)
     upstream = OpenAIWireUpstream()
     models = Catalog.from_model_list(demo_model_list(sandbox.base_url), price=False).all()
-    checker = HealthChecker(models, upstream, state, interval_s=0.05, timeout_s=2)
+    checker = ModelProbes(models, upstream, state, interval_s=0.05, timeout_s=2)
     try:
         checker.start()
         for _ in range(100):

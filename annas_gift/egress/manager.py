@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.upstream import errors
-from annas_gift.upstream.proxy_clients import ProbeResult, probe
-from annas_gift.upstream.vpn_admin import VPNAdmin
-from annas_gift.upstream.vpn_config import VPNConfig, scrub
-from annas_gift.upstream.vpn_policies import EndpointState, ProxyChoice, Rotation, candidates
-from annas_gift.upstream.vpn_store import VPNStore
+from annas_gift.core import errors
+from annas_gift.egress.config import VPNConfig
+from annas_gift.egress.log_guard import LogGuard, scrub
+from annas_gift.egress.policies import EndpointState, ProxyChoice, Rotation, candidates
+from annas_gift.egress.probe import ProbeResult, probe
+from annas_gift.egress.store import VPNStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,29 +29,27 @@ T = TypeVar("T")
 TICK_S = 1.0  # how often the background loop wakes to flush counters and probe what is due
 
 
-class VPNUnavailable(errors.GatewayError):
-    """The provider must go through the VPN, but no endpoint may carry it."""
+class VPNManager:
+    """Chooses egress proxies per call, fails over between them, probes and persists them.
 
-    status, type, code, retryable = 503, "service_unavailable", "vpn_unavailable", True
-
-
-class VPNManager(VPNAdmin):
-    """Chooses egress proxies per call, fails over between them, probes and persists them."""
+    Administration (CRUD, status) is `VPNAdmin`, which works through the public methods here.
+    """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        settings: Any = None,
+        config: VPNConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.config = VPNConfig.of(settings)
-        self._store = VPNStore(sessions)
+        self.config = config
+        self.log_guard = LogGuard()
+        self.store = VPNStore(sessions, self.log_guard)
         self._clock = clock
-        self._rotation = Rotation(
+        self.rotation = Rotation(
             self.config.rotation, every_s=self.config.rotate_every_minutes * 60, clock=clock
         )
-        self._states: dict[str, EndpointState] = {}
+        self.states: dict[str, EndpointState] = {}
         self._limited: dict[tuple[str, str], float] = {}  # (endpoint, provider) -> until
         self._probing: dict[str, asyncio.Task[ProbeResult]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -65,9 +63,10 @@ class VPNManager(VPNAdmin):
 
     async def load(self, *, seed: bool = True) -> None:
         """Seed declared endpoints (settings win for the fields they name), then read them all."""
+        self.log_guard.install()
         if seed and self.config.endpoints:
-            await self._store.seed(self.config.endpoints)
-        await self._reload()
+            await self.store.seed(self.config.endpoints)
+        await self.reload()
 
     async def start(self) -> None:
         """Load endpoints and, when enabled, start the background probes (the first one now)."""
@@ -78,8 +77,8 @@ class VPNManager(VPNAdmin):
         log.info(
             "vpn %s: %d endpoints, rotation %s",
             "enabled" if self.config.enabled else "disabled",
-            len(self._states),
-            self._rotation.policy,
+            len(self.states),
+            self.rotation.policy,
         )
 
     async def stop(self) -> None:
@@ -98,13 +97,15 @@ class VPNManager(VPNAdmin):
             await self._flush()
         except Exception as exc:
             log.warning("vpn: request counts not saved at shutdown: %s", type(exc).__name__)
+        finally:
+            self.log_guard.uninstall()
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 if self._clock() >= self._next_probe:
                     self._next_probe = self._clock() + self.config.probe_interval_s
-                    await self._reload()
+                    await self.reload()
                     await self.probe_all()
                 await self._flush()
             except Exception as exc:  # the loop must outlive a database hiccup
@@ -118,14 +119,15 @@ class VPNManager(VPNAdmin):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _state(self, name: str) -> EndpointState:
-        state = self._states.get(name)
+    def state(self, name: str) -> EndpointState:
+        """The endpoint called `name`; NotFound when there is none."""
+        state = self.states.get(name)
         if state is None:
             raise errors.NotFound(f"no VPN endpoint named {name!r}", param="name")
         return state
 
     def _secrets(self) -> list[str]:
-        return [s.url for s in self._states.values()]
+        return [s.url for s in self.states.values()]
 
     # -- choosing -----------------------------------------------------------------------------
 
@@ -142,21 +144,21 @@ class VPNManager(VPNAdmin):
         """
         if not self.routes(provider):
             return None
-        found = candidates(self._states.values(), provider, exclude, self.config.countries)
+        found = candidates(self.states.values(), provider, exclude, self.config.countries)
         usable = [s for s in found if s.usable]
         if not usable and found and not self.config.fail_open:
             usable = [min(found, key=lambda s: (s.failed_at, s.name))]  # may have recovered
         if not usable:
             if self.config.fail_open:
                 return None
-            raise VPNUnavailable(
+            raise errors.VPNUnavailable(
                 f"no VPN endpoint is available for provider {provider!r}", provider=provider
             )
         now = self._clock()
         fresh = [s for s in usable if self._limited.get((s.name, provider), 0.0) <= now]
         names = sorted(s.name for s in (fresh or usable))
-        name = self._rotation.choose(provider, names, lambda n: self._states[n].requests_carried)
-        state = self._states[name]
+        name = self.rotation.choose(provider, names, lambda n: self.states[n].requests_carried)
+        state = self.states[name]
         state.requests_carried += 1
         state.pending_carried += 1
         state.last_used = datetime.now(UTC)
@@ -175,7 +177,7 @@ class VPNManager(VPNAdmin):
         while True:
             try:
                 choice = self.get_proxy_config(provider, exclude=tried)
-            except VPNUnavailable:
+            except errors.VPNUnavailable:
                 if last is None:
                     raise
                 self.exhausted += 1
@@ -206,37 +208,38 @@ class VPNManager(VPNAdmin):
 
     async def report_failure(self, name: str, error: str) -> None:
         """A connection or proxy error through `name`: take it out of rotation, probe it now."""
-        state = self._states.get(name)
+        state = self.states.get(name)
         if state is None:
             return
         text = scrub(error, self._secrets())
         state.note_failure(text, self._clock(), self.config.failure_threshold, suspend=True)
-        self._rotation.release(name)
+        self.rotation.release(name)
         log.warning("vpn endpoint %s failed (%s); requests move on", name, state.last_error)
         self._spawn(self._persist_health(state, ok=False))
         if self.config.enabled and name not in self._probing:
-            self._schedule_probe(state)
+            self.schedule_probe(state)
 
     async def report_success(self, name: str, latency_ms: float) -> None:
         """A call through `name` succeeded in `latency_ms` (only probes end a suspension)."""
-        if (state := self._states.get(name)) is not None:
+        if (state := self.states.get(name)) is not None:
             state.note_latency(latency_ms)
 
     async def report_rate_limited(self, name: str, provider: str | None = None) -> None:
         """`provider` answered 429 through `name`: rotate away from it for a while (if enabled)."""
-        state = self._states.get(name)
+        state = self.states.get(name)
         if state is None:
             return
         state.rate_limited_total += 1
         if self.config.rotate_on_429:
-            self._rotation.release(name, provider)
+            self.rotation.release(name, provider)
             if provider is not None:
                 until = self._clock() + self.config.rate_limit_cooldown_s
                 self._limited[(name, provider)] = until
 
     # -- probes ---------------------------------------------------------------------------------
 
-    def _schedule_probe(self, state: EndpointState) -> asyncio.Task[ProbeResult]:
+    def schedule_probe(self, state: EndpointState) -> asyncio.Task[ProbeResult]:
+        """Probe `state` in the background now; the task's result is the probe's."""
         task = asyncio.create_task(self._probe(state))
         self._probing[state.name] = task
         task.add_done_callback(lambda _t: self._probing.pop(state.name, None))
@@ -244,13 +247,13 @@ class VPNManager(VPNAdmin):
 
     async def test_endpoint(self, name: str) -> ProbeResult:
         """Probe `name` now through its proxy and record the outcome."""
-        state = self._state(name)
+        state = self.state(name)
         running = self._probing.get(name)
-        return await (running if running is not None else self._schedule_probe(state))
+        return await (running if running is not None else self.schedule_probe(state))
 
     async def probe_all(self) -> list[ProbeResult]:
         """Probe every active endpoint concurrently."""
-        states = [s for s in self._states.values() if s.active]
+        states = [s for s in self.states.values() if s.active]
         return list(await asyncio.gather(*(self.test_endpoint(s.name) for s in states)))
 
     async def _probe(self, state: EndpointState) -> ProbeResult:
@@ -270,13 +273,14 @@ class VPNManager(VPNAdmin):
 
     async def _persist_health(self, state: EndpointState, *, ok: bool) -> None:
         try:
-            await self._store.save_health(state, ok=ok)
+            await self.store.save_health(state, ok=ok)
         except Exception as exc:
             log.warning("vpn: could not save the health of %s: %s", state.name, type(exc).__name__)
 
     async def _flush(self) -> None:
-        await self._store.flush_carried(self._states)
+        await self.store.flush_carried(self.states)
 
-    async def _reload(self) -> None:
-        for name in await self._store.merge_into(self._states):
-            self._rotation.forget(name)
+    async def reload(self) -> None:
+        """Refresh the endpoints from the database (other instances and the CLI write there)."""
+        for name in await self.store.merge_into(self.states):
+            self.rotation.forget(name)

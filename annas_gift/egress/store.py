@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annas_gift.core import errors
+from annas_gift.egress.config import EndpointFields
+from annas_gift.egress.log_guard import LogGuard
+from annas_gift.egress.policies import EndpointState
 from annas_gift.storage.repositories.vpn import VPNEndpointRepository
-from annas_gift.upstream import errors
-from annas_gift.upstream.vpn_config import guard_logs
-from annas_gift.upstream.vpn_policies import EndpointState
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -22,28 +22,41 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _columns(spec: EndpointFields) -> dict[str, object]:
+    """The endpoint's column values (everything but the name, which is the key)."""
+    return {k: v for k, v in spec.items() if k != "name"}
+
+
+async def _insert(repo: VPNEndpointRepository, spec: EndpointFields) -> None:
+    await repo.add(
+        spec["name"], spec["url"], country=spec.get("country"),
+        provider_label=spec.get("provider_label"),
+        allowed_providers=spec.get("allowed_providers"), active=spec.get("active", True),
+    )  # fmt: skip
+
+
 class VPNStore:
     """Reads and writes vpn_endpoints for the manager; each method is one transaction."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], guard: LogGuard) -> None:
         self._sessions = sessions
+        self._guard = guard  # every URL read or written is registered with it first
 
-    async def seed(self, specs: Iterable[Mapping[str, Any]]) -> None:
+    async def seed(self, specs: Iterable[EndpointFields]) -> None:
         """Insert declared endpoints, or re-apply the declared fields of existing ones."""
         specs = list(specs)
-        guard_logs(spec["url"] for spec in specs)
+        self._guard.watch(spec["url"] for spec in specs if "url" in spec)
         async with self._sessions.begin() as session:
             repo = VPNEndpointRepository(session)
             for spec in specs:
-                fields = {k: v for k, v in spec.items() if k != "name"}
-                if await repo.update(spec["name"], **fields) is None:
-                    await repo.add(spec["name"], **fields)
+                if await repo.update(spec["name"], **_columns(spec)) is None:
+                    await _insert(repo, spec)
 
     async def merge_into(self, states: dict[str, EndpointState]) -> list[str]:
         """Refresh `states` from the table (new, changed, removed rows); returns removed names."""
         async with self._sessions() as session:
             rows = await VPNEndpointRepository(session).list()
-        guard_logs(row.url for row in rows)
+        self._guard.watch(row.url for row in rows)
         seen = set()
         for row in rows:
             seen.add(row.name)
@@ -107,23 +120,22 @@ class VPNStore:
                 for _ in range(count):
                     await repo.mark_used(name, at=at)
 
-    async def add(self, spec: Mapping[str, Any]) -> None:
+    async def add(self, spec: EndpointFields) -> None:
         """Insert an endpoint; InvalidRequest when the name is taken."""
-        guard_logs([spec["url"]])
-        values = {k: v for k, v in spec.items() if k != "name"}
+        self._guard.watch([spec["url"]])
         try:
             async with self._sessions.begin() as session:
-                await VPNEndpointRepository(session).add(spec["name"], **values)
+                await _insert(VPNEndpointRepository(session), spec)
         except IntegrityError:
             raise errors.InvalidRequest(
                 f"a VPN endpoint named {spec['name']!r} already exists", param="name"
             ) from None
 
-    async def update(self, name: str, values: Mapping[str, Any]) -> bool:
+    async def update(self, name: str, changes: EndpointFields) -> bool:
         """Change fields of `name`; False when it does not exist."""
-        fields = dict(values)
-        if "url" in fields:  # a new URL has no history yet
-            guard_logs([fields["url"]])
+        fields: dict[str, object] = _columns(changes)
+        if "url" in changes:  # a new URL has no history yet
+            self._guard.watch([changes["url"]])
             fields.update(healthy=True, failure_count=0)
         async with self._sessions.begin() as session:
             return await VPNEndpointRepository(session).update(name, **fields) is not None

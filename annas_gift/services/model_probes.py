@@ -1,4 +1,4 @@
-"""Active health checks: probe models in the background and share the outcome via state.
+"""Active model probes: call models in the background and share the outcome via state.
 
 Passive health (every live call's outcome) already drives the circuit breaker; probing adds
 recovery detection for models nobody is calling and early warning for ones about to be. A
@@ -15,8 +15,8 @@ import time
 import uuid
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
+from annas_gift.core import errors
 from annas_gift.state import GatewayState
-from annas_gift.upstream import errors
 from annas_gift.upstream.base import Upstream, UpstreamCall
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def probe_targets(catalog: Catalog, providers: list[str] | None) -> list[Catalog
     return [m for m in catalog.all() if m.provider in free_providers and not m.missing_env()]
 
 
-class HealthChecker:
+class ModelProbes:
     """Probes each target model every `interval_s` and reports the result to the state."""
 
     def __init__(

@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from annas_gift.api.deps import CatalogDep, Chat, KeyId
+from annas_gift.api.deps import CatalogDep, Chat, KeyId, PlannerDep
 from annas_gift.api.routes.common import json_body, read_body, to_chat_input
 from annas_gift.api.schemas.native import ChatRequest
-from annas_gift.services.types import AUTO_MODELS
+from annas_gift.core.types import AUTO_MODELS
 
-router = APIRouter(prefix="/api/v1", tags=["routing"])
+routes = APIRouter(prefix="/api/v1", tags=["routing"])
 
 
 class ClassifyResponse(BaseModel):
@@ -25,18 +25,23 @@ class ClassifyResponse(BaseModel):
     fallback_order: list[str]
 
 
-@router.post("/classify", response_model=ClassifyResponse, openapi_extra=json_body(ChatRequest))
-async def classify(request: Request, _: KeyId, catalog: CatalogDep, chat: Chat) -> ClassifyResponse:
+@routes.post("/classify", response_model=ClassifyResponse, openapi_extra=json_body(ChatRequest))
+async def classify(
+    request: Request, _: KeyId, catalog: CatalogDep, chat: Chat, planner: PlannerDep
+) -> ClassifyResponse:
     """Explain the routing decision for a chat request; spends no tokens and records nothing."""
     body = await read_body(request, ChatRequest)
     inp = to_chat_input(body, body.messages)
     if inp.model not in AUTO_MODELS:
         inp.model = "auto"  # an explicit model needs no decision; explain what auto would do
     # The same live view of health and headroom that a real auto request would be ranked with.
-    plan = request.app.state.router.plan(inp, catalog, await chat.live_state())
+    plan = planner.plan(inp, catalog, await chat.live_state())
+    # An auto plan always carries its decision; the checks narrow the types for mypy.
+    if plan.classification is None or plan.selection is None:
+        raise ValueError("the planner returned a plan without its decision")
     return ClassifyResponse(
-        tier=plan.tier,
-        category=plan.category,
+        tier=plan.tier or plan.classification.tier,
+        category=plan.category or plan.classification.category,
         classification=plan.classification.to_dict(),
         selection=plan.selection.to_dict(),
         fallback_order=[m.name for m in plan.models],

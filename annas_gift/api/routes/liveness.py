@@ -1,28 +1,27 @@
-"""Liveness and readiness; both without auth so load balancers and probes can call them."""
+"""Liveness (/health) and readiness (/health/ready), without auth for load balancers and probes."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from annas_gift import __version__
+from annas_gift.api.deps import Engine, State, Tracker
 from annas_gift.api.responses import JSONResponse
 from annas_gift.storage import database
 
-router = APIRouter(tags=["health"])
+routes = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@routes.get("/health")
 async def health() -> dict[str, str]:
     """Liveness: the process is up."""
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/health/ready")
-async def ready(request: Request) -> JSONResponse:
+@routes.get("/health/ready")
+async def ready(engine: Engine, tracker: Tracker, state: State) -> JSONResponse:
     """Readiness: 503 if the database is down; Redis loss is reported as degraded (still 200)."""
-    db_ok = await database.ping(request.app.state.engine)
-    tracker = request.app.state.tracker
-    state = request.app.state.gateway_state
+    db_ok = await database.ping(engine)
     if state.backend == "memory":
         redis = "not configured"
     else:

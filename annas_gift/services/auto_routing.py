@@ -1,5 +1,8 @@
 """The auto router: classify the request, rank the catalog, hand the service a fallback plan.
 
+The glue of the routing layer's pure pieces with the catalog and live state, so it lives in
+services (routing itself imports nothing above it).
+
 It joins the pure pieces (classifier, selector) with the catalog and the live model state; the
 only inputs that change between calls are the request, the environment (which keys are set)
 and the live state, all passed in.
@@ -11,6 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
+from annas_gift.core import errors
+from annas_gift.core.types import ChatInput
 from annas_gift.routing.benchmark_selector import (
     BenchmarkSelector,
     Candidate,
@@ -21,9 +26,8 @@ from annas_gift.routing.benchmarks import get_model_benchmarks
 from annas_gift.routing.task_classifier import TaskClassification, classify_task
 from annas_gift.routing.types import Category, ModelProfile, Tier
 from annas_gift.services.limits import estimate_prompt_tokens
-from annas_gift.services.types import ChatInput, RoutePlan
+from annas_gift.services.types import RoutePlan
 from annas_gift.state import ModelLiveState
-from annas_gift.upstream import errors
 
 FORCED_TIERS: dict[str, Tier] = {"auto:fast": "fast", "auto:powerful": "powerful"}
 

@@ -1,4 +1,7 @@
-"""Gateway errors: each maps to one OpenAI-shaped error body and HTTP status."""
+"""Gateway errors: each maps to one OpenAI-shaped error body and HTTP status.
+
+The one hierarchy of the gateway: every layer raises these, the API turns them into responses.
+"""
 
 from __future__ import annotations
 
@@ -137,3 +140,65 @@ class AllAttemptsFailed(GatewayError):
     """Every model in the fallback order failed; `details.attempts` lists them."""
 
     status, type, code = 503, "service_unavailable", "all_models_failed"
+
+
+class Forbidden(GatewayError):
+    """The key is valid but may not do this (e.g. administer the VPN)."""
+
+    status, type, code = 403, "permission_error", "forbidden"
+
+
+class ProxyNotSupported(GatewayError):
+    """This model's LiteLLM provider cannot be sent through a proxy; it is never sent direct."""
+
+    status, type, code, retryable = 502, "upstream_error", "proxy_not_supported", True
+
+
+class VPNUnavailable(GatewayError):
+    """The provider must go through the VPN, but no endpoint may carry it."""
+
+    status, type, code, retryable = 503, "service_unavailable", "vpn_unavailable", True
+
+
+def error_for_status(
+    status: int | None,
+    message: str,
+    *,
+    provider: str,
+    model: str,
+    upstream_model: str,
+    code: str | None = None,
+    retry_after: float | None = None,
+) -> GatewayError:
+    """The gateway error for a provider's failed answer; both upstream paths use this table.
+
+    `message` is the provider's own words, `code` its error code if it sent one; `status` is
+    None when the failure carries no HTTP status (it is then a provider-side failure).
+    """
+    if status == 429:
+        return RateLimited(
+            f"{model} is rate limited by {provider}: {message}",
+            retry_after=retry_after,
+            provider=provider,
+            model=model,
+        )
+    if status in (401, 403):
+        return ProviderAuthFailed(
+            f"{provider} rejected the gateway's credentials for {model}",
+            provider=provider,
+            model=model,
+        )
+    if status in (400, 413, 422):
+        if code == "context_length_exceeded" or "context length" in message.lower():
+            return ContextWindowExceeded(message, param="messages", provider=provider, model=model)
+        return InvalidRequest(
+            f"{provider} rejected the request: {message}", provider=provider, model=model
+        )
+    if status == 404:
+        return UpstreamServerError(
+            f"{provider} does not know model {upstream_model}", provider=provider, model=model
+        )
+    shown = f" (HTTP {status})" if status is not None else ""
+    return UpstreamServerError(
+        f"{provider} failed for {model}{shown}: {message}", provider=provider, model=model
+    )

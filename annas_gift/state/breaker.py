@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from annas_gift.state.base import US, Outcome, OutcomeKind
+from annas_gift.state.base import US, CallOutcome, OutcomeKind
 
 HEALTH_TTL_S = 7 * 86_400  # a model with no traffic for a week starts afresh
 ERROR_MAX_CHARS = 200
@@ -50,8 +50,8 @@ def classify(
     error: str | None,
     retry_after: float | None,
     policy: HealthPolicy = DEFAULT_POLICY,
-) -> Outcome:
-    """Turn a report() call into an Outcome: what it means for the breaker and cooldowns."""
+) -> CallOutcome:
+    """Turn a report() call into a CallOutcome: what it means for the breaker and cooldowns."""
     kind: OutcomeKind
     if ok:
         kind = "success"
@@ -68,7 +68,7 @@ def classify(
         error = error[:ERROR_MAX_CHARS]
     elif not ok:
         error = f"HTTP {status}" if status is not None else "error"
-    return Outcome(
+    return CallOutcome(
         kind=kind,
         latency_ms=max(0.0, latency_ms),
         error=error,
@@ -106,7 +106,8 @@ class Health:
 def open_for_us(trips: int, policy: HealthPolicy) -> int:
     """Cool-off for the n-th consecutive trip: doubles each time, capped."""
     base, cap = int(policy.open_base_s * US), int(policy.open_max_s * US)
-    return min(base * 2 ** max(0, trips - 1), cap)
+    grown: int = base * 2 ** max(0, trips - 1)
+    return min(grown, cap)
 
 
 def gate(h: Health, now_us: int) -> tuple[int, bool]:
@@ -125,7 +126,7 @@ def claim_probe(h: Health, now_us: int, policy: HealthPolicy) -> None:
     h.probe_until_us = now_us + int(policy.probe_timeout_s * US)
 
 
-def apply(h: Health, outcome: Outcome, now_us: int, policy: HealthPolicy) -> None:
+def apply(h: Health, outcome: CallOutcome, now_us: int, policy: HealthPolicy) -> None:
     """Fold one outcome into the record (EWMA, latency window, breaker transitions)."""
     kind = outcome.kind
     alpha = policy.ewma_alpha

@@ -1,0 +1,172 @@
+"""One request's bookkeeping, shared by whole and streamed chats.
+
+Every attempt's usage row, the limits' settling, the routing decision and the Portkey trace go
+through one `AttemptRecorder`, so the two chat paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from annas_gift.catalog.registry import CatalogModel
+from annas_gift.core import errors
+from annas_gift.core.events import UsageEvent
+from annas_gift.core.types import Attempt, ChatInput, RequestContext
+from annas_gift.services.collaborators import ChatCollaborators
+from annas_gift.services.decisions import decision_events
+from annas_gift.services.types import AttemptSuccess, RoutePlan
+from annas_gift.upstream.base import Usage
+from annas_gift.upstream.portkey_client import TraceEvent
+
+
+def failed_attempt(model: CatalogModel, exc: errors.GatewayError, took_ms: float) -> Attempt:
+    """The attempt entry for a failed call."""
+    return Attempt(
+        model.name, model.provider, exc.status, exc.code, exc.message, took_ms, exc.retry_after
+    )
+
+
+class AttemptRecorder:
+    """Records what happens to one request: usage rows, limit bookkeeping, decision, trace."""
+
+    def __init__(self, parts: ChatCollaborators, ctx: RequestContext, inp: ChatInput) -> None:
+        self.parts = parts
+        self.ctx = ctx
+        self.inp = inp
+
+    def now(self) -> float:
+        """The service clock (monotonic seconds)."""
+        return self.parts.clock()
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the request started."""
+        return (self.parts.clock() - self.ctx.started) * 1000
+
+    def usage(
+        self,
+        model: CatalogModel,
+        usage: Usage,
+        *,
+        status: int,
+        latency_ms: float,
+        stream: bool,
+        error_type: str | None = None,
+        saved_cost_usd: float | None = None,
+    ) -> float:
+        """Record one attempt's usage row (off the request path) and return its cost.
+
+        `saved_cost_usd` marks a cache hit: the answer was free and saved that much.
+        """
+        cached = saved_cost_usd is not None
+        cost = 0.0 if cached else model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+        ctx = self.ctx
+        self.parts.recorder.record_request(
+            UsageEvent(
+                request_id=ctx.request_id,
+                created_at=datetime.now(UTC),
+                key_id=ctx.key_id,
+                route=ctx.route,
+                provider=model.provider,
+                model=model.name,
+                upstream_model=model.litellm_model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=cost,
+                latency_ms=latency_ms,
+                status=status,
+                error_type=error_type,
+                stream=stream,
+                cached=cached,
+                saved_cost_usd=saved_cost_usd or 0.0,
+            )
+        )
+        return cost
+
+    def denied(self, model: CatalogModel, exc: errors.GatewayError, *, stream: bool) -> Attempt:
+        """A model the limits kept us from calling (over a limit, cooling down, circuit open)."""
+        self.usage(
+            model, Usage(), status=exc.status, latency_ms=0.0, stream=stream, error_type=exc.code
+        )
+        return failed_attempt(model, exc, 0.0)
+
+    async def failed(
+        self, model: CatalogModel, exc: errors.GatewayError, took_ms: float, *, stream: bool
+    ) -> Attempt:
+        """A call that failed: its usage row, and its outcome reported to the shared health."""
+        self.usage(
+            model, Usage(), status=exc.status, latency_ms=took_ms, stream=stream,
+            error_type=exc.code,
+        )  # fmt: skip
+        await self.parts.limits.failed(model, exc, took_ms)
+        return failed_attempt(model, exc, took_ms)
+
+    async def interrupted(self, model: CatalogModel, exc: errors.GatewayError) -> None:
+        """A stream the provider broke after its first chunk: counts against the model's health."""
+        await self.parts.limits.failed(model, exc, 0.0)
+
+    def settled(
+        self,
+        done: AttemptSuccess[Any],
+        usage: Usage,
+        headers: Mapping[str, str],
+        latency_ms: float,
+    ) -> None:
+        """Settle the answering model's token estimate and report it healthy."""
+        self.parts.limits.succeeded(
+            done.model, est_tokens=done.est_tokens, usage=usage, headers=headers,
+            latency_ms=latency_ms, ticket=done.ticket,
+        )  # fmt: skip
+
+    def decision(
+        self, plan: RoutePlan, attempts: list[Attempt], served: CatalogModel | None
+    ) -> None:
+        """Persist an auto-routing decision (classification + selection), linked by request id."""
+        events = decision_events(self.ctx.request_id, plan, attempts, served)
+        if events is not None:
+            self.parts.recorder.record_decision(*events)
+
+    def trace(  # noqa: PLR0913 - one keyword per trace field a caller may know
+        self,
+        plan: RoutePlan | None,
+        attempts: list[Attempt],
+        model: CatalogModel | None,
+        *,
+        status: int,
+        usage: Usage | None = None,
+        cost_usd: float = 0.0,
+        response: dict[str, Any] | None = None,
+        stream: bool = False,
+        error_type: str | None = None,
+    ) -> None:
+        """Queue the request's Portkey entry, timed to now; a no-op when tracing is off."""
+        tracer = self.parts.tracer
+        if not tracer.enabled:
+            return
+        usage = usage or Usage()
+        ctx, inp = self.ctx, self.inp
+        tracer.record(
+            TraceEvent(
+                request_id=ctx.request_id,
+                trace_id=tracer.trace_id_for(ctx.request_id),
+                created_at=datetime.now(UTC),
+                route=ctx.route,
+                key_id=ctx.key_id,
+                status=status,
+                provider=model.provider if model else "",
+                model=model.name if model else inp.model,
+                upstream_model=model.litellm_model if model else None,
+                latency_ms=self.elapsed_ms(),
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=cost_usd,
+                tier=plan.tier if plan else None,
+                category=plan.category if plan else None,
+                attempts=[a.to_dict() for a in attempts],
+                request_body={"messages": inp.messages, **inp.params},
+                response_body=response,
+                stream=stream,
+                error_type=error_type,
+            )
+        )
