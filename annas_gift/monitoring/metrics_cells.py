@@ -87,7 +87,8 @@ class HistogramFamily(Collector):
         self.documentation = documentation
         self.labelnames = list(labelnames)
         self.bounds = tuple(sorted(float(b) for b in buckets))
-        self._les = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call] + ["+Inf"]
+        go_floats = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call]
+        self._les = [*go_floats, "+Inf"]
         self._cells: dict[tuple[str, ...], HistogramCell] = {}
 
     def labels(self, *values: str) -> HistogramCell:
