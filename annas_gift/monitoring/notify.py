@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
+import warnings
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -139,12 +141,14 @@ class AppriseChannel:
     """Any apprise URL: slack://, discord://, msteams://, mailto://, json:// ..."""
 
     def __init__(self, name: str, url: str) -> None:
-        import apprise  # imported here: it loads every plugin (~0.5 s), only when configured
+        with _third_party_warnings_off():
+            import apprise  # here: it loads its plugins (~0.5 s), only when a channel needs it
 
+            self._apprise = apprise.Apprise()
+            added = self._apprise.add(url)  # loads the plugins
         self.name = name
         self.masked_url = mask_channel_url(url)
-        self._apprise = apprise.Apprise()
-        if not self._apprise.add(url):
+        if not added:
             raise ValueError(f"alert channel {name}: not a valid apprise URL ({self.masked_url})")
 
     def __repr__(self) -> str:
@@ -166,6 +170,14 @@ class AppriseChannel:
 
     async def aclose(self) -> None:
         return None
+
+
+@contextlib.contextmanager
+def _third_party_warnings_off() -> Iterator[None]:
+    # apprise's e-mail plugin imports the stdlib's deprecated imghdr; not ours to fix.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+        yield
 
 
 def build_channel(spec: ChannelSettings, timeout_s: float = 10.0) -> Channel:
