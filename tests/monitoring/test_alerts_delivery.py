@@ -52,9 +52,7 @@ class Receiver:
 
     async def wait_for(self, count: int, within: float = 5.0) -> list[dict[str, Any]]:
         async with self.arrived:
-            await asyncio.wait_for(
-                self.arrived.wait_for(lambda: len(self.bodies) >= count), within
-            )
+            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.bodies) >= count), within)
         return list(self.bodies)
 
 
