@@ -281,7 +281,7 @@ class GatewayMetrics:
 
             # Every worker's files, not just this process's values.
             base = CollectorRegistry()
-            multiprocess.MultiProcessCollector(base)  # type: ignore[no-untyped-call]
+            multiprocess.MultiProcessCollector(base)  # type: ignore[no-untyped-call,unused-ignore]
         # Chained per scrape instead of registered: nothing to undo, no describe() pass.
         return generate_latest(_Chain(base, *extra)), CONTENT_TYPE_LATEST
 

@@ -87,7 +87,7 @@ class HistogramFamily(Collector):
         self.documentation = documentation
         self.labelnames = list(labelnames)
         self.bounds = tuple(sorted(float(b) for b in buckets))
-        go_floats = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call]
+        go_floats = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call,unused-ignore]
         self._les = [*go_floats, "+Inf"]
         self._cells: dict[tuple[str, ...], HistogramCell] = {}
 

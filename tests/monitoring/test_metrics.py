@@ -125,8 +125,11 @@ def test_metrics_key_check(header: str | None, require: bool, allowed: bool) -> 
     assert metrics_authorized(header, require, verify) is allowed
 
 
-def test_observe_request_is_cheap() -> None:
-    """The per-request cost, measured: a few microseconds (reported in docs)."""
+def test_observe_request_is_cheaper_than_locked_prometheus_children() -> None:
+    """One request's update costs less than the dozen locked prometheus-client increments it
+    replaces (measured side by side, so machine load affects both alike)."""
+    from prometheus_client import CollectorRegistry, Counter
+
     m = GatewayMetrics()
     kwargs = dict(
         route="openai", provider="groq", model="groq/llama", status=200, latency_s=0.5,
@@ -134,10 +137,16 @@ def test_observe_request_is_cheap() -> None:
         cost_usd=0.001, key_alias="alice", cache="miss", attempts=1,
     )  # fmt: skip
     m.observe_request(**kwargs)  # type: ignore[arg-type]
+    locked = Counter("c", "c", ["a"], registry=CollectorRegistry()).labels("x")
     n = 20_000
-    start = time.perf_counter()
-    for _ in range(n):
-        m.observe_request(**kwargs)  # type: ignore[arg-type]
-    per_call_us = (time.perf_counter() - start) / n * 1e6
-    print(f"observe_request: {per_call_us:.2f} us/call")
-    assert per_call_us < 20, per_call_us  # ~4 us on a loaded 2-core box
+
+    def per_call(fn: object) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()  # type: ignore[operator]
+        return (time.perf_counter() - start) / n * 1e6
+
+    ours = min(per_call(lambda: m.observe_request(**kwargs)) for _ in range(3))  # type: ignore[arg-type]
+    naive = min(per_call(lambda: [locked.inc() for _ in range(12)]) for _ in range(3))
+    print(f"observe_request: {ours:.2f} us/call; 12 locked increments: {naive:.2f} us")
+    assert ours < naive, (ours, naive)
