@@ -15,7 +15,7 @@ from annas_gift import __version__
 from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.middleware import GatewayMiddleware
-from annas_gift.api.routes import health, native, openai, routing
+from annas_gift.api.routes import dashboard, health, native, openai, routing
 from annas_gift.api.routes import vpn as vpn_routes
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
@@ -181,6 +181,8 @@ def create_app(
         version=__version__,
         summary="A self-hosted LLM gateway for academic work (OpenAI-compatible).",
         lifespan=lifespan,
+        docs_url=None,  # served offline by the dashboard (vendored Swagger UI / ReDoc)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.catalog = catalog if catalog is not None else load_catalog(settings)
@@ -200,6 +202,7 @@ def create_app(
     app.include_router(native.router)
     app.include_router(routing.router)
     app.include_router(vpn_routes.router)
+    dashboard.install(app)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
