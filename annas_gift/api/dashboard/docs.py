@@ -17,6 +17,14 @@ SWAGGER_CSS = f"{STATIC_URL}/vendor/swagger-ui/swagger-ui.css"
 REDOC_JS = f"{STATIC_URL}/vendor/redoc/redoc.standalone.js"
 FAVICON = f"{STATIC_URL}/vendor/swagger-ui/favicon-32x32.png"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+# Only the gateway itself: ReDoc's sidebar logo points at its CDN and Swagger UI's validator
+# badge at validator.swagger.io; this keeps both pages from ever leaving the host. The inline
+# script (Swagger's init) and styles (ReDoc's styled-components) need 'unsafe-inline'.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; frame-ancestors 'none'"
+)
 
 
 def install_docs(app: FastAPI) -> None:
@@ -28,13 +36,16 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - Swagger UI",
-            swagger_js_url=SWAGGER_JS,
-            swagger_css_url=SWAGGER_CSS,
-            swagger_favicon_url=FAVICON,
-            oauth2_redirect_url=OAUTH2_REDIRECT,
+        return _offline(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} - Swagger UI",
+                swagger_js_url=SWAGGER_JS,
+                swagger_css_url=SWAGGER_CSS,
+                swagger_favicon_url=FAVICON,
+                oauth2_redirect_url=OAUTH2_REDIRECT,
+                swagger_ui_parameters={"validatorUrl": None},
+            )
         )
 
     @app.get(OAUTH2_REDIRECT, include_in_schema=False)
@@ -43,10 +54,17 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=REDOC_JS,
-            redoc_favicon_url=FAVICON,
-            with_google_fonts=False,
+        return _offline(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} - ReDoc",
+                redoc_js_url=REDOC_JS,
+                redoc_favicon_url=FAVICON,
+                with_google_fonts=False,
+            )
         )
+
+
+def _offline(response: HTMLResponse) -> HTMLResponse:
+    response.headers["content-security-policy"] = DOCS_CSP
+    return response
