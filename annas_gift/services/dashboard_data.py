@@ -75,12 +75,16 @@ def _label(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def _hour_label(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%m-%d %H:00")
+
+
 def usage_series(rows: Iterable[Any], start: datetime, end: datetime) -> dict[str, list[Any]]:
     """Hourly requests, tokens, cost and errors over [start, end], zero-filled, all models."""
     hours = hours_between(start, end)
     index = {hour: i for i, hour in enumerate(hours)}
     series: dict[str, list[Any]] = {
-        "hours": [_label(h) for h in hours],
+        "hours": [_hour_label(h) for h in hours],
         "requests": [0] * len(hours),
         "tokens": [0] * len(hours),
         "errors": [0] * len(hours),
@@ -108,7 +112,7 @@ def latency_series(
         if bucket is not None:
             bucket.append(point.latency_ms)
     return {
-        "hours": [_label(h) for h in hours],
+        "hours": [_hour_label(h) for h in hours],
         "p50": [percentile(buckets[h], 50) for h in hours],
         "p95": [percentile(buckets[h], 95) for h in hours],
     }
@@ -285,16 +289,18 @@ async def routing(sessions: Sessions, window: str | None, now: datetime) -> dict
 def classification_dict(row: TaskClassification) -> dict[str, Any]:
     """The classifier's verdict with each factor's value and its pull on the tier score."""
     factors = {k: float(v) for k, v in (row.factors or {}).items()}
+    rows = [
+        {"name": name, "value": value, "contribution": 0.0 if abs(pull) < 5e-4 else pull}
+        for name, value, pull in factor_contributions(factors)
+        if name in factors
+    ]
     return {
         "tier": row.tier,
         "category": row.category,
         "confidence": row.confidence,
         "score": row.score,
-        "factors": [
-            {"name": name, "value": value, "contribution": contribution}
-            for name, value, contribution in factor_contributions(factors)
-            if name in factors
-        ],
+        "factors": [r for r in rows if r["value"] or r["contribution"]],
+        "zero_factors": [r["name"] for r in rows if not (r["value"] or r["contribution"])],
     }
 
 

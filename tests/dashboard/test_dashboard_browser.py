@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from annas_gift.api.dashboard.sessions import COOKIE_NAME
+from annas_gift.routing.classifier_model import FACTOR_NAMES
 from tests.dashboard.conftest import AUTH, KEY, MARKER, SCREENSHOTS, Gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -216,7 +217,9 @@ def test_routing_page_shows_how_auto_split_and_why(page: Page, gateway: Gateway)
     assert (
         page.locator('#classification [data-field="category"]').inner_text() == newest["category"]
     )
-    assert page.locator("#factors tbody tr").count() >= 5
+    shown = page.locator("#factors tbody tr").count()
+    zero = page.locator("#zero-factors").inner_text().split(" other factors")[0]
+    assert shown >= 1 and shown + int(zero) == len(FACTOR_NAMES)  # every factor accounted for
     assert page.locator('#selection [data-field="model"]').inner_text() == newest["model"]
     assert newest["model"] in page.locator("#attempts tbody tr").first.inner_text()
     assert charts(page)["breakdown"]

@@ -38,7 +38,10 @@
       plugins: { legend: { display: spec.legend !== false, position: "bottom" } },
     };
     if (!round) {
-      options.scales = { [spec.horizontal ? "x" : "y"]: { beginAtZero: true } };
+      const counts = spec.datasets.every((ds) => ds.data.every((v) => v === null || Number.isInteger(v)));
+      const value = { beginAtZero: true, ticks: counts ? { precision: 0 } : {} };
+      const label = { ticks: { autoSkip: true, maxTicksLimit: 8, maxRotation: 0 } };
+      options.scales = spec.horizontal ? { x: value } : { x: label, y: value };
     }
     new Chart(canvas, { type: spec.type, data: { labels: spec.labels, datasets }, options });
     canvas.dataset.drawn = "true";
