@@ -1,7 +1,7 @@
-"""Settings of the operations surface: `metrics.*` and `alerts.*` (see docs/metrics-and-alerts.md).
+"""Settings of the operations surface: `metrics.*`, `alerts.*`, `dashboard.*` (docs/operations.md).
 
 Kept apart from settings.py so the operations code can evolve on its own; `Settings` holds them
-as `metrics: MetricsSettings` and `alerts: AlertsSettings`.
+as `metrics`, `alerts` and `dashboard`.
 """
 
 from __future__ import annotations
@@ -119,3 +119,12 @@ class AlertsSettings(BaseModel):
     def cooldown_for(self, rule: str) -> float:
         """The cooldown of one rule (its override, else the default)."""
         return self.rule_cooldown_s.get(rule, self.cooldown_s)
+
+
+class DashboardSettings(BaseModel):
+    """`/dashboard`: who may log in and how long a login lasts."""
+
+    # Key ids (the name in "alice:sk-...") allowed to log in; empty: every gateway key may.
+    # Stands in for the admin role until keys have roles (one dependency decides: api/deps.py).
+    admin_keys: list[str] = Field(default_factory=list)
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0)

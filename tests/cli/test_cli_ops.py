@@ -211,14 +211,8 @@ def hook() -> Iterator[str]:
         server.server_close()
 
 
-class _OpsSettings(Settings):
-    """Settings with the `alerts` field the integrator adds (see settings_ops)."""
-
-    alerts: AlertsSettings = AlertsSettings()
-
-
 def _with_channels(monkeypatch: pytest.MonkeyPatch, channels: list[dict[str, Any]]) -> None:
-    settings = _OpsSettings(
+    settings = Settings(
         alerts=AlertsSettings(channels=channels, delivery={"retry_backoff_s": 0.01})
     )
     monkeypatch.setattr(cli_client, "load_settings", lambda: settings)
