@@ -104,6 +104,28 @@ class Channel(Protocol):
     async def aclose(self) -> None: ...
 
 
+class _MaskUrls(logging.Filter):
+    """Rewrites log records that quote a channel URL (httpx logs every request at INFO)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: dict[str, str] = {}  # secret URL -> its masked form
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.urls:
+            text = record.getMessage()
+            masked = text
+            for url, mask in self.urls.items():
+                masked = masked.replace(url, mask)
+            if masked != text:
+                record.msg, record.args = masked, None
+        return True
+
+
+_HTTPX_MASK = _MaskUrls()
+logging.getLogger("httpx").addFilter(_HTTPX_MASK)
+
+
 class WebhookChannel:
     """POSTs the message as JSON to an http(s) URL."""
 
@@ -115,6 +137,7 @@ class WebhookChannel:
         self.name = name
         self._url = url
         self.masked_url = mask_channel_url(url)
+        _HTTPX_MASK.urls[url] = self.masked_url
         self._client = httpx.AsyncClient(timeout=timeout_s, headers=headers or {})
 
     def __repr__(self) -> str:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.services import dashboard_data as data
 from annas_gift.storage.batch import write_batch
 from annas_gift.storage.repositories.activity import LatencyPoint, RouteCount
