@@ -15,23 +15,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import typer
 
-from annas_gift.api.auth import key_id_for
+from annas_gift.cli_client import cli_settings, gateway_key, server_url
 from annas_gift.core.errors import GatewayError
-from annas_gift.settings import ConfigError, Settings, load_settings
+from annas_gift.settings import ConfigError
 
 if TYPE_CHECKING:
     from annas_gift.egress.admin import VPNAdmin
 
 T = TypeVar("T")
 COLUMNS = ("name", "url", "country", "state", "latency_ms", "failure_count", "requests_carried")
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _run(action: Callable[[VPNAdmin], Awaitable[T]], probe_url: str | None = None) -> T:
@@ -45,7 +37,7 @@ def _run(action: Callable[[VPNAdmin], Awaitable[T]], probe_url: str | None = Non
     from annas_gift.egress.manager import VPNManager
     from annas_gift.storage import database, migrate
 
-    settings = _settings()
+    settings = cli_settings()
     url = database.normalize_url(settings.storage.database_url)
     if settings.storage.migrate_on_start:
         migrate.upgrade(url)
@@ -97,32 +89,12 @@ def _with_password(url: str, env_name: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
 
 
-def _server(settings: Settings, server: str | None) -> str:
-    if server:
-        return server.rstrip("/")
-    host = settings.server.host
-    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address
-    return f"http://{host}:{settings.server.port}"
-
-
-def _key(settings: Settings, key: str | None) -> str:
-    if key:
-        return key
-    if settings.auth.api_keys:
-        return key_id_for(settings.auth.api_keys[0].get_secret_value())[1]
-    key_file = settings.auth.key_file
-    if key_file.exists():  # the file the gateway reads (and creates) when no key is set
-        return key_file.read_text(encoding="utf-8").strip()
-    typer.echo("error: no gateway key: pass --key or set ANNAS_GIFT_API_KEY", err=True)
-    raise typer.Exit(2)
-
-
 def _api(method: str, path: str, server: str | None, key: str | None, **kw: Any) -> Any:
     import httpx
 
-    settings = _settings()
-    url = _server(settings, server) + path
-    headers = {"Authorization": f"Bearer {_key(settings, key)}"}
+    settings = cli_settings()
+    url = server_url(settings, server) + path
+    headers = {"Authorization": f"Bearer {gateway_key(settings, key)}"}
     try:
         response = httpx.request(method, url, headers=headers, timeout=15, **kw)
     except httpx.HTTPError as exc:

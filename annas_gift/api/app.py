@@ -15,7 +15,7 @@ from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.gateway import Blueprint, open_gateway
 from annas_gift.api.middleware import GatewayMiddleware
-from annas_gift.api.routes import classify, liveness, native, openai
+from annas_gift.api.routes import classify, dashboard, liveness, native, openai, operations
 from annas_gift.api.routes import vpn as vpn_routes
 from annas_gift.catalog.registry import Catalog
 from annas_gift.egress.config import VPNConfig
@@ -115,11 +115,14 @@ def create_app(
         version=__version__,
         summary="A self-hosted LLM gateway for academic work (OpenAI-compatible).",
         lifespan=lifespan,
+        docs_url=None,  # served offline by the dashboard (vendored Swagger UI / ReDoc)
+        redoc_url=None,
     )
     errors.install(app)
     _openapi_with_request_schemas(app)
-    for module in (liveness, openai, native, classify, vpn_routes):
+    for module in (liveness, openai, native, classify, vpn_routes, operations):
         app.include_router(module.routes)
+    dashboard.install(app)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.api.gateway import Gateway
+from annas_gift.api.operations import Operations
 from annas_gift.catalog.registry import Catalog
 from annas_gift.core.errors import AuthenticationFailed, Forbidden
 from annas_gift.egress.admin import VPNAdmin
@@ -98,3 +99,26 @@ Engine = Annotated[AsyncEngine, Depends(get_engine)]
 PlannerDep = Annotated[Planner, Depends(get_planner)]
 VPNAdminDep = Annotated[VPNAdmin, Depends(get_vpn_admin)]
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+async def get_operations(request: Request) -> Operations:
+    """Metrics, alerts and dashboard sessions."""
+    return _gateway(request).ops
+
+
+async def dashboard_login(request: Request, key: Annotated[str, Form()] = "") -> str | None:
+    """The key id if the key posted to the dashboard login may log in, else None.
+
+    The one admin check of the dashboard (replace it when keys get roles): a gateway key,
+    limited to the key ids in `dashboard.admin_keys` when that list is set.
+    """
+    gateway = _gateway(request)
+    key_id = gateway.keys.verify(key.strip()) if key.strip() else None
+    admins = gateway.settings.dashboard.admin_keys
+    if key_id is None or (admins and key_id not in admins):
+        return None
+    return key_id
+
+
+Ops = Annotated[Operations, Depends(get_operations)]
+DashboardLogin = Annotated[str | None, Depends(dashboard_login)]

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.api.auth import KeyRing
+from annas_gift.api.operations import Operations, open_operations
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
 from annas_gift.egress.admin import VPNAdmin
 from annas_gift.egress.config import VPNConfig
 from annas_gift.egress.manager import VPNManager
+from annas_gift.monitoring.metrics import GatewayMetrics
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import NO_EGRESS, ChatCollaborators, Egress, Planner
@@ -57,6 +59,7 @@ class Gateway:
     vpn_admin: VPNAdmin
     probes: ModelProbes
     chat: ChatService
+    ops: Operations
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +121,8 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
         )
         stack.push_async_callback(tracker.stop)
         await tracker.start()
-        limits = Limits(state, client_limits(settings))
+        metrics = GatewayMetrics(max_series=settings.metrics.max_series)
+        limits = Limits(state, client_limits(settings), on_reject=metrics.observe_rejection)
         stack.push_async_callback(limits.drain)
         vpn = VPNManager(database.session_factory(engine), plan.vpn)
         stack.push_async_callback(vpn.stop)
@@ -133,6 +137,12 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
         )
         stack.push_async_callback(probes.stop)
         probes.start()
+        ops = await stack.enter_async_context(
+            open_operations(
+                settings, metrics, plan.catalog, state, tracker,
+                lambda: VPNAdmin(vpn).status().model_dump(), engine,
+            )
+        )  # fmt: skip
         egress: Egress = vpn if plan.vpn.enabled else NO_EGRESS
         parts = ChatCollaborators(
             recorder=tracker,
@@ -141,6 +151,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             cache=ResponseCache(state, settings.cache.ttl_s),
             tracer=tracer,
             egress=egress,
+            metrics=metrics,
         )
         config = ChatConfig(
             attempt_timeout_s=settings.litellm.timeout_s,
@@ -162,6 +173,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             vpn_admin=VPNAdmin(vpn),
             probes=probes,
             chat=ChatService(plan.catalog, upstream, parts, config),
+            ops=ops,
         )
         log.info(
             "gateway ready: %d models, database %s", len(plan.catalog), database.redact_url(url)

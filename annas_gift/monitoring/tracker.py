@@ -65,6 +65,7 @@ class UsageTracker:
         self.written = 0
         self.dropped = 0
         self.spooled = 0
+        self.flush_errors = 0  # failed flush attempts since start (a metric)
         self.last_error: str | None = None
 
     @property
@@ -209,6 +210,7 @@ class UsageTracker:
 
     def _failed(self, exc: BaseException) -> None:
         self._failures += 1
+        self.flush_errors += 1
         backoff = min(self._max_backoff, self._flush_interval * 2 ** min(self._failures, 16))
         # Jitter keeps several gateway instances from retrying in lock-step.
         self._retry_at = time.monotonic() + backoff * random.uniform(0.8, 1.0)

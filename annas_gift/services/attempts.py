@@ -35,6 +35,8 @@ class AttemptRecorder:
         self.parts = parts
         self.ctx = ctx
         self.inp = inp
+        self.cache: str | None = None  # "hit"/"miss" once the response cache was consulted
+        self.ttft_s: float | None = None  # streams: request start to the first chunk
 
     def now(self) -> float:
         """The service clock (monotonic seconds)."""
@@ -127,6 +129,44 @@ class AttemptRecorder:
         if events is not None:
             self.parts.recorder.record_decision(*events)
 
+    def observe(  # noqa: PLR0913 - the outcome fields a caller may know
+        self,
+        plan: RoutePlan | None,
+        attempts: list[Attempt],
+        model: CatalogModel | None,
+        *,
+        status: int,
+        usage: Usage | None = None,
+        cost_usd: float = 0.0,
+        error_type: str | None = None,
+        saved_usd: float = 0.0,
+    ) -> None:
+        """Count one finished request in the metrics: call once per request, at its end."""
+        upstream_ms = 0.0
+        for attempt in attempts:
+            upstream_ms += attempt.latency_ms
+        ctx = self.ctx
+        self.parts.metrics.observe_request(
+            route=ctx.route,
+            provider=model.provider if model else None,
+            model=model.name if model else None,
+            status=status,
+            latency_s=self.parts.clock() - ctx.started,
+            tier=plan.tier_of(model) if plan and model else None,
+            category=plan.category if plan else None,
+            upstream_s=upstream_ms / 1000,
+            ttft_s=self.ttft_s,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            cost_usd=cost_usd,
+            error_code=error_type,
+            key_alias=ctx.key_id,
+            cache=self.cache,
+            saved_usd=saved_usd,
+            attempts=len(attempts),
+            fell_back=bool(plan and model and plan.models and model is not plan.models[0]),
+        )
+
     def trace(  # noqa: PLR0913 - one keyword per trace field a caller may know
         self,
         plan: RoutePlan | None,
@@ -140,7 +180,11 @@ class AttemptRecorder:
         stream: bool = False,
         error_type: str | None = None,
     ) -> None:
-        """Queue the request's Portkey entry, timed to now; a no-op when tracing is off."""
+        """Count the finished request; queue its Portkey entry (a no-op when tracing is off)."""
+        self.observe(
+            plan, attempts, model, status=status, usage=usage, cost_usd=cost_usd,
+            error_type=error_type,
+        )  # fmt: skip
         tracer = self.parts.tracer
         if not tracer.enabled:
             return

@@ -43,10 +43,16 @@ class ChatService:
 
     async def prepare(self, inp: ChatInput, ctx: RequestContext) -> RoutePlan:
         """Admit the client, then plan with the live model state (for auto requests)."""
-        est = estimate_request_tokens(inp.messages, inp.params)
-        await self.parts.limits.admit_client(ctx.key_id, est)
-        live = await self.live_state() if inp.model in AUTO_MODELS else None
-        return self.plan(inp, live)
+        try:
+            est = estimate_request_tokens(inp.messages, inp.params)
+            await self.parts.limits.admit_client(ctx.key_id, est)
+            live = await self.live_state() if inp.model in AUTO_MODELS else None
+            return self.plan(inp, live)
+        except errors.GatewayError as exc:  # refused before any model: still a finished request
+            self.recorder_for(inp, ctx).observe(
+                None, [], None, status=exc.status, error_type=exc.code
+            )
+            raise
 
     async def live_state(self) -> Mapping[str, ModelLiveState] | None:
         """Every model's shared health/headroom snapshot (None without a state backend)."""
@@ -229,6 +235,7 @@ class ChatService:
             model = self.catalog.get(hit.model_name) if hit else None
             if hit is not None and model is not None:
                 return self._from_cache(hit, model, rec)
+            rec.cache = "miss"
         plan = await self.prepare(inp, ctx)
         done = await self.run(plan, rec, self.upstream.complete, stream=False)
         completion = done.value
@@ -253,4 +260,6 @@ class ChatService:
             saved_cost_usd=hit.cost_usd,
         )  # fmt: skip
         plan = RoutePlan(models=[model], explicit=True, tier=model.tier)
+        rec.cache = "hit"
+        rec.observe(plan, [], model, status=200, usage=hit.completion.usage, saved_usd=hit.cost_usd)
         return ChatResult(hit.completion, model, plan, [], 0.0, took, cache="hit")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
@@ -16,6 +16,7 @@ from annas_gift.core import errors
 from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.core.types import ChatInput
 from annas_gift.egress.policies import ProxyChoice
+from annas_gift.monitoring.metrics import GatewayMetrics
 from annas_gift.services.types import RoutePlan
 from annas_gift.state import ModelLiveState
 from annas_gift.upstream.base import Completion, Usage
@@ -256,4 +257,5 @@ class ChatCollaborators:
     cache: AnswerCache = NO_CACHE
     tracer: Tracer = NO_TRACER
     egress: Egress = NO_EGRESS
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)  # unread unless /metrics is
     clock: Callable[[], float] = time.perf_counter  # monotonic seconds, the service clock

@@ -47,10 +47,15 @@ class Limits:
     """The state-backed checks the chat service makes around every request and attempt."""
 
     def __init__(
-        self, state: GatewayState, client_limits: Callable[[str | None], ClientLimits]
+        self,
+        state: GatewayState,
+        client_limits: Callable[[str | None], ClientLimits],
+        on_reject: Callable[[str, str | None, str | None], None] | None = None,
     ) -> None:
         self.state = state
         self._client_limits = client_limits
+        # (reason, limit, key id) for each refused request: the rejection metric.
+        self._on_reject = on_reject
         self._background: set[asyncio.Task[None]] = set()
 
     async def admit_client(self, key_id: str | None, est_tokens: int) -> None:
@@ -60,6 +65,8 @@ class Limits:
             return
         admission = await self.state.admit_client(key_id, limits, est_tokens)
         if not admission.ok:
+            if self._on_reject is not None:
+                self._on_reject("client_limit", admission.limit, key_id)
             raise errors.RateLimited(
                 f"this API key is over its {admission.limit} limit on the gateway",
                 code="client_rate_limit_exceeded",

@@ -124,4 +124,5 @@ async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext)
             raise
 
     done = await service.run(plan, rec, first_chunk, stream=True)
+    rec.ttft_s = done.began + done.took_ms / 1000 - ctx.started
     return OpenStream(plan=plan, done=done, recorder=rec, include_usage=inp.include_usage)

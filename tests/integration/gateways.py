@@ -14,6 +14,8 @@ import httpx
 from tests.api.conftest import free_port
 
 KEY = "sk-multi-instance"
+# The checkout under test, not whatever annas_gift the virtualenv has installed.
+REPO = Path(__file__).resolve().parents[2]
 
 
 class GatewayProcess:
@@ -25,7 +27,8 @@ class GatewayProcess:
         base = {k: v for k, v in os.environ.items() if not k.startswith("ANNAS_GIFT_")}
         base.pop("DATABASE_URL", None)
         base.pop("REDIS_URL", None)
-        self.env = {**base, "ANNAS_GIFT_API_KEY": KEY, **env}
+        pythonpath = os.pathsep.join(p for p in (str(REPO), base.get("PYTHONPATH")) if p)
+        self.env = {**base, "PYTHONPATH": pythonpath, "ANNAS_GIFT_API_KEY": KEY, **env}
         self.workdir = workdir
         self.log = workdir / f"gateway-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -184,7 +184,9 @@ async def usage(
     tracker: Tracker,
     since: datetime | None = Query(default=None, description="ISO 8601 start (inclusive)"),
     until: datetime | None = Query(default=None, description="ISO 8601 end (exclusive)"),
-    group_by: Literal["provider", "model", "day"] | None = Query(default=None),
+    group_by: Literal["provider", "model", "day", "key", "category", "tier"] | None = Query(
+        default=None
+    ),
 ) -> UsageReport:
     """Requests, tokens, errors, rate-limit hits and cost, in total and grouped."""
     if since and until and since >= until:

@@ -110,7 +110,9 @@ class ProviderStatus(BaseModel):
 
 
 class UsageMetrics(BaseModel):
-    key: str | None = Field(description="the group (provider, model or day); null for totals")
+    key: str | None = Field(
+        description="the group (provider, model, day, key id, category or tier); null for totals"
+    )
     requests: int
     prompt_tokens: int
     completion_tokens: int
@@ -124,6 +126,6 @@ class UsageMetrics(BaseModel):
 class UsageReport(BaseModel):
     since: datetime | None
     until: datetime | None
-    group_by: Literal["provider", "model", "day"] | None
+    group_by: Literal["provider", "model", "day", "key", "category", "tier"] | None
     totals: UsageMetrics
     groups: list[UsageMetrics]

@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from annas_gift.core.events import MetricDelta, UsageEvent, UsageStat, merge_deltas
-from annas_gift.storage.models import UsageMetric, UsageRecord
+from annas_gift.storage.models import ClassificationRow, UsageMetric, UsageRecord
 from annas_gift.storage.repositories._sql import fit_row, row_of, utc_day
 
-GroupBy = Literal["provider", "model", "day"]
+GroupBy = Literal["provider", "model", "day", "key", "category", "tier"]
+NO_KEY = "(none)"  # usage recorded without a key id
+EXPLICIT = "(explicit)"  # requests that named their model: no classification, tier or category
 Column = ColumnElement[Any] | QueryableAttribute[Any] | None
 
 _METRIC_SUMS = (
@@ -88,17 +90,67 @@ class UsageRepository:
         until: datetime | None = None,
         group_by: GroupBy | None = None,
     ) -> list[UsageStat]:
-        """Aggregates over usage records in [since, until), one per group, ordered by key."""
+        """Aggregates over usage records in [since, until), one per group, ordered by key.
+
+        `key` groups by key id; `tier` and `category` by the classifier's verdict for the
+        request, so requests that named their model fall in the "(explicit)" group.
+        """
+        if group_by in ("tier", "category"):
+            return await self._stats_by_decision(since, until, group_by)
         key: Column = {
             None: None,
             "provider": UsageRecord.provider,
             "model": UsageRecord.model,
             "day": utc_day(UsageRecord.created_at),
+            "key": func.coalesce(UsageRecord.key_id, NO_KEY),
         }[group_by]
         query = _aggregate(since, until, key)
         if key is not None:
             query = query.group_by(key).order_by(key)
         return [_stat(row) for row in (await self._session.execute(query)).all()]
+
+    async def _stats_by_decision(
+        self, since: datetime | None, until: datetime | None, field: Literal["tier", "category"]
+    ) -> list[UsageStat]:
+        # One verdict per request id (max() picks one if a client reused an id), joined outer
+        # so that explicit requests count too and no usage row is counted twice.
+        verdicts = (
+            select(
+                ClassificationRow.request_id,
+                func.max(getattr(ClassificationRow, field)).label("value"),
+            )
+            .group_by(ClassificationRow.request_id)
+            .subquery()
+        )
+        key = func.coalesce(verdicts.c.value, EXPLICIT)
+        query = (
+            _aggregate(since, until, key)
+            .select_from(UsageRecord)
+            .outerjoin(verdicts, verdicts.c.request_id == UsageRecord.request_id)
+            .group_by(key)
+            .order_by(key)
+        )
+        return [_stat(row) for row in (await self._session.execute(query)).all()]
+
+    async def latency_quantile(self, since: datetime, q: float = 0.95) -> tuple[float | None, int]:
+        """The q-quantile of successful requests' latency (ms) since `since`, and their count."""
+        ok = (UsageRecord.created_at >= since, UsageRecord.status < 400)
+        count = int(
+            await self._session.scalar(select(func.count()).select_from(UsageRecord).where(*ok))
+            or 0
+        )
+        if not count:
+            return None, 0
+        # Nearest-rank quantile; portable (SQLite has no percentile function).
+        rank = max(0, min(count - 1, int(q * count + 0.999999) - 1))
+        value = await self._session.scalar(
+            select(UsageRecord.latency_ms)
+            .where(*ok)
+            .order_by(UsageRecord.latency_ms)
+            .offset(rank)
+            .limit(1)
+        )
+        return (None if value is None else float(value)), count
 
     async def model_stats(
         self,

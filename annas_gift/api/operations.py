@@ -1,0 +1,91 @@
+"""The operations parts of a running gateway: metrics, the live collector, alerts, dashboard logins.
+
+`open_operations` builds them on the gateway's exit stack (see `api/gateway.py`): the alert
+manager, its notifier and the Redis incident store are stopped and closed on shutdown, in
+reverse order, like every other part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from annas_gift.api.dashboard.sessions import SessionStore
+from annas_gift.catalog.registry import Catalog
+from annas_gift.monitoring.alert_sources import SnapshotSource
+from annas_gift.monitoring.alerts import AlertManager, IncidentStore, RedisIncidentStore
+from annas_gift.monitoring.metrics import GatewayMetrics
+from annas_gift.monitoring.metrics_live import LiveReader, LiveStateCollector, UsageWriter
+from annas_gift.monitoring.notify import Notifier, build_channel
+from annas_gift.settings import Settings
+from annas_gift.state import GatewayState
+from annas_gift.storage import database
+
+
+@dataclass(frozen=True, slots=True)
+class Operations:
+    """What `/metrics`, `/api/v1/alerts` and the dashboard read."""
+
+    metrics: GatewayMetrics
+    live: LiveStateCollector
+    alerts: AlertManager  # evaluates nothing when alerts are off: its listing stays empty
+    notifier: Notifier
+    sessions: SessionStore  # dashboard logins, in this process
+
+    def alert_rows(self) -> list[dict[str, Any]]:
+        """Active then recent alerts, one dict each (the dashboard's alerts table)."""
+        listing = self.alerts.listing()
+        return [*listing["active"], *listing["recent"]]
+
+
+@asynccontextmanager
+async def open_operations(
+    settings: Settings,
+    metrics: GatewayMetrics,
+    catalog: Catalog,
+    state: GatewayState,
+    usage: UsageWriter,
+    vpn_status: Callable[[], dict[str, Any]],
+    engine: AsyncEngine,
+) -> AsyncIterator[Operations]:
+    """Build the operations parts; alerts start evaluating only when `alerts.enabled`."""
+    async with AsyncExitStack() as stack:
+        reader = LiveReader(
+            catalog.all,
+            state,
+            vpn_status=vpn_status,
+            usage=usage,
+            spool_path=settings.storage.spool_path,
+            db_ping=lambda: database.ping(engine),
+        )
+        alerts_cfg = settings.alerts
+        timeout_s = alerts_cfg.delivery.timeout_s
+        channels = (
+            [build_channel(c, timeout_s) for c in alerts_cfg.channels] if alerts_cfg.enabled else []
+        )
+        notifier = Notifier(channels, alerts_cfg.delivery)
+        store: IncidentStore | None = None
+        redis_url = settings.cache.redis_url
+        if alerts_cfg.enabled and redis_url:
+            redis_store = RedisIncidentStore.from_url(
+                redis_url, settings.cache.namespace, alerts_cfg.incident_ttl_s
+            )
+            stack.push_async_callback(redis_store.aclose)
+            store = redis_store
+        alerts = AlertManager(alerts_cfg, notifier, store)
+        if alerts_cfg.enabled:
+            notifier.start()
+            stack.push_async_callback(notifier.stop)
+            alerts.start(SnapshotSource(reader, database.session_factory(engine), alerts_cfg))
+            stack.push_async_callback(alerts.stop)
+        yield Operations(
+            metrics=metrics,
+            live=LiveStateCollector(reader),
+            alerts=alerts,
+            notifier=notifier,
+            sessions=SessionStore(ttl_s=settings.dashboard.session_ttl_s),
+        )

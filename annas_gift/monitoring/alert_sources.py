@@ -1,0 +1,124 @@
+"""Builds the alert rules' snapshot from the live state and the usage database.
+
+Traffic, latency and spend come from the database, which every instance shares, so all
+instances judge the same numbers; breakers, VPN and Redis come from the live reader.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from annas_gift.core.events import UsageStat
+from annas_gift.monitoring.alert_rules import KeySpend, ModelHealth, Snapshot, Traffic
+from annas_gift.monitoring.metrics_live import LiveReader, LiveView
+from annas_gift.settings_ops import AlertsSettings
+from annas_gift.storage.repositories import UsageRepository
+
+log = logging.getLogger(__name__)
+# Budgets per key id (day_usd, month_usd) from the keys feature, once it has them.
+KeyBudgets = Callable[[], Mapping[str, tuple[float | None, float | None]]]
+
+
+def health_of(view: LiveView) -> tuple[ModelHealth, ...]:
+    """The rules' view of every catalog model with a live state."""
+    out = []
+    for model in view.models:
+        state = view.states.get(model.name)
+        if state is None:
+            continue
+        cooling = (state.cooled_down_until or 0.0) > view.at
+        out.append(
+            ModelHealth(
+                name=model.name,
+                provider=model.provider,
+                tier=model.tier,
+                configured=not model.missing_env(),
+                breaker=state.breaker,
+                healthy=state.healthy,
+                cooling_down=cooling,
+            )
+        )
+    return tuple(out)
+
+
+class SnapshotSource:
+    """`await source()` gives the snapshot the alert manager evaluates."""
+
+    def __init__(
+        self,
+        reader: LiveReader,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: AlertsSettings,
+        *,
+        key_budgets: KeyBudgets | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._reader = reader
+        self._sessions = sessions
+        self._settings = settings
+        self._key_budgets = key_budgets
+        self._clock = clock
+
+    async def __call__(self) -> Snapshot:
+        view = await self._reader.read()
+        now = self._clock()
+        s = self._settings
+        traffic: Traffic | None = None
+        by_model: dict[str, Traffic] = {}
+        p95, samples = None, 0
+        day = month = None
+        keys: dict[str, KeySpend] = {}
+        try:
+            async with self._sessions() as session:
+                repo = UsageRepository(session)
+                since = now - timedelta(minutes=s.error_rate.window_minutes)
+                total = await repo.stats(since=since)
+                traffic = Traffic(total[0].requests, total[0].errors) if total else Traffic(0, 0)
+                since = now - timedelta(minutes=s.model_error_rate.window_minutes)
+                for stat in await repo.stats(since=since, group_by="model"):
+                    by_model[str(stat.key)] = Traffic(stat.requests, stat.errors)
+                since = now - timedelta(minutes=s.latency.window_minutes)
+                p95, samples = await repo.latency_quantile(since, 0.95)
+                day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                month_start = day_start.replace(day=1)
+                day = _cost(await repo.stats(since=day_start))
+                month = _cost(await repo.stats(since=month_start))
+                keys = await self._key_spend(repo, day_start, month_start)
+        except Exception as exc:  # the database being down is itself a finding (database_up)
+            log.debug("alert snapshot: usage database not read (%s)", type(exc).__name__)
+        vpn = view.vpn or {}
+        return Snapshot(
+            models=health_of(view), traffic=traffic, model_traffic=by_model,
+            p95_latency_ms=p95, latency_samples=samples, spend_day_usd=day,
+            spend_month_usd=month, key_spend=keys, vpn_enabled=bool(vpn.get("enabled")),
+            vpn_endpoints={str(e["name"]): str(e["state"]) for e in vpn.get("endpoints", [])},
+            database_up=view.database_up,
+            spool_bytes=view.usage.spool_bytes if view.usage else 0, redis=view.redis,
+        )  # fmt: skip
+
+    async def _key_spend(
+        self, repo: UsageRepository, day_start: datetime, month_start: datetime
+    ) -> dict[str, KeySpend]:
+        budgets = dict(self._key_budgets() if self._key_budgets else {})
+        watched = set(budgets) | set(self._settings.spend.per_key)
+        if not watched:
+            return {}
+        today = {s.key: s.cost_usd for s in await repo.stats(since=day_start, group_by="key")}
+        month = {s.key: s.cost_usd for s in await repo.stats(since=month_start, group_by="key")}
+        return {
+            key: KeySpend(
+                day_usd=today.get(key, 0.0),
+                month_usd=month.get(key, 0.0),
+                day_limit=budgets.get(key, (None, None))[0],
+                month_limit=budgets.get(key, (None, None))[1],
+            )
+            for key in sorted(watched)
+        }
+
+
+def _cost(stats: list[UsageStat]) -> float:
+    return stats[0].cost_usd if stats else 0.0

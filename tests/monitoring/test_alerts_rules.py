@@ -1,0 +1,131 @@
+"""Alert rules as a table: a snapshot in, the findings (rule, subject) out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from annas_gift.monitoring.alert_rules import (
+    RULES,
+    KeySpend,
+    ModelHealth,
+    Snapshot,
+    Traffic,
+    evaluate,
+)
+from annas_gift.settings_ops import AlertsSettings
+
+
+def model(name: str, tier: str = "fast", **kw: Any) -> ModelHealth:
+    fields: dict[str, Any] = {
+        "provider": "p", "configured": True, "breaker": "closed", "healthy": True,
+        "cooling_down": False,
+    }  # fmt: skip
+    fields.update(kw)
+    return ModelHealth(name=name, tier=tier, **fields)
+
+
+SETTINGS = AlertsSettings(
+    spend={"day_usd": 5, "month_usd": 100, "per_key": {"alice": {"day_usd": 1}}},
+    latency={"p95_ms": 2000, "min_requests": 5},
+)
+OK_MODELS = (model("a"), model("b"), model("big", "powerful"))
+
+CASES: list[tuple[str, Snapshot, set[tuple[str, str]]]] = [
+    ("quiet", Snapshot(models=OK_MODELS, traffic=Traffic(100, 1), redis="ok"), set()),
+    ("overall errors", Snapshot(traffic=Traffic(20, 10)), {("error_rate", "all")}),
+    ("errors below min_requests", Snapshot(traffic=Traffic(9, 9)), set()),
+    ("errors just under", Snapshot(traffic=Traffic(100, 49)), set()),
+    (
+        "one model failing",
+        Snapshot(model_traffic={"a": Traffic(10, 6), "b": Traffic(50, 0)}),
+        {("model_error_rate", "a")},
+    ),
+    (
+        "breaker open",
+        Snapshot(models=(model("a", breaker="open"), model("b"))),
+        {("breaker_open", "a")},
+    ),
+    (
+        "whole tier failing",
+        Snapshot(
+            models=(
+                model("a", breaker="open"),
+                model("b", cooling_down=True),
+                model("c", healthy=False),
+                model("big", "powerful"),
+            )
+        ),
+        {("breaker_open", "a"), ("tier_down", "fast")},
+    ),
+    (
+        "unconfigured models are not failing",
+        Snapshot(models=(model("a", breaker="open", configured=False), model("b"))),
+        set(),
+    ),
+    (
+        "spend",
+        Snapshot(spend_day_usd=5.0, spend_month_usd=99.0),
+        {("spend_day", "all")},
+    ),
+    ("month spend", Snapshot(spend_day_usd=1.0, spend_month_usd=120.0), {("spend_month", "all")}),
+    (
+        "key spend: settings limit and a budget from the keys feature",
+        Snapshot(
+            key_spend={
+                "alice": KeySpend(day_usd=1.5, month_usd=2.0),
+                "bob": KeySpend(day_usd=0.5, month_usd=30.0, month_limit=25.0),
+                "carol": KeySpend(day_usd=9.0, month_usd=9.0),
+            }
+        ),
+        {("key_spend_day", "alice"), ("key_spend_month", "bob")},
+    ),
+    ("slow", Snapshot(p95_latency_ms=2500.0, latency_samples=10), {("latency_p95", "all")}),
+    ("slow but few", Snapshot(p95_latency_ms=2500.0, latency_samples=4), set()),
+    (
+        "one VPN endpoint down",
+        Snapshot(vpn_enabled=True, vpn_endpoints={"nl": "down", "de": "up", "old": "inactive"}),
+        {("vpn_endpoint_down", "nl")},
+    ),
+    (
+        "every VPN endpoint down",
+        Snapshot(vpn_enabled=True, vpn_endpoints={"nl": "down", "de": "down", "x": "inactive"}),
+        {("vpn_endpoint_down", "nl"), ("vpn_endpoint_down", "de"), ("vpn_all_down", "all")},
+    ),
+    ("VPN disabled", Snapshot(vpn_enabled=False, vpn_endpoints={"nl": "down"}), set()),
+    ("database down", Snapshot(database_up=False), {("database_down", "all")}),
+    ("usage spooled", Snapshot(database_up=True, spool_bytes=10), {("usage_spooling", "all")}),
+    ("redis lost", Snapshot(redis="lost"), {("redis_lost", "all")}),
+    ("no redis configured", Snapshot(redis="not configured"), set()),
+]
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_rules(snapshot: Snapshot, expected: set[tuple[str, str]]) -> None:
+    found = evaluate(snapshot, SETTINGS)
+    assert {(f.rule, f.subject) for f in found} == expected
+    assert {f.rule for f in found} <= set(RULES)
+    assert all(f.summary for f in found)
+
+
+def test_disabled_rules_stay_silent() -> None:
+    off = AlertsSettings(
+        error_rate={"enabled": False}, model_error_rate={"enabled": False}, breaker_open=False,
+        tier_down=False, latency={"enabled": False}, vpn=False, database=False, redis=False,
+    )  # fmt: skip
+    loud = Snapshot(
+        models=(model("a", breaker="open"),), traffic=Traffic(100, 100),
+        model_traffic={"a": Traffic(100, 100)}, p95_latency_ms=1e9, latency_samples=1000,
+        vpn_enabled=True, vpn_endpoints={"nl": "down"}, database_up=False, spool_bytes=1,
+        redis="lost",
+    )  # fmt: skip
+    assert evaluate(loud, off) == []
+
+
+def test_summary_names_the_numbers() -> None:
+    (finding,) = evaluate(Snapshot(traffic=Traffic(20, 15)), SETTINGS)
+    assert finding.summary == "75% of 20 requests failed in the last 5 min (limit 50%)"
+    assert (finding.value, finding.threshold, finding.severity) == (0.75, 0.5, "critical")
