@@ -137,3 +137,30 @@ class AllAttemptsFailed(GatewayError):
     """Every model in the fallback order failed; `details.attempts` lists them."""
 
     status, type, code = 503, "service_unavailable", "all_models_failed"
+
+
+# --- keys, roles and budgets (issue 11; moves to core/ with the rest) --------------------------
+
+
+class InsufficientPermissions(GatewayError):
+    """A client key called an admin route: 403, and nothing changed."""
+
+    status, type, code = 403, "permission_error", "insufficient_permissions"
+
+
+class ModelNotAllowed(GatewayError):
+    """The key's allowed models do not include the requested one."""
+
+    status, type, code = 403, "permission_error", "model_not_allowed"
+
+
+class BudgetExceeded(GatewayError):
+    """A daily or monthly budget is used up until it resets (message and Retry-After say when)."""
+
+    status, type, code = 429, "insufficient_quota", "budget_exceeded"
+
+
+class TotalBudgetExceeded(BudgetExceeded):
+    """A total budget is used up: waiting will not help, an admin must raise it."""
+
+    status = 403
