@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.services.keys import KeyRecord, TeamBudgets, hash_secret
+from annas_gift.services.keys import KeyRecord, Principal, TeamBudgets, check_usable, hash_secret
 from annas_gift.state.key_events import KeyEvents, LocalKeyEvents
 from annas_gift.storage.repositories.keys import KeyRepository
 
@@ -133,3 +135,29 @@ class KeyCache:
         """A key was changed here: update this cache now and tell the other instances."""
         await self.apply_change(key_id)
         await self.events.publish(key_id)
+
+
+def resolve_principal(
+    token: str,
+    *,
+    admin: Callable[[str], str | None],
+    clients: Callable[[str], str | None],
+    cache: KeyCache | None,
+    now: datetime,
+) -> Principal | None:
+    """Who holds `token`: an admin key, a settings client key or a live virtual key (else None).
+
+    `admin` and `clients` are the key rings' constant-time `verify`; a revoked or expired
+    virtual key raises its 401 with the reason.
+    """
+    admin_id = admin(token)
+    if admin_id is not None:
+        return Principal(admin_id, "admin")
+    client_id = clients(token)
+    if client_id is not None:
+        return Principal(client_id, "client")
+    record = cache.lookup(token) if cache is not None else None
+    if record is None:
+        return None
+    check_usable(record, now)
+    return Principal(record.id, "client", record)

@@ -164,3 +164,9 @@ class TotalBudgetExceeded(BudgetExceeded):
     """A total budget is used up: waiting will not help, an admin must raise it."""
 
     status = 403
+
+
+class Conflict(GatewayError):
+    """The change clashes with what exists (e.g. a key name already taken)."""
+
+    status, type, code = 409, "invalid_request_error", "conflict"
