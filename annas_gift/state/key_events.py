@@ -97,7 +97,7 @@ class RedisKeyEvents:
                 await asyncio.sleep(self._retry_interval_s)
             finally:
                 with contextlib.suppress(*_REDIS_DOWN):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def aclose(self) -> None:
         """Stop listening."""
