@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from dotenv import load_dotenv
 
-from annas_gift import cli_routing, cli_vpn
+from annas_gift import cli_keys, cli_routing, cli_vpn
 from annas_gift.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -147,6 +147,7 @@ def models(
 
 cli_routing.register(app)
 cli_vpn.register(app)
+cli_keys.register(app)
 
 
 def main() -> None:
