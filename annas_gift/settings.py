@@ -28,6 +28,13 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from annas_gift.settings_keys import (
+    AdminKeySettings,
+    BudgetSettings,
+    VirtualKeySettings,
+    admin_keys_from_env,
+)
+
 CONFIG_ENV = "ANNAS_GIFT_CONFIG"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -67,7 +74,7 @@ class KeyLimits(BaseModel):
     tpm: int | None = Field(default=None, gt=0)
 
 
-class AuthSettings(BaseModel):
+class AuthSettings(AdminKeySettings):
     # Keys may be given bare ("sk-...") or named ("alice:sk-..."); the name is what usage records.
     api_keys: list[SecretStr] = Field(default_factory=list)
     # Limits on the gateway's own clients: a default for every key, overridable per key id
@@ -230,6 +237,8 @@ class _ConventionalEnvSource(PydanticBaseSettingsSource):
             out["cache"] = {"redis_url": url}
         if keys := os.environ.get("ANNAS_GIFT_API_KEY"):
             out["auth"] = {"api_keys": keys}
+        if admin := admin_keys_from_env():
+            out.setdefault("auth", {}).update(admin)
         return out
 
 
@@ -252,6 +261,8 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    keys: VirtualKeySettings = Field(default_factory=VirtualKeySettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
 
     @classmethod
     def settings_customise_sources(

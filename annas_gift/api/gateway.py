@@ -11,11 +11,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.api.auth import KeyRing
+from annas_gift.api.key_parts import KeyParts, open_key_parts
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
 from annas_gift.egress.admin import VPNAdmin
@@ -57,6 +58,8 @@ class Gateway:
     vpn_admin: VPNAdmin
     probes: ModelProbes
     chat: ChatService
+    admin_keys: KeyRing
+    key_parts: KeyParts
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Blueprint:
     planner: Planner
     vpn: VPNConfig
     upstream: Upstream | None = None  # tests pass their own; None: the configured paths
+    admin_keys: KeyRing = field(default_factory=lambda: KeyRing([]))
 
 
 def client_limits(settings: Settings) -> Callable[[str | None], ClientLimits]:
@@ -118,7 +122,8 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
         )
         stack.push_async_callback(tracker.stop)
         await tracker.start()
-        limits = Limits(state, client_limits(settings))
+        key_parts = await open_key_parts(stack, settings, engine)
+        limits = Limits(state, key_parts.client_limits(client_limits(settings)))
         stack.push_async_callback(limits.drain)
         vpn = VPNManager(database.session_factory(engine), plan.vpn)
         stack.push_async_callback(vpn.stop)
@@ -141,6 +146,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             cache=ResponseCache(state, settings.cache.ttl_s),
             tracer=tracer,
             egress=egress,
+            budgets=key_parts.budgets,
         )
         config = ChatConfig(
             attempt_timeout_s=settings.litellm.timeout_s,
@@ -162,6 +168,8 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             vpn_admin=VPNAdmin(vpn),
             probes=probes,
             chat=ChatService(plan.catalog, upstream, parts, config),
+            admin_keys=plan.admin_keys,
+            key_parts=key_parts,
         )
         log.info(
             "gateway ready: %d models, database %s", len(plan.catalog), database.redact_url(url)

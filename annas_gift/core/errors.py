@@ -142,12 +142,6 @@ class AllAttemptsFailed(GatewayError):
     status, type, code = 503, "service_unavailable", "all_models_failed"
 
 
-class Forbidden(GatewayError):
-    """The key is valid but may not do this (e.g. administer the VPN)."""
-
-    status, type, code = 403, "permission_error", "forbidden"
-
-
 class ProxyNotSupported(GatewayError):
     """This model's LiteLLM provider cannot be sent through a proxy; it is never sent direct."""
 

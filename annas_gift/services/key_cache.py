@@ -52,6 +52,10 @@ class KeyCache:
         """The record of the key whose secret is `token`, or None (no I/O)."""
         return self._by_hash.get(hash_secret(token))
 
+    def lookup_digest(self, digest: bytes) -> KeyRecord | None:
+        """`lookup` for a token already hashed to its SHA-256 digest."""
+        return self._by_hash.get(digest.hex())
+
     def get(self, key_id: str) -> KeyRecord | None:
         """The cached record of a key id, or None."""
         return self._by_id.get(key_id)
@@ -138,25 +142,26 @@ class KeyCache:
 
 
 def resolve_principal(
-    token: str,
+    digest: bytes,
     *,
-    admin: Callable[[str], str | None],
-    clients: Callable[[str], str | None],
+    admin: Callable[[bytes], str | None],
+    clients: Callable[[bytes], str | None],
     cache: KeyCache | None,
     now: datetime,
 ) -> Principal | None:
-    """Who holds `token`: an admin key, a settings client key or a live virtual key (else None).
+    """Who holds the token of this SHA-256 `digest`: an admin key, a settings client key or a
+    live virtual key (else None).
 
-    `admin` and `clients` are the key rings' constant-time `verify`; a revoked or expired
-    virtual key raises its 401 with the reason.
+    `admin` and `clients` are the key rings' constant-time `verify_digest`; a revoked or
+    expired virtual key raises its 401 with the reason. The token is hashed once, by the caller.
     """
-    admin_id = admin(token)
+    admin_id = admin(digest)
     if admin_id is not None:
         return Principal(admin_id, "admin")
-    client_id = clients(token)
+    client_id = clients(digest)
     if client_id is not None:
         return Principal(client_id, "client")
-    record = cache.lookup(token) if cache is not None else None
+    record = cache.lookup_digest(digest) if cache is not None else None
     if record is None:
         return None
     check_usable(record, now)

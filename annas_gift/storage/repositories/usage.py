@@ -87,8 +87,9 @@ class UsageRepository:
         since: datetime | None = None,
         until: datetime | None = None,
         group_by: GroupBy | None = None,
+        key_id: str | None = None,
     ) -> list[UsageStat]:
-        """Aggregates over usage records in [since, until), one per group, ordered by key."""
+        """Aggregates over usage records in [since, until) (of one key id if given), per group."""
         key: Column = {
             None: None,
             "provider": UsageRecord.provider,
@@ -96,6 +97,8 @@ class UsageRepository:
             "day": utc_day(UsageRecord.created_at),
         }[group_by]
         query = _aggregate(since, until, key)
+        if key_id is not None:
+            query = query.where(UsageRecord.key_id == key_id)
         if key is not None:
             query = query.group_by(key).order_by(key)
         return [_stat(row) for row in (await self._session.execute(query)).all()]
