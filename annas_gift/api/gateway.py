@@ -122,12 +122,12 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
         )
         stack.push_async_callback(tracker.stop)
         await tracker.start()
-        key_parts = await open_key_parts(stack, settings, engine)
-        limits = Limits(state, key_parts.client_limits(client_limits(settings)))
-        stack.push_async_callback(limits.drain)
         vpn = VPNManager(database.session_factory(engine), plan.vpn)
         stack.push_async_callback(vpn.stop)
         await vpn.start()
+        key_parts = await open_key_parts(stack, settings, engine)
+        limits = Limits(state, key_parts.client_limits(client_limits(settings)))
+        stack.push_async_callback(limits.drain)
         health = settings.health
         probes = ModelProbes(
             probe_targets(plan.catalog, health.providers) if health.active_checks else [],

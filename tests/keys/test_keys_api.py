@@ -1,4 +1,4 @@
-"""/api/v1/keys on a small app (not yet wired into create_app): roles, lifecycle, secrets."""
+"""/api/v1/keys on the whole gateway app: roles, lifecycle, bad input, secrets."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.api import errors
-from annas_gift.api.auth import KeyRing
-from annas_gift.api.routes import keys as key_routes
-from annas_gift.services.key_admin import KeyAdmin
+from annas_gift.api.app import create_app
+from annas_gift.catalog.registry import Catalog
 from annas_gift.services.key_cache import KeyCache
+from annas_gift.settings import load_settings
+from annas_gift.storage import database
+from tests.keys.gateway_fixtures import gateway_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 ADMIN = "sk-admin-secret-1"
@@ -25,20 +26,27 @@ CLIENT = "sk-client-secret-1"
 
 
 @pytest.fixture
-async def api(sessions: Sessions) -> AsyncIterator[tuple[httpx.AsyncClient, KeyCache]]:
-    app = FastAPI()
-    errors.install(app)
-    app.include_router(key_routes.router)
-    cache = KeyCache(sessions, refresh_interval_s=3600)
-    await cache.start()
-    app.state.admin_keys = KeyRing([f"ops:{ADMIN}"])
-    app.state.keys = KeyRing([f"alice:{CLIENT}"])
-    app.state.key_cache = cache
-    app.state.key_admin = KeyAdmin(sessions, notify=cache.changed)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        yield client, cache
-    await cache.aclose()
+async def api(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, KeyCache]]:
+    """The whole gateway app (admin key "ops", settings client key "alice"), no models."""
+    args = gateway_settings(sqlite_url, tmp_path)
+    args["auth"] = {"api_keys": [f"alice:{CLIENT}"], "admin_keys": [f"ops:{ADMIN}"]}
+    app = create_app(load_settings(**args), catalog=Catalog([]))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            cache = app.state.gateway.key_parts.cache
+            assert cache is not None
+            yield client, cache
+
+
+@pytest.fixture
+async def sessions(
+    api: tuple[httpx.AsyncClient, KeyCache], sqlite_url: str
+) -> AsyncIterator[Sessions]:
+    """Sessions on the app's database."""
+    engine = database.create_engine(sqlite_url)
+    yield database.session_factory(engine)
+    await engine.dispose()
 
 
 def auth(token: str) -> dict[str, str]:
