@@ -28,9 +28,10 @@ class AdminKeySettings(BaseModel):
     # Named ("ops:sk-...") or bare, like auth.api_keys; the name is the key id usage records.
     admin_keys: list[SecretStr] = Field(default_factory=list)
 
+    # Not `_split`: AuthSettings's own `_split` (for api_keys) would override it.
     @field_validator("admin_keys", mode="before")
     @classmethod
-    def _split(cls, value: Any) -> Any:
+    def _split_admin_keys(cls, value: Any) -> Any:
         return split_keys(value)
 
 

@@ -132,9 +132,7 @@ class KeyBudgets:
         if plan.selection is not None:
             plan.selection = replace(plan.selection, reason=f"{plan.selection.reason}; {note}")
 
-    async def reserve(
-        self, key_id: str | None, model: CatalogModel, inp: ChatInput
-    ) -> Reservation:
+    async def reserve(self, key_id: str | None, model: CatalogModel, inp: ChatInput) -> Reservation:
         """Hold the attempt's estimated cost on every budget; 429/403 budget_exceeded if over."""
         lines = self.lines(key_id)
         await self._seed(key_id, lines)

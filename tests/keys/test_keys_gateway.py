@@ -222,3 +222,11 @@ async def test_secrets_stay_out_of_logs_responses_and_the_database(
     for s in (secret, new_secret):
         assert s not in dump and s not in caplog.text
         assert all(s not in r.text for r in seen)
+
+
+def test_admin_keys_come_from_the_environment_comma_separated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANNAS_GIFT_ADMIN_KEY", "ops:sk-one, sk-two,")
+    keys = load_settings().auth.admin_keys
+    assert [k.get_secret_value() for k in keys] == ["ops:sk-one", "sk-two"]
