@@ -44,7 +44,8 @@ def model_list(base_url: str) -> list[dict[str, Any]]:
         }
 
     return [
-        entry("budget", PRICE_OUT),
+        # A strong benchmark: auto's selector picks it over the cheap one when budgets allow.
+        entry("budget", PRICE_OUT, benchmark_id="openai/gpt-oss-120b"),
         entry("overrun", PRICE_OUT),
         entry("cheap", PRICE_OUT / 100),
         entry("other", PRICE_OUT),

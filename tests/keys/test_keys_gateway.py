@@ -230,3 +230,20 @@ def test_admin_keys_come_from_the_environment_comma_separated(
     monkeypatch.setenv("ANNAS_GIFT_ADMIN_KEY", "ops:sk-one, sk-two,")
     keys = load_settings().auth.admin_keys
     assert [k.get_secret_value() for k in keys] == ["ops:sk-one", "sk-two"]
+
+
+async def test_auto_prefers_the_cheapest_model_near_a_budget_and_says_so(gw: App) -> None:
+    client, _ = gw
+    _, secret = await create_key(client, name="frugal", budget_daily_usd=0.01)
+    ask = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+    fresh = await client.post("/api/v1/chat", json=ask, headers=auth(secret))
+    assert fresh.status_code == 200, fresh.text
+    assert "cheapest first" not in fresh.text
+    assert fresh.json()["model"] != "shared/cheap"  # the selector's own pick is another model
+    for _ in range(8):  # 0.008 of 0.01 spent: at the 80% of budgets.prefer_cheaper_at
+        r = await client.post("/v1/chat/completions", json=BODY, headers=auth(secret))
+        assert r.is_success
+    near = await client.post("/api/v1/chat", json=ask, headers=auth(secret))
+    assert near.status_code == 200, near.text
+    assert near.json()["model"] == "shared/cheap"
+    assert "cheapest first" in near.text
