@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from dotenv import load_dotenv
 
-from annas_gift import cli_ops, cli_routing, cli_vpn
+from annas_gift import cli_keys, cli_ops, cli_routing, cli_vpn
 from annas_gift.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -148,6 +148,7 @@ def models(
 cli_routing.register(app)
 cli_vpn.register(app)
 cli_ops.register(app)
+cli_keys.register(app)
 
 
 def main() -> None:

@@ -28,6 +28,12 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from annas_gift.settings_keys import (
+    AdminKeySettings,
+    BudgetSettings,
+    VirtualKeySettings,
+    admin_keys_from_env,
+)
 from annas_gift.settings_ops import AlertsSettings, DashboardSettings, MetricsSettings
 
 CONFIG_ENV = "ANNAS_GIFT_CONFIG"
@@ -69,7 +75,7 @@ class KeyLimits(BaseModel):
     tpm: int | None = Field(default=None, gt=0)
 
 
-class AuthSettings(BaseModel):
+class AuthSettings(AdminKeySettings):
     # Keys may be given bare ("sk-...") or named ("alice:sk-..."); the name is what usage records.
     api_keys: list[SecretStr] = Field(default_factory=list)
     # Limits on the gateway's own clients: a default for every key, overridable per key id
@@ -232,6 +238,8 @@ class _ConventionalEnvSource(PydanticBaseSettingsSource):
             out["cache"] = {"redis_url": url}
         if keys := os.environ.get("ANNAS_GIFT_API_KEY"):
             out["auth"] = {"api_keys": keys}
+        if admin := admin_keys_from_env():
+            out.setdefault("auth", {}).update(admin)
         return out
 
 
@@ -257,6 +265,8 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    keys: VirtualKeySettings = Field(default_factory=VirtualKeySettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -124,7 +124,7 @@ class AlertsSettings(BaseModel):
 class DashboardSettings(BaseModel):
     """`/dashboard`: who may log in and how long a login lasts."""
 
-    # Key ids (the name in "alice:sk-...") allowed to log in; empty: every gateway key may.
-    # Stands in for the admin role until keys have roles (one dependency decides: api/deps.py).
+    # Admin keys always may log in; these settings-key ids (the name in "alice:sk-...") may too,
+    # for an operator who should see the dashboard without administering keys (api/deps.py).
     admin_keys: list[str] = Field(default_factory=list)
     session_ttl_s: float = Field(default=8 * 3600.0, gt=0)

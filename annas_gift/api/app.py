@@ -15,7 +15,7 @@ from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.gateway import Blueprint, open_gateway
 from annas_gift.api.middleware import GatewayMiddleware
-from annas_gift.api.routes import classify, dashboard, liveness, native, openai, operations
+from annas_gift.api.routes import classify, dashboard, keys, liveness, native, openai, operations
 from annas_gift.api.routes import vpn as vpn_routes
 from annas_gift.catalog.registry import Catalog
 from annas_gift.egress.config import VPNConfig
@@ -99,6 +99,7 @@ def create_app(
         planner=planner,
         vpn=VPNConfig.from_settings(settings.vpn),
         upstream=upstream,
+        admin_keys=KeyRing([key.get_secret_value() for key in settings.auth.admin_keys]),
     )
 
     @asynccontextmanager
@@ -120,7 +121,7 @@ def create_app(
     )
     errors.install(app)
     _openapi_with_request_schemas(app)
-    for module in (liveness, openai, native, classify, vpn_routes, operations):
+    for module in (liveness, openai, native, classify, vpn_routes, operations, keys):
         app.include_router(module.routes)
     dashboard.install(app)
     if settings.server.cors_origins:

@@ -30,6 +30,11 @@ def key_id_for(spec: str) -> tuple[str, str]:
     return "key-" + hashlib.sha256(spec.encode()).hexdigest()[:8], spec
 
 
+def token_digest(token: str) -> bytes:
+    """The SHA-256 of a bearer token: computed once per request, shared by every key check."""
+    return hashlib.sha256(token.encode()).digest()
+
+
 class KeyRing:
     """The gateway's client keys; `verify` returns the key id of a valid bearer token."""
 
@@ -44,7 +49,10 @@ class KeyRing:
 
     def verify(self, token: str) -> str | None:
         """The key id if `token` is one of the keys; every key is compared, in constant time."""
-        digest = hashlib.sha256(token.encode()).digest()
+        return self.verify_digest(token_digest(token))
+
+    def verify_digest(self, digest: bytes) -> str | None:
+        """`verify` for a token already hashed with `token_digest` (hash once per request)."""
         found = None
         for key in self._keys:
             if hmac.compare_digest(digest, key.digest):

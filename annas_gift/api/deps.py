@@ -8,19 +8,24 @@ in a thread pool, a thread hand-off per dependency per request.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from annas_gift.api.auth import token_digest
 from annas_gift.api.gateway import Gateway
 from annas_gift.api.operations import Operations
 from annas_gift.catalog.registry import Catalog
-from annas_gift.core.errors import AuthenticationFailed, Forbidden
+from annas_gift.core.errors import AuthenticationFailed, InsufficientPermissions, ServiceUnavailable
 from annas_gift.egress.admin import VPNAdmin
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import Planner
+from annas_gift.services.key_admin import KeyAdmin
+from annas_gift.services.key_cache import resolve_principal
+from annas_gift.services.keys import Principal
 from annas_gift.state import GatewayState
 
 
@@ -29,19 +34,47 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
-async def authenticate(request: Request) -> str:
-    """The caller's key id, or a 401."""
+async def get_principal(request: Request) -> Principal:
+    """The caller (admin key, settings client key or virtual key), or a 401.
+
+    The token is hashed once; an unknown key costs the two key rings' checks and one dict
+    lookup. FastAPI caches this per request, so every alias below shares one resolution.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationFailed(
             "Missing API key: send 'Authorization: Bearer <your gateway key>'."
         )
-    key_id = _gateway(request).keys.verify(token.strip())
-    if key_id is None:
+    gateway = _gateway(request)
+    principal = resolve_principal(
+        token_digest(token.strip()),
+        admin=gateway.admin_keys.verify_digest,
+        clients=gateway.keys.verify_digest,
+        cache=gateway.key_parts.cache,
+        now=datetime.now(UTC),
+    )
+    if principal is None:
         raise AuthenticationFailed("Incorrect API key provided.")
-    request.state.key_id = key_id
-    return key_id
+    request.state.key_id = principal.key_id
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def authenticate(principal: PrincipalDep) -> str:
+    """The caller's key id, or a 401."""
+    return principal.key_id
+
+
+async def require_admin(principal: PrincipalDep) -> Principal:
+    """The caller, if it holds an admin key; else 403 insufficient_permissions."""
+    if not principal.is_admin:
+        raise InsufficientPermissions(
+            "This API key may not use this route: it needs an admin key (ANNAS_GIFT_ADMIN_KEY)."
+        )
+    return principal
 
 
 async def get_gateway(request: Request) -> Gateway:
@@ -82,13 +115,26 @@ async def get_planner(request: Request) -> Planner:
 KeyId = Annotated[str, Depends(authenticate)]
 
 
-async def get_vpn_admin(request: Request, key_id: KeyId) -> VPNAdmin:
-    """VPN administration, for a key allowed to administer it (`vpn.admin_keys`)."""
+async def get_vpn_admin(request: Request, principal: PrincipalDep) -> VPNAdmin:
+    """VPN administration: admin keys, and the key ids listed in `vpn.admin_keys`."""
     gateway = _gateway(request)
-    admins = gateway.settings.vpn.admin_keys
-    if admins and key_id not in admins:
-        raise Forbidden("this API key may not administer the VPN")
+    if not principal.is_admin and principal.key_id not in (gateway.settings.vpn.admin_keys or ()):
+        raise InsufficientPermissions(
+            "This API key may not administer the VPN: it needs an admin key (ANNAS_GIFT_ADMIN_KEY)."
+        )
     return gateway.vpn_admin
+
+
+async def get_key_admin(
+    request: Request, _: Annotated[Principal, Depends(require_admin)]
+) -> KeyAdmin:
+    """Key administration, for admin keys (503 when virtual keys are off)."""
+    admin = _gateway(request).key_parts.admin
+    if admin is None:
+        raise ServiceUnavailable(
+            "virtual keys are not enabled on this gateway (keys.enabled)", code="keys_not_enabled"
+        )
+    return admin
 
 
 Chat = Annotated[ChatService, Depends(get_chat)]
@@ -109,16 +155,24 @@ async def get_operations(request: Request) -> Operations:
 async def dashboard_login(request: Request, key: Annotated[str, Form()] = "") -> str | None:
     """The key id if the key posted to the dashboard login may log in, else None.
 
-    The one admin check of the dashboard (replace it when keys get roles): a gateway key,
-    limited to the key ids in `dashboard.admin_keys` when that list is set.
+    The dashboard is an admin surface: an admin key logs in; so does a settings client key
+    whose id `dashboard.admin_keys` names (a read-only operator who is not a key admin).
     """
-    gateway = _gateway(request)
-    key_id = gateway.keys.verify(key.strip()) if key.strip() else None
-    admins = gateway.settings.dashboard.admin_keys
-    if key_id is None or (admins and key_id not in admins):
+    token = key.strip()
+    if not token:
         return None
-    return key_id
+    gateway = _gateway(request)
+    digest = token_digest(token)
+    admin_id = gateway.admin_keys.verify_digest(digest)
+    if admin_id is not None:
+        return admin_id
+    key_id = gateway.keys.verify_digest(digest)
+    if key_id is not None and key_id in gateway.settings.dashboard.admin_keys:
+        return key_id
+    return None
 
 
 Ops = Annotated[Operations, Depends(get_operations)]
 DashboardLogin = Annotated[str | None, Depends(dashboard_login)]
+Admin = Annotated[Principal, Depends(require_admin)]
+KeyAdminDep = Annotated[KeyAdmin, Depends(get_key_admin)]

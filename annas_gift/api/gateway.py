@@ -11,11 +11,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.api.auth import KeyRing
+from annas_gift.api.key_parts import KeyParts, open_key_parts
 from annas_gift.api.operations import Operations, open_operations
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
@@ -60,6 +61,8 @@ class Gateway:
     probes: ModelProbes
     chat: ChatService
     ops: Operations
+    admin_keys: KeyRing
+    key_parts: KeyParts
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class Blueprint:
     planner: Planner
     vpn: VPNConfig
     upstream: Upstream | None = None  # tests pass their own; None: the configured paths
+    admin_keys: KeyRing = field(default_factory=lambda: KeyRing([]))
 
 
 def client_limits(settings: Settings) -> Callable[[str | None], ClientLimits]:
@@ -122,11 +126,16 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
         stack.push_async_callback(tracker.stop)
         await tracker.start()
         metrics = GatewayMetrics(max_series=settings.metrics.max_series)
-        limits = Limits(state, client_limits(settings), on_reject=metrics.observe_rejection)
-        stack.push_async_callback(limits.drain)
         vpn = VPNManager(database.session_factory(engine), plan.vpn)
         stack.push_async_callback(vpn.stop)
         await vpn.start()
+        key_parts = await open_key_parts(stack, settings, engine)
+        limits = Limits(
+            state,
+            key_parts.client_limits(client_limits(settings)),
+            on_reject=metrics.observe_rejection,
+        )
+        stack.push_async_callback(limits.drain)
         health = settings.health
         probes = ModelProbes(
             probe_targets(plan.catalog, health.providers) if health.active_checks else [],
@@ -152,6 +161,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             tracer=tracer,
             egress=egress,
             metrics=metrics,
+            budgets=key_parts.budgets,
         )
         config = ChatConfig(
             attempt_timeout_s=settings.litellm.timeout_s,
@@ -174,6 +184,8 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             probes=probes,
             chat=ChatService(plan.catalog, upstream, parts, config),
             ops=ops,
+            admin_keys=plan.admin_keys,
+            key_parts=key_parts,
         )
         log.info(
             "gateway ready: %d models, database %s", len(plan.catalog), database.redact_url(url)

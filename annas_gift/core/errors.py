@@ -142,12 +142,6 @@ class AllAttemptsFailed(GatewayError):
     status, type, code = 503, "service_unavailable", "all_models_failed"
 
 
-class Forbidden(GatewayError):
-    """The key is valid but may not do this (e.g. administer the VPN)."""
-
-    status, type, code = 403, "permission_error", "forbidden"
-
-
 class ProxyNotSupported(GatewayError):
     """This model's LiteLLM provider cannot be sent through a proxy; it is never sent direct."""
 
@@ -202,3 +196,36 @@ def error_for_status(
     return UpstreamServerError(
         f"{provider} failed for {model}{shown}: {message}", provider=provider, model=model
     )
+
+
+# --- keys, roles and budgets (issue 11) ---------------------------------------------------------
+
+
+class InsufficientPermissions(GatewayError):
+    """A client key called an admin route: 403, and nothing changed."""
+
+    status, type, code = 403, "permission_error", "insufficient_permissions"
+
+
+class ModelNotAllowed(GatewayError):
+    """The key's allowed models do not include the requested one."""
+
+    status, type, code = 403, "permission_error", "model_not_allowed"
+
+
+class BudgetExceeded(GatewayError):
+    """A daily or monthly budget is used up until it resets (message and Retry-After say when)."""
+
+    status, type, code = 429, "insufficient_quota", "budget_exceeded"
+
+
+class TotalBudgetExceeded(BudgetExceeded):
+    """A total budget is used up: waiting will not help, an admin must raise it."""
+
+    status = 403
+
+
+class Conflict(GatewayError):
+    """The change clashes with what exists (e.g. a key name already taken)."""
+
+    status, type, code = 409, "invalid_request_error", "conflict"

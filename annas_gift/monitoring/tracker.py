@@ -169,11 +169,12 @@ class UsageTracker:
         since: datetime | None = None,
         until: datetime | None = None,
         group_by: GroupBy | None = None,
+        key_id: str | None = None,
     ) -> list[UsageStat]:
-        """Usage aggregates from the database, after flushing this process's buffer."""
+        """Usage aggregates (of one key id if given), after flushing this process's buffer."""
         await self.flush()
         async with self._sessions() as session:
-            return await UsageRepository(session).stats(since, until, group_by)
+            return await UsageRepository(session).stats(since, until, group_by, key_id)
 
     async def get_model_stats(
         self,

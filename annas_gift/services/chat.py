@@ -44,10 +44,11 @@ class ChatService:
     async def prepare(self, inp: ChatInput, ctx: RequestContext) -> RoutePlan:
         """Admit the client, then plan with the live model state (for auto requests)."""
         try:
+            self.parts.budgets.check_request(ctx.key_id, inp)
             est = estimate_request_tokens(inp.messages, inp.params)
             await self.parts.limits.admit_client(ctx.key_id, est)
             live = await self.live_state() if inp.model in AUTO_MODELS else None
-            return self.plan(inp, live)
+            return await self.parts.budgets.shape(ctx.key_id, inp, self.plan(inp, live))
         except errors.GatewayError as exc:  # refused before any model: still a finished request
             self.recorder_for(inp, ctx).observe(
                 None, [], None, status=exc.status, error_type=exc.code
@@ -146,8 +147,8 @@ class ChatService:
     @staticmethod
     def failure(attempts: list[Attempt], last: errors.GatewayError) -> errors.GatewayError:
         """What the client sees when no attempt succeeded."""
-        if len(attempts) <= 1:
-            return last  # one model tried: its own error (429 keeps Retry-After) says most
+        if len(attempts) <= 1 or all(a.error == errors.BudgetExceeded.code for a in attempts):
+            return last  # its own error (429 keeps Retry-After; budgets their reset) says most
         listed = "; ".join(f"{a.model}: {a.error}" for a in attempts)
         details = {"attempts": [a.to_dict() for a in attempts]}
         if all(a.status == 429 for a in attempts):
@@ -185,15 +186,25 @@ class ChatService:
                 attempts.append(Attempt(model.name, model.provider, missing.status, missing.code))
                 last = missing
                 continue
+            try:  # a budget too full for this model may still fit a cheaper fallback
+                hold = await self.parts.budgets.reserve(rec.ctx.key_id, model, rec.inp)
+            except errors.BudgetExceeded as exc:
+                attempts.append(rec.denied(model, exc, stream=stream))
+                last = exc
+                continue
             ticket, denied = await self.parts.limits.admit_model(model, est)
             if denied is not None:  # over a limit, cooling down or circuit open: skip it
+                await self.parts.budgets.release(hold)
                 attempts.append(rec.denied(model, denied, stream=stream))
                 last = denied
                 continue
             began = rec.now()
             try:
                 value = await self._attempt(model, rec, call)
-            except errors.GatewayError as exc:
+            except BaseException as exc:
+                await self.parts.budgets.release(hold)
+                if not isinstance(exc, errors.GatewayError):
+                    raise
                 took = (rec.now() - began) * 1000
                 attempts.append(await rec.failed(model, exc, took, stream=stream))
                 last = exc
@@ -204,7 +215,7 @@ class ChatService:
             took = (rec.now() - began) * 1000
             attempts.append(Attempt(model.name, model.provider, 200, latency_ms=took))
             rec.decision(plan, attempts, model)
-            return AttemptSuccess(model, value, attempts, began, took, est, ticket)
+            return AttemptSuccess(model, value, attempts, began, took, est, ticket, hold)
         if last is None:
             last = errors.UpstreamTimeout("the request deadline passed before any model answered")
         failure = self.failure(attempts, last)
@@ -242,6 +253,7 @@ class ChatService:
         cost = rec.usage(
             done.model, completion.usage, status=200, latency_ms=done.took_ms, stream=False
         )
+        await self.parts.budgets.settle(done.hold, cost)
         rec.settled(done, completion.usage, completion.provider_headers, done.took_ms)
         if key is not None:
             await cache.put(key, completion, done.model.name, cost)

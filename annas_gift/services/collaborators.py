@@ -19,6 +19,7 @@ from annas_gift.egress.policies import ProxyChoice
 from annas_gift.monitoring.metrics import GatewayMetrics
 from annas_gift.services.types import RoutePlan
 from annas_gift.state import ModelLiveState
+from annas_gift.state.budgets import Reservation
 from annas_gift.upstream.base import Completion, Usage
 from annas_gift.upstream.portkey_client import TraceEvent
 
@@ -120,6 +121,32 @@ class LimitsGate(Protocol):
         ...
 
 
+class BudgetGate(Protocol):
+    """A key's allowed models and USD budgets (`services.key_budgets.KeyBudgets`)."""
+
+    def check_request(self, key_id: str | None, inp: ChatInput) -> None:
+        """403 when the request names a model the key may not use."""
+        ...
+
+    async def shape(self, key_id: str | None, inp: ChatInput, plan: RoutePlan) -> RoutePlan:
+        """An `auto` plan kept to the key's models (cheapest first near a budget's limit)."""
+        ...
+
+    async def reserve(
+        self, key_id: str | None, model: CatalogModel, inp: ChatInput
+    ) -> Reservation | None:
+        """Hold an attempt's estimated cost; 429/403 budget_exceeded when over a budget."""
+        ...
+
+    async def settle(self, hold: Reservation | None, cost_usd: float) -> None:
+        """Replace the hold by the real cost."""
+        ...
+
+    async def release(self, hold: Reservation | None) -> None:
+        """Give a failed attempt's hold back."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CachedAnswer:
     """A stored completion and its provenance."""
@@ -187,6 +214,29 @@ class NoLimits:
         """Nothing pending."""
 
 
+class NoBudgets:
+    """No budgets: every model allowed, nothing reserved."""
+
+    def check_request(self, key_id: str | None, inp: ChatInput) -> None:
+        """Allow everything."""
+
+    async def shape(self, key_id: str | None, inp: ChatInput, plan: RoutePlan) -> RoutePlan:
+        """The plan as it is."""
+        return plan
+
+    async def reserve(
+        self, key_id: str | None, model: CatalogModel, inp: ChatInput
+    ) -> Reservation | None:
+        """Hold nothing."""
+        return None
+
+    async def settle(self, hold: Reservation | None, cost_usd: float) -> None:
+        """Nothing held."""
+
+    async def release(self, hold: Reservation | None) -> None:
+        """Nothing held."""
+
+
 class NoCache:
     """No response cache: every request goes to a model."""
 
@@ -245,6 +295,7 @@ class NoPlanner:
 
 
 NO_LIMITS, NO_CACHE, NO_TRACER, NO_EGRESS = NoLimits(), NoCache(), NoTracer(), NoEgress()
+NO_BUDGETS = NoBudgets()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,4 +309,5 @@ class ChatCollaborators:
     tracer: Tracer = NO_TRACER
     egress: Egress = NO_EGRESS
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)  # unread unless /metrics is
+    budgets: BudgetGate = NO_BUDGETS
     clock: Callable[[], float] = time.perf_counter  # monotonic seconds, the service clock

@@ -88,6 +88,8 @@ class OpenStream:
             )  # fmt: skip
             if error_type != "stream_interrupted":
                 rec.settled(self.done, self.usage, {}, took)
+            # The real cost, even when it overran the estimate or the stream was cut.
+            await rec.parts.budgets.settle(self.done.hold, self.cost_usd)
             rec.trace(
                 self.plan, self.attempts, self.model, status=status, usage=self.usage,
                 cost_usd=self.cost_usd, stream=True, error_type=error_type,

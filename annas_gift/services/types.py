@@ -10,6 +10,7 @@ from annas_gift.catalog.registry import CatalogModel
 from annas_gift.core.types import Attempt
 from annas_gift.routing.benchmark_selector import Selection
 from annas_gift.routing.task_classifier import TaskClassification
+from annas_gift.state.budgets import Reservation
 from annas_gift.upstream.base import Completion
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class AttemptSuccess(Generic[T]):
     took_ms: float
     est_tokens: int = 0
     ticket: str | None = None
+    hold: Reservation | None = None  # the budget reservation, settled with the real cost
 
 
 @dataclass(slots=True)

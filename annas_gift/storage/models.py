@@ -174,3 +174,50 @@ class SelectionRow(Base):
     benchmark_score: Mapped[float | None] = mapped_column()
     breakdown: Mapped[dict[str, Any] | None] = mapped_column(NullableJSON)
     fallbacks_tried: Mapped[list[Any] | None] = mapped_column(NullableJSON)
+
+
+# --- virtual keys and team budgets (issue 11) ------------------------------------------------
+
+
+class VirtualKey(Base):
+    """A client key stored in the database: only the SHA-256 of its secret, never the secret."""
+
+    __tablename__ = "virtual_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # "vk-…", usage's key_id
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    team: Mapped[str | None] = mapped_column(String(128), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256
+    prefix: Mapped[str] = mapped_column(String(16))  # "ag-3f9c": enough to recognise a key
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    allowed_models: Mapped[list[str] | None] = mapped_column(NullableJSON)  # None: every model
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    budget_daily_usd: Mapped[float | None] = mapped_column()
+    budget_monthly_usd: Mapped[float | None] = mapped_column()
+    budget_total_usd: Mapped[float | None] = mapped_column()
+    # "metadata" is reserved on declarative classes, so the attribute has another name.
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", NullableJSON)
+
+    def __repr__(self) -> str:
+        # Never the hash: reprs end up in logs and tracebacks.
+        return f"VirtualKey(id={self.id!r}, name={self.name!r}, prefix={self.prefix!r})"
+
+
+# Spend per key and window is summed from usage records by key id and time (migration 0002).
+Index(None, UsageRecord.key_id, UsageRecord.created_at)
+
+
+class TeamBudget(Base):
+    """USD budgets shared by every virtual key with the same team label."""
+
+    __tablename__ = "team_budgets"
+
+    team: Mapped[str] = mapped_column(String(128), primary_key=True)
+    budget_daily_usd: Mapped[float | None] = mapped_column()
+    budget_monthly_usd: Mapped[float | None] = mapped_column()
+    budget_total_usd: Mapped[float | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

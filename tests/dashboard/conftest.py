@@ -116,7 +116,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with start_in_thread() as sandbox:
         proxy = HTTPProxy().start()
         settings = load_settings(
-            auth={"api_keys": [f"admin:{KEY}", f"student:{OTHER}"]},
+            auth={"admin_keys": [f"admin:{KEY}"], "api_keys": [f"student:{OTHER}"]},
             storage={
                 "database_url": f"sqlite+aiosqlite:///{tmp / 'gateway.db'}",
                 "flush_interval_s": 0.05,

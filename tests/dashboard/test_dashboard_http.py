@@ -61,9 +61,10 @@ def test_login_sets_an_httponly_samesite_strict_cookie_and_no_key_anywhere(
     assert page.headers["cache-control"] == "no-store"
 
 
-def test_every_gateway_key_may_log_in_until_roles_exist(api: httpx.Client) -> None:
-    assert login(api, OTHER).status_code == 303
-    assert "student" in api.get("/dashboard").text  # the key id, never the key
+def test_a_client_key_may_not_log_in(api: httpx.Client) -> None:
+    response = login(api, OTHER)
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
 
 
 def test_login_next_goes_back_to_the_page_but_never_off_the_dashboard(api: httpx.Client) -> None:

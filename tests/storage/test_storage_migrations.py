@@ -24,7 +24,10 @@ TABLES = {
     "vpn_endpoints",
     "task_classifications",
     "model_selections",
+    "virtual_keys",
+    "team_budgets",
 }
+HEAD = "0002"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -50,7 +53,7 @@ async def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     assert await asyncio.to_thread(migrate.current, database_url) is None
 
     await asyncio.to_thread(migrate.upgrade, database_url)
-    assert await asyncio.to_thread(migrate.current, database_url) == migrate.head() == "0001"
+    assert await asyncio.to_thread(migrate.current, database_url) == migrate.head() == HEAD
     assert await _inspect(database_url, _tables) >= TABLES
 
     await asyncio.to_thread(migrate.downgrade, database_url, "base")
@@ -58,7 +61,7 @@ async def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     assert not (await _inspect(database_url, _tables) & TABLES)
 
     await asyncio.to_thread(migrate.upgrade, database_url)
-    assert await asyncio.to_thread(migrate.current, database_url) == "0001"
+    assert await asyncio.to_thread(migrate.current, database_url) == HEAD
     assert await _inspect(database_url, _tables) >= TABLES
 
 
@@ -74,12 +77,12 @@ async def test_an_empty_database_differs_from_the_models(database_url: str) -> N
 
 async def test_upgrade_works_when_called_inside_a_running_loop(database_url: str) -> None:
     migrate.upgrade(database_url)  # sync call from async code: must not trip over the loop
-    assert migrate.current(database_url) == "0001"
+    assert migrate.current(database_url) == HEAD
 
 
 async def test_upgrade_is_idempotent(migrated_url: str) -> None:
     await asyncio.to_thread(migrate.upgrade, migrated_url)
-    assert await asyncio.to_thread(migrate.current, migrated_url) == "0001"
+    assert await asyncio.to_thread(migrate.current, migrated_url) == HEAD
 
 
 async def test_migrating_never_logs_the_password(
@@ -110,5 +113,56 @@ def test_alembic_ini_works_by_hand(sqlite_url: str) -> None:
         return result.stdout + result.stderr
 
     alembic("upgrade", "head")
-    assert "0001 (head)" in alembic("current")
+    assert f"{HEAD} (head)" in alembic("current")
     assert "No new upgrade operations detected" in alembic("check")
+
+
+def _columns(table: str) -> Any:
+    return lambda conn: {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _indexes(table: str) -> Any:
+    return lambda conn: {i["name"] for i in inspect(conn).get_indexes(table)}
+
+
+async def test_virtual_keys_step_goes_down_and_up_alone(database_url: str) -> None:
+    """0002 down to 0001 drops only the key tables (usage rows survive) and comes back."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    columns = await _inspect(database_url, _columns("virtual_keys"))
+    assert {"secret_hash", "prefix", "allowed_models", "budget_total_usd", "metadata"} <= columns
+    assert "secret" not in columns  # only the hash is ever stored
+    key_index = "ix_usage_records_key_id_created_at"
+    assert key_index in await _inspect(database_url, _indexes("usage_records"))
+
+    engine = database.create_engine(database_url, poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO usage_records (request_id, created_at, key_id, route, provider,"
+                    " model, prompt_tokens, completion_tokens, cost_usd, latency_ms, status,"
+                    " stream) VALUES ('r1', '2026-01-01 00:00:00', 'vk-1', 'openai', 'p', 'm',"
+                    " 1, 1, 0.5, 1.0, 200, false)"
+                )
+            )
+    finally:
+        await engine.dispose()
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "0001")
+    assert await asyncio.to_thread(migrate.current, database_url) == "0001"
+    tables = await _inspect(database_url, _tables)
+    assert not tables & {"virtual_keys", "team_budgets"}
+    assert "usage_records" in tables
+    assert key_index not in await _inspect(database_url, _indexes("usage_records"))
+
+    def _count(conn: Connection) -> int:
+        return int(conn.execute(text("SELECT count(*) FROM usage_records")).scalar_one())
+
+    assert await _inspect(database_url, _count) == 1
+
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    assert await asyncio.to_thread(migrate.current, database_url) == HEAD
+    assert await _inspect(database_url, _tables) >= TABLES
+    assert await _inspect(database_url, _diff) == []

@@ -52,7 +52,7 @@ async def open_gateway(
     db: str, tmp: Path, sandbox: RunningSandbox, vpn: dict[str, Any]
 ) -> AsyncIterator[Gateway]:
     settings = load_settings(
-        auth={"api_keys": [KEY]},
+        auth={"api_keys": ["sk-vpn-client"], "admin_keys": [KEY]},  # VPN routes need an admin
         storage={"database_url": db, "flush_interval_s": 0.05, "spool_path": str(tmp / "s")},
         litellm={"timeout_s": 5.0},
         vpn=vpn,

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from annas_gift.api.deps import CatalogDep, Chat, KeyId, State, Tracker
+from annas_gift.api.deps import CatalogDep, Chat, KeyId, PrincipalDep, State, Tracker
 from annas_gift.api.routes.common import (
     json_body,
     read_body,
@@ -27,7 +27,7 @@ from annas_gift.api.schemas.native import (
     UsageReport,
 )
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.core.errors import InvalidRequest, NotFound
+from annas_gift.core.errors import InsufficientPermissions, InvalidRequest, NotFound
 from annas_gift.core.types import RequestContext
 from annas_gift.state import GatewayState
 
@@ -180,20 +180,27 @@ async def model_status(
 
 @routes.get("/usage", response_model=UsageReport)
 async def usage(
-    _: KeyId,
+    caller: PrincipalDep,
     tracker: Tracker,
     since: datetime | None = Query(default=None, description="ISO 8601 start (inclusive)"),
     until: datetime | None = Query(default=None, description="ISO 8601 end (exclusive)"),
     group_by: Literal["provider", "model", "day", "key", "category", "tier"] | None = Query(
         default=None
     ),
+    key: str | None = Query(default=None, max_length=128, description="one key id (admin only)"),
 ) -> UsageReport:
-    """Requests, tokens, errors, rate-limit hits and cost, in total and grouped."""
+    """Requests, tokens, errors, rate-limit hits and cost; a client key sees only its own."""
     if since and until and since >= until:
         raise InvalidRequest("'since' must be before 'until'", param="since")
-    totals = await tracker.get_stats(since=since, until=until, group_by=None)
+    if not caller.is_admin:
+        if key not in (None, caller.key_id):
+            raise InsufficientPermissions("This API key may read only its own usage.")
+        key = caller.key_id
+    totals = await tracker.get_stats(since=since, until=until, group_by=None, key_id=key)
     groups = (
-        await tracker.get_stats(since=since, until=until, group_by=group_by) if group_by else []
+        await tracker.get_stats(since=since, until=until, group_by=group_by, key_id=key)
+        if group_by
+        else []
     )
 
     def _metrics(stat: object) -> UsageMetrics:

@@ -89,14 +89,15 @@ class UsageRepository:
         since: datetime | None = None,
         until: datetime | None = None,
         group_by: GroupBy | None = None,
+        key_id: str | None = None,
     ) -> list[UsageStat]:
-        """Aggregates over usage records in [since, until), one per group, ordered by key.
+        """Aggregates over usage records in [since, until) (of one key id if given), per group.
 
         `key` groups by key id; `tier` and `category` by the classifier's verdict for the
         request, so requests that named their model fall in the "(explicit)" group.
         """
         if group_by in ("tier", "category"):
-            return await self._stats_by_decision(since, until, group_by)
+            return await self._stats_by_decision(since, until, group_by, key_id)
         key: Column = {
             None: None,
             "provider": UsageRecord.provider,
@@ -105,12 +106,18 @@ class UsageRepository:
             "key": func.coalesce(UsageRecord.key_id, NO_KEY),
         }[group_by]
         query = _aggregate(since, until, key)
+        if key_id is not None:
+            query = query.where(UsageRecord.key_id == key_id)
         if key is not None:
             query = query.group_by(key).order_by(key)
         return [_stat(row) for row in (await self._session.execute(query)).all()]
 
     async def _stats_by_decision(
-        self, since: datetime | None, until: datetime | None, field: Literal["tier", "category"]
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        field: Literal["tier", "category"],
+        key_id: str | None = None,
     ) -> list[UsageStat]:
         # One verdict per request id (max() picks one if a client reused an id), joined outer
         # so that explicit requests count too and no usage row is counted twice.
@@ -130,6 +137,8 @@ class UsageRepository:
             .group_by(key)
             .order_by(key)
         )
+        if key_id is not None:
+            query = query.where(UsageRecord.key_id == key_id)
         return [_stat(row) for row in (await self._session.execute(query)).all()]
 
     async def latency_quantile(self, since: datetime, q: float = 0.95) -> tuple[float | None, int]:

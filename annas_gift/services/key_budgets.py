@@ -1,0 +1,179 @@
+"""A key's rules on the chat path: its allowed models, its rpm/tpm, and its USD budgets.
+
+Budgets are reserved on an estimate before each attempt and reconciled with the priced cost
+after it (released when the call fails), through `state.budgets.BudgetLedger`: exact within
+one process, and across instances when the ledger is on Redis. A key's counters are seeded
+from the usage records the first time this process sees the key in a UTC day, so a restart
+(or a flushed Redis) does not forget what was spent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from annas_gift.catalog.rate_limits import ClientLimits
+from annas_gift.catalog.registry import CatalogModel
+from annas_gift.core import errors
+from annas_gift.core.types import AUTO_MODELS, ChatInput
+from annas_gift.services import budget_policy as bp
+from annas_gift.services.key_cache import KeyCache
+from annas_gift.services.keys import KeyRecord, candidate_allowed, check_model
+from annas_gift.services.types import RoutePlan
+from annas_gift.settings_keys import BudgetSettings
+from annas_gift.state.budgets import (
+    BudgetDenial,
+    BudgetLedger,
+    BudgetLine,
+    Reservation,
+    period_label,
+    period_start,
+)
+from annas_gift.storage.repositories.keys import KeyRepository, Spend
+
+log = logging.getLogger(__name__)
+
+
+def virtual_key_limits(
+    cache: KeyCache, settings_limits: Callable[[str | None], ClientLimits]
+) -> Callable[[str | None], ClientLimits]:
+    """Client limits per key id: a virtual key's own rpm/tpm, else the settings' limits."""
+
+    def limits(key_id: str | None) -> ClientLimits:
+        record = cache.get(key_id) if key_id else None
+        if record is None or (record.rpm is None and record.tpm is None):
+            return settings_limits(key_id)
+        return ClientLimits(rpm=record.rpm, tpm=record.tpm)
+
+    return limits
+
+
+class KeyBudgets:
+    """Allowed models, budget reservations and budget-aware `auto` for the chat service."""
+
+    def __init__(
+        self,
+        ledger: BudgetLedger,
+        cache: KeyCache | None,
+        settings: BudgetSettings,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.ledger = ledger
+        self._cache = cache
+        self._settings = settings
+        self._caps = bp.GlobalCaps(
+            settings.global_daily_usd, settings.global_monthly_usd, settings.global_total_usd
+        )
+        self._sessions = sessions
+        self._clock = clock
+        self._seeded: set[str] = set()  # "<key id>@<UTC day>" seeded by this process
+
+    def _record(self, key_id: str | None) -> KeyRecord | None:
+        return self._cache.get(key_id) if self._cache is not None and key_id else None
+
+    def lines(self, key_id: str | None) -> list[BudgetLine]:
+        """Every budget a request of this key counts against (key, team, global)."""
+        record = self._record(key_id)
+        team = self._cache.team(record.team) if record is not None and self._cache else None
+        return bp.budget_lines(key_id or "anonymous", record, team, self._caps)
+
+    def check_request(self, key_id: str | None, inp: ChatInput) -> None:
+        """403 model_not_allowed when the request names a model outside the key's list."""
+        record = self._record(key_id)
+        if record is None or record.allowed_models is None:
+            return
+        check_model(record, inp.model)
+        for name in inp.fallbacks:
+            check_model(record, name)
+
+    async def shape(self, key_id: str | None, inp: ChatInput, plan: RoutePlan) -> RoutePlan:
+        """An `auto` plan kept to the key's models, cheapest first when a budget is nearly used."""
+        if plan.explicit or inp.model not in AUTO_MODELS:
+            return plan
+        record = self._record(key_id)
+        if record is not None and record.allowed_models is not None:
+            patterns = record.allowed_models
+            plan.models = [m for m in plan.models if candidate_allowed(patterns, m.name)]
+            if not plan.models:
+                raise errors.ModelNotAllowed(
+                    "None of the models auto routing may choose is allowed for this API key "
+                    f"(allowed: {', '.join(patterns)}).",
+                    param="model",
+                )
+        if self._settings.prefer_cheaper:
+            await self._prefer_cheaper(key_id, inp, plan)
+        return plan
+
+    async def _prefer_cheaper(self, key_id: str | None, inp: ChatInput, plan: RoutePlan) -> None:
+        lines = self.lines(key_id)
+        if all(line.limit_usd is None for line in lines) or len(plan.models) < 2:
+            return  # nothing can run out (or nothing to reorder): no extra round trip
+        await self._seed(key_id, lines)
+        pressure = bp.budget_pressure(lines, await self.ledger.spent(lines))
+        if pressure < self._settings.prefer_cheaper_at:
+            return
+        before = plan.models[0].name
+
+        def cost(model: CatalogModel) -> float:
+            return bp.estimate_cost_usd(
+                model, inp.messages, inp.params, self._settings.typical_output_tokens
+            )
+
+        plan.models = sorted(plan.models, key=cost)  # stable: ties keep the selector's order
+        note = (
+            f"budget {pressure:.0%} used (>= {self._settings.prefer_cheaper_at:.0%}): "
+            f"cheapest first ({plan.models[0].name} before {before})"
+        )
+        if plan.selection is not None:
+            plan.selection = replace(plan.selection, reason=f"{plan.selection.reason}; {note}")
+
+    async def reserve(self, key_id: str | None, model: CatalogModel, inp: ChatInput) -> Reservation:
+        """Hold the attempt's estimated cost on every budget; 429/403 budget_exceeded if over."""
+        lines = self.lines(key_id)
+        await self._seed(key_id, lines)
+        estimate = bp.estimate_cost_usd(
+            model, inp.messages, inp.params, self._settings.typical_output_tokens
+        )
+        held = await self.ledger.reserve(lines, estimate)
+        if isinstance(held, BudgetDenial):
+            record = self._record(key_id)
+            raise bp.budget_error(held, record.name if record else key_id or "", self._clock())
+        return held
+
+    async def settle(self, hold: Reservation | None, cost_usd: float) -> None:
+        """Replace a reservation by the attempt's real cost."""
+        if hold is not None:
+            await self.ledger.reconcile(hold, cost_usd)
+
+    async def release(self, hold: Reservation | None) -> None:
+        """Give a failed attempt's reservation back."""
+        if hold is not None:
+            await self.ledger.release(hold)
+
+    async def _seed(self, key_id: str | None, lines: list[BudgetLine]) -> None:
+        """Start this key's counters from the usage records, once per key and UTC day."""
+        now = self._clock()
+        mark = f"{key_id}@{period_label('day', now)}"
+        if self._sessions is None or mark in self._seeded:
+            return
+        day, month = period_start("day", now), period_start("month", now)
+        assert day is not None
+        assert month is not None
+        record = self._record(key_id)
+        try:
+            async with self._sessions() as session:
+                repo = KeyRepository(session)
+                spends: list[Spend] = [await repo.key_spend(key_id or "", day, month)]
+                if record is not None and record.team is not None:
+                    spends.append(await repo.team_spend(record.team, day, month))
+                spends.append(await repo.total_spend(day, month))
+        except Exception as exc:  # the database down: count from zero, try again next time
+            log.warning("budget seeding failed: %s", type(exc).__name__)
+            return
+        await self.ledger.seed(lines, [value for spend in spends for value in spend])
+        self._seeded.add(mark)

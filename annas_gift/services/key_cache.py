@@ -1,0 +1,168 @@
+"""Virtual keys in memory: the hot path looks a key up by the hash of its secret, never in SQL.
+
+Loaded in full at start, then kept current by key change notifications (Redis pub/sub across
+instances, or in process) and a periodic full refresh that catches anything missed (the only
+mechanism between instances without Redis). An unknown key costs one SHA-256 and one dict
+lookup, as the settings key ring's check does. Revoked keys are dropped; expired ones stay, so
+their owner is told why the key stopped working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from annas_gift.services.keys import KeyRecord, Principal, TeamBudgets, check_usable, hash_secret
+from annas_gift.state.key_events import KeyEvents, LocalKeyEvents
+from annas_gift.storage.repositories.keys import KeyRepository
+
+log = logging.getLogger(__name__)
+TEAM_PREFIX = "team:"
+
+
+class KeyCache:
+    """Key hash -> record, plus team budgets, kept in step with the database."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        events: KeyEvents | None = None,
+        *,
+        refresh_interval_s: float = 30.0,
+    ) -> None:
+        self._sessions = sessions
+        self.events: KeyEvents = events or LocalKeyEvents()
+        self._refresh_interval_s = refresh_interval_s
+        self._by_hash: dict[str, KeyRecord] = {}
+        self._by_id: dict[str, KeyRecord] = {}
+        self._teams: dict[str, TeamBudgets] = {}
+        self._reloading = False
+        self._changed_while_reloading: set[str] = set()
+        self._refresher: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def lookup(self, token: str) -> KeyRecord | None:
+        """The record of the key whose secret is `token`, or None (no I/O)."""
+        return self._by_hash.get(hash_secret(token))
+
+    def lookup_digest(self, digest: bytes) -> KeyRecord | None:
+        """`lookup` for a token already hashed to its SHA-256 digest."""
+        return self._by_hash.get(digest.hex())
+
+    def get(self, key_id: str) -> KeyRecord | None:
+        """The cached record of a key id, or None."""
+        return self._by_id.get(key_id)
+
+    def team(self, team: str | None) -> TeamBudgets | None:
+        """A team's budgets, or None when the team has none set."""
+        return None if team is None else self._teams.get(team)
+
+    async def start(self) -> None:
+        """Load everything, subscribe to changes and start the periodic refresh."""
+        await self.reload()
+        await self.events.start(self.apply_change, self.reload)
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+
+    async def aclose(self) -> None:
+        """Stop refreshing and listening."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+        await self.events.aclose()
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_interval_s)
+            try:
+                await self.reload()
+            except Exception as exc:  # a database outage must not kill the refresher
+                log.warning("key cache refresh failed: %s", type(exc).__name__)
+
+    async def reload(self) -> None:
+        """Replace the cache with the database's live keys and team budgets."""
+        self._reloading = True
+        self._changed_while_reloading.clear()
+        try:
+            async with self._sessions() as session:
+                repo = KeyRepository(session)
+                rows = await repo.list()
+                teams = await repo.team_budgets()
+        finally:
+            self._reloading = False
+        records = [KeyRecord.of(row) for row in rows]
+        self._by_id = {r.id: r for r in records}
+        self._by_hash = {r.secret_hash: r for r in records}
+        self._teams = {t.team: TeamBudgets.of(t) for t in teams}
+        # A change that arrived during the read may be missing from it: apply it again.
+        for key_id in list(self._changed_while_reloading):
+            await self.apply_change(key_id)
+
+    async def apply_change(self, key_id: str) -> None:
+        """Re-read one key (or `team:<label>`) from the database and update the cache."""
+        if self._reloading:
+            self._changed_while_reloading.add(key_id)
+        if key_id.startswith(TEAM_PREFIX):
+            await self._apply_team(key_id[len(TEAM_PREFIX) :])
+            return
+        # Drop first: a revocation takes effect even if the database read below fails.
+        self._drop(key_id)
+        async with self._sessions() as session:
+            row = await KeyRepository(session).get(key_id)
+        if row is not None and row.revoked_at is None:
+            record = KeyRecord.of(row)
+            self._by_id[record.id] = record
+            self._by_hash[record.secret_hash] = record
+
+    def _drop(self, key_id: str) -> None:
+        old = self._by_id.pop(key_id, None)
+        if old is not None:
+            self._by_hash.pop(old.secret_hash, None)
+
+    async def _apply_team(self, team: str) -> None:
+        async with self._sessions() as session:
+            row = await KeyRepository(session).team_budget(team)
+        if row is None:
+            self._teams.pop(team, None)
+        else:
+            self._teams[team] = TeamBudgets.of(row)
+
+    async def changed(self, key_id: str) -> None:
+        """A key was changed here: update this cache now and tell the other instances."""
+        await self.apply_change(key_id)
+        await self.events.publish(key_id)
+
+
+def resolve_principal(
+    digest: bytes,
+    *,
+    admin: Callable[[bytes], str | None],
+    clients: Callable[[bytes], str | None],
+    cache: KeyCache | None,
+    now: datetime,
+) -> Principal | None:
+    """Who holds the token of this SHA-256 `digest`: an admin key, a settings client key or a
+    live virtual key (else None).
+
+    `admin` and `clients` are the key rings' constant-time `verify_digest`; a revoked or
+    expired virtual key raises its 401 with the reason. The token is hashed once, by the caller.
+    """
+    admin_id = admin(digest)
+    if admin_id is not None:
+        return Principal(admin_id, "admin")
+    client_id = clients(digest)
+    if client_id is not None:
+        return Principal(client_id, "client")
+    record = cache.lookup_digest(digest) if cache is not None else None
+    if record is None:
+        return None
+    check_usable(record, now)
+    return Principal(record.id, "client", record)
