@@ -95,7 +95,7 @@ async def test_after_a_tool_result_the_reply_is_text(client: httpx.AsyncClient) 
                     "function": {"name": "get_weather", "arguments": "{}"},
                 }
             ],
-        },  # fmt: skip
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21 C"},
     ]
     body = {"model": "m", "messages": messages, "tools": [WEATHER]}
@@ -179,7 +179,7 @@ async def test_logprobs_when_asked(chat: Chat) -> None:
     assert "".join(t["token"] for t in content) == body["choices"][0]["message"]["content"]
     for entry in content:
         assert entry["logprob"] < 0
-        assert [alt["token"] for alt in entry["top_logprobs"]][0] == entry["token"]
+        assert entry["top_logprobs"][0]["token"] == entry["token"]
         assert len(entry["top_logprobs"]) == 2
         assert entry["top_logprobs"][1]["logprob"] < entry["logprob"]
     assert (await chat("x", top_logprobs=2)).status_code == 400

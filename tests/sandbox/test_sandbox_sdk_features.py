@@ -1,4 +1,4 @@
-"""What people reach for after plain chat, through the real openai SDK and LangChain, on the sandbox.
+"""What people reach for after plain chat, via the real openai SDK and LangChain, on the sandbox.
 
 The gateway's own versions of these tests come with its /v1 routes; these pin the sandbox side.
 """
