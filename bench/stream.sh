@@ -37,10 +37,12 @@ command -v nginx >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get i
 pids=()
 cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   [ -f "$cache/nginx/nginx.pid" ] && kill "$(cat "$cache/nginx/nginx.pid")" 2>/dev/null || true; }
-trap cleanup EXIT
+# nginx's worker runs unprivileged: the body lives in a world-readable directory of our own.
+www=$(mktemp -d); chmod 755 "$www"
+trap 'cleanup; rm -rf "$www"' EXIT
 
 # The fixed SSE body: 100 chunks of one word each, a finish chunk, usage, [DONE].
-"$py" - "$cache/nginx/stream.sse" <<'PY'
+"$py" - "$www/stream.sse" <<'PY'
 import sys, orjson
 base = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1700000000, "model": "mock-model"}
 def event(delta, finish=None):
@@ -53,7 +55,8 @@ out.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b
 out.append(b"data: [DONE]\n\n")
 open(sys.argv[1], "wb").write(b"".join(out))
 PY
-sed "s#__DIR__#$cache/nginx#g" "$here/mock-upstream.nginx.conf" > "$cache/nginx/nginx.conf"
+chmod 644 "$www/stream.sse"
+sed -e "s#__DIR__#$cache/nginx#g" -e "s#__STREAM_FILE__#$www/stream.sse#g" "$here/mock-upstream.nginx.conf" > "$cache/nginx/nginx.conf"
 [ -f "$cache/nginx/nginx.pid" ] && kill "$(cat "$cache/nginx/nginx.pid")" 2>/dev/null || true
 sleep 0.2; nginx -c "$cache/nginx/nginx.conf"; sleep 0.3
 for p in $(cat "$cache/nginx/nginx.pid") $(pgrep -P "$(cat "$cache/nginx/nginx.pid")" || true); do taskset -pc 0 "$p" >/dev/null; done
