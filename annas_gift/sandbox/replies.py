@@ -159,12 +159,15 @@ def choose_tool(tools: tuple[dict[str, Any], ...], choice: Any, prompt: str) -> 
     return max(tools, key=overlap)  # max keeps the first of equal scores
 
 
+def _after_tool_result(messages: list[Any]) -> bool:
+    return bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
+
+
 def _calls_tool(options: ChatOptions, messages: list[Any]) -> bool:
     if not options.tools or options.tool_choice == "none":
         return False
     if options.tool_choice in (None, "auto"):
-        last = messages[-1] if messages else None
-        return not (isinstance(last, dict) and last.get("role") == "tool")
+        return not _after_tool_result(messages)
     return True
 
 
@@ -191,7 +194,7 @@ def plan_reply(
         return Reply(pieces, "tool_calls", call)
     if behavior.reply is not None:
         text = behavior.reply
-    elif options.tools and messages and isinstance(messages[-1], dict) and _is_tool(messages[-1]):
+    elif options.tools and _after_tool_result(messages):
         text = f"[sandbox {model}] tool result: {_short(last_text(messages, 'tool'))}"
     elif options.response_format and options.response_format["type"] == "json_schema":
         text = json.dumps(schema_instance(options.response_format["schema"], _short(prompt)))
@@ -201,7 +204,3 @@ def plan_reply(
         text = default_reply(model, messages)
     pieces, finish = split_reply(text, max_tokens)
     return Reply(pieces, finish)
-
-
-def _is_tool(message: dict[str, Any]) -> bool:
-    return message.get("role") == "tool"
