@@ -220,6 +220,31 @@ class _Sandbox:
         ]
         return _json({"object": "list", "data": data})
 
+    async def model(self, request: web.Request) -> web.Response:
+        """One model of the list, or OpenAI's 404 for a model the sandbox has not seen."""
+        if not self._authorized(request):
+            return _error(401, "Incorrect API key provided.")
+        name = request.match_info["name"]
+        if name not in self.state.models():
+            return _error(404, f"The model '{name}' does not exist.")
+        return _json({"id": name, "object": "model", "created": 0, "owned_by": "sandbox"})
+
+    async def unsupported(self, request: web.Request) -> web.Response:
+        """An OpenAI-shaped 404 naming what the sandbox serves, for any other /v1 path."""
+        return _json(
+            {
+                "error": {
+                    "message": f"{request.method} {request.path} is not served by the sandbox; "
+                    "it serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models "
+                    "and GET /v1/models/{id}.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "unsupported_endpoint",
+                }
+            },
+            status=404,
+        )
+
     async def health(self, request: web.Request) -> web.Response:
         """Liveness."""
         return _json({"status": "ok"})
@@ -272,6 +297,8 @@ def build_app(state: SandboxState, api_key: str | None = None) -> web.Applicatio
     app.router.add_post("/v1/chat/completions", sandbox.chat)
     app.router.add_post("/v1/embeddings", sandbox.embeddings)
     app.router.add_get("/v1/models", sandbox.models)
+    app.router.add_get("/v1/models/{name:.+}", sandbox.model)
+    app.router.add_route("*", "/v1/{tail:.*}", sandbox.unsupported)
     app.router.add_get("/health", sandbox.health)
     app.router.add_post("/sandbox/script", sandbox.script)
     app.router.add_delete("/sandbox/script", sandbox.clear_script)

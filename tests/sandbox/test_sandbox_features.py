@@ -243,3 +243,22 @@ async def test_embeddings_follow_scripted_behaviour(
     assert (await client.post("/v1/embeddings", json=body)).status_code == 200
     logged = sandbox.requests()
     assert [r["path"] for r in logged] == ["/v1/embeddings", "/v1/embeddings"]
+
+
+async def test_one_model_and_unsupported_paths(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/embeddings", json={"model": "embed/small", "input": "x"})
+    known = await client.get("/v1/models/embed/small")
+    assert known.json() == {
+        "id": "embed/small",
+        "object": "model",
+        "created": 0,
+        "owned_by": "sandbox",
+    }
+    unknown = await client.get("/v1/models/never-used")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "model_not_found"
+    for method, path in [("POST", "/v1/completions"), ("GET", "/v1/files"), ("POST", "/v1/models")]:
+        reply = await client.request(method, path, json={})
+        assert reply.status_code == 404, (method, path)
+        assert reply.json()["error"]["code"] == "unsupported_endpoint"
+        assert "POST /v1/embeddings" in reply.json()["error"]["message"]

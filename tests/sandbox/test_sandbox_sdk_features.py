@@ -65,6 +65,19 @@ async def test_sdk_parse_with_a_pydantic_model(sandbox: SandboxServer) -> None:
     assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
 
 
+async def test_sdk_parse_with_a_strict_pydantic_tool(sandbox: SandboxServer) -> None:
+    async with openai.AsyncOpenAI(base_url=sandbox.base_url, api_key="x", max_retries=0) as sdk:
+        reply = await sdk.chat.completions.parse(
+            model="m",
+            messages=[{"role": "user", "content": "Record this paper"}],
+            tools=[openai.pydantic_function_tool(Paper)],
+        )
+    calls = reply.choices[0].message.tool_calls
+    assert calls is not None and calls[0].function.name == "Paper"
+    paper = calls[0].function.parsed_arguments
+    assert isinstance(paper, Paper) and paper.title == "Record this paper"
+
+
 async def test_sdk_tools_whole_and_streamed(sandbox: SandboxServer) -> None:
     async with openai.AsyncOpenAI(base_url=sandbox.base_url, api_key="x", max_retries=0) as sdk:
         reply = await sdk.chat.completions.create(
@@ -124,6 +137,14 @@ async def test_sdk_embeddings(sandbox: SandboxServer) -> None:
     assert len(small.data[0].embedding) == 32
     assert math.isclose(sum(v * v for v in small.data[0].embedding), 1.0, rel_tol=1e-5)
     assert packed.usage.prompt_tokens == 4
+
+
+async def test_sdk_models_retrieve(sandbox: SandboxServer) -> None:
+    async with openai.AsyncOpenAI(base_url=sandbox.base_url, api_key="x", max_retries=0) as sdk:
+        await sdk.chat.completions.create(model="m", messages=MESSAGES)
+        assert (await sdk.models.retrieve("m")).id == "m"
+        with pytest.raises(openai.NotFoundError):
+            await sdk.models.retrieve("unknown")
 
 
 @pytest.fixture
