@@ -20,6 +20,7 @@ from annas_gift.egress.admin import VPNAdmin
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import Planner
+from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.state import GatewayState
 
 
@@ -51,6 +52,11 @@ async def get_gateway(request: Request) -> Gateway:
 async def get_chat(request: Request) -> ChatService:
     """The chat service."""
     return _gateway(request).chat
+
+
+async def get_embeddings(request: Request) -> EmbeddingService:
+    """The embeddings service."""
+    return _gateway(request).embeddings
 
 
 async def get_catalog(request: Request) -> Catalog:
@@ -91,6 +97,7 @@ async def get_vpn_admin(request: Request, key_id: KeyId) -> VPNAdmin:
 
 
 Chat = Annotated[ChatService, Depends(get_chat)]
+Embeddings = Annotated[EmbeddingService, Depends(get_embeddings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 Tracker = Annotated[UsageTracker, Depends(get_tracker)]
 State = Annotated[GatewayState, Depends(get_state)]

@@ -24,6 +24,7 @@ from annas_gift.egress.manager import VPNManager
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import NO_EGRESS, ChatCollaborators, Egress, Planner
+from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.limits import Limits
 from annas_gift.services.model_probes import ModelProbes, probe_targets
 from annas_gift.services.response_cache import ResponseCache
@@ -57,6 +58,7 @@ class Gateway:
     vpn_admin: VPNAdmin
     probes: ModelProbes
     chat: ChatService
+    embeddings: EmbeddingService
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             request_timeout_s=settings.server.request_timeout_s,
             snapshot_max_age_s=settings.cache.snapshot_max_age_s,
         )
+        chat = ChatService(plan.catalog, upstream, parts, config)
         gateway = Gateway(
             settings=settings,
             catalog=plan.catalog,
@@ -161,7 +164,8 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             vpn=vpn,
             vpn_admin=VPNAdmin(vpn),
             probes=probes,
-            chat=ChatService(plan.catalog, upstream, parts, config),
+            chat=chat,
+            embeddings=EmbeddingService(chat),
         )
         log.info(
             "gateway ready: %d models, database %s", len(plan.catalog), database.redact_url(url)

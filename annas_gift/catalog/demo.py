@@ -54,8 +54,8 @@ def demo_model_list(
 ) -> list[dict[str, Any]]:
     """LiteLLM `model_list` entries that point at a sandbox upstream.
 
-    `embeddings` adds sandbox/embed-small; off by default until chat routing skips
-    `mode: embedding` entries (the auto router would otherwise count it as a chat fallback).
+    `embeddings` adds sandbox/embed-small (`serve --demo` does; chat routing never picks a
+    `mode: embedding` entry). Off by default so tests that count the chat models stay exact.
     """
     entries = []
     for short, tier, categories, (inp, out), window in _DEMO_MODELS:

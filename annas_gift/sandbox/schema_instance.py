@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 MAX_DEPTH = 32
+_UNSET: Any = object()  # "no keyword decided the value": distinct from a None value
 
 # Values for string formats a validator (or pydantic) checks.
 _FORMATS = {
@@ -53,6 +54,11 @@ class _Builder:
     def build(self, schema: Any, depth: int = 0, *, unique: int = 0) -> Any:
         if not isinstance(schema, dict) or depth > MAX_DEPTH:
             return None if schema is False else self.text
+        value = self.combined(schema, depth, unique)
+        return self.typed(schema, depth, unique) if value is _UNSET else value
+
+    def combined(self, schema: dict[str, Any], depth: int, unique: int) -> Any:
+        """The value a `$ref`, `const`, `enum` or combinator decides (`_UNSET` if none does)."""
         if "$ref" in schema:
             merged = {**self.resolve(str(schema["$ref"])), **schema}
             merged.pop("$ref")
@@ -78,6 +84,10 @@ class _Builder:
                 if isinstance(part, dict):
                     merged = _merge(merged, part)
             return self.build(merged, depth + 1, unique=unique)
+        return _UNSET
+
+    def typed(self, schema: dict[str, Any], depth: int, unique: int) -> Any:
+        """A minimal value of the schema's `type`."""
         kind = _pick_type(schema)
         if kind == "object":
             return self.object(schema, depth)

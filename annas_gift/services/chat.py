@@ -54,26 +54,43 @@ class ChatService:
             self.catalog.all(), max_age_s=self.config.snapshot_max_age_s
         )
 
-    def plan(self, inp: ChatInput, live: Mapping[str, ModelLiveState] | None = None) -> RoutePlan:
-        """The ordered models for a request; raises for unknown models before any call."""
+    def plan(
+        self,
+        inp: ChatInput,
+        live: Mapping[str, ModelLiveState] | None = None,
+        *,
+        mode: str = "chat",
+    ) -> RoutePlan:
+        """The ordered models for a request; raises for unknown models before any call.
+
+        `mode` is what the route serves ("chat" or "embedding"): a model of the other mode is
+        refused, in `model` and in `fallbacks`.
+        """
         if inp.model in AUTO_MODELS:
             return self.parts.planner.plan(inp, self.catalog, live)
-        first = self._lookup(inp.model, "model")
+        first = self._lookup(inp.model, "model", mode)
         models = [first]
         for i, name in enumerate(inp.fallbacks):
-            fallback = self._lookup(name, f"fallbacks[{i}]")
+            fallback = self._lookup(name, f"fallbacks[{i}]", mode)
             if fallback not in models:
                 models.append(fallback)
         return RoutePlan(models=models, explicit=True, tier=first.tier)
 
-    def _lookup(self, name: str, param: str) -> CatalogModel:
+    def _lookup(self, name: str, param: str, mode: str) -> CatalogModel:
         model = self.catalog.get(name)
+        where = "" if param == "model" else f" (in {param})"
         if model is None:
-            where = "" if param == "model" else f" (in {param})"
             raise errors.ModelNotFound(
                 f"The model '{name}'{where} does not exist in this gateway's catalog "
                 "(GET /v1/models lists them; use 'auto' to let the gateway choose)",
                 param=param,
+            )
+        if model.mode != mode:
+            route = "/v1/embeddings" if model.mode == "embedding" else "/v1/chat/completions"
+            raise errors.InvalidRequest(
+                f"The model '{name}'{where} is a {model.mode} model: call POST {route} with it",
+                param=param,
+                code="model_not_supported",
             )
         return model
 
@@ -162,15 +179,19 @@ class ChatService:
         call: Callable[[UpstreamCall], Awaitable[T]],
         *,
         stream: bool,
+        est_tokens: int | None = None,
     ) -> AttemptSuccess[T]:
         """The attempt loop: try the plan's models in order until `call` succeeds.
 
         Each failed attempt is recorded; a retryable failure moves to the next model while the
-        request deadline allows; anything else is raised at once.
+        request deadline allows; anything else is raised at once. `est_tokens` overrides the
+        chat estimate (embeddings count their input, not messages).
         """
         attempts: list[Attempt] = []
         last: errors.GatewayError | None = None
-        est = estimate_request_tokens(rec.inp.messages, rec.inp.params)
+        est = est_tokens
+        if est is None:
+            est = estimate_request_tokens(rec.inp.messages, rec.inp.params)
         for model in plan.models:
             if rec.now() >= self.deadline(rec.ctx):
                 break
