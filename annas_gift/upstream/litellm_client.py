@@ -23,6 +23,9 @@ def _configure_litellm() -> Any:
     litellm.set_verbose = False
     litellm.telemetry = False
     litellm.drop_params = False
+    # Retries are ours (fallbacks span models). LiteLLM's OpenAI embedding path reads
+    # `max_retries or litellm.DEFAULT_MAX_RETRIES`, so a per-call 0 would still retry twice.
+    litellm.DEFAULT_MAX_RETRIES = 0
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
     return litellm
 

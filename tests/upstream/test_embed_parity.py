@@ -92,10 +92,12 @@ async def test_errors_match(
 ) -> None:
     model = _model(sandbox)
     for name, up in paths.items():
+        sandbox.clear()
         with pytest.raises(errors.GatewayError) as info:
             await up.embed(_call(model, behavior, input="x"))
         assert type(info.value) is kind, f"{name}: {info.value!r}"
         assert info.value.model == EMBEDDING_MODEL
+        assert len(sandbox.requests()) == 1, f"{name} retried: fallbacks are the gateway's"
 
 
 async def test_dispatch_sends_wire_models_direct(sandbox: SandboxServer) -> None:
