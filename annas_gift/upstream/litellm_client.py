@@ -25,7 +25,7 @@ def _configure_litellm() -> Any:
     litellm.drop_params = False
     # Retries are ours (fallbacks span models). LiteLLM's OpenAI embedding path reads
     # `max_retries or litellm.DEFAULT_MAX_RETRIES`, so a per-call 0 would still retry twice.
-    litellm.DEFAULT_MAX_RETRIES = 0
+    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[misc]  # Final in LiteLLM, read at call time
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
     return litellm
 
