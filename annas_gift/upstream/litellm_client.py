@@ -97,6 +97,23 @@ def _usage_of(obj: Any) -> Usage:
     return Usage(int(get("prompt_tokens", 0) or 0), int(get("completion_tokens", 0) or 0))
 
 
+def _openai_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A LiteLLM stream chunk in OpenAI's shape.
+
+    LiteLLM gives the closing usage chunk an empty choice where OpenAI sends `choices: []`;
+    clients read a choice after `finish_reason` as the answer going on (and, with usage
+    hidden, it would be sent as one).
+    """
+    choices = chunk.get("choices")
+    if chunk.get("usage") and choices and all(_is_empty(c) for c in choices):
+        chunk["choices"] = []
+    return chunk
+
+
+def _is_empty(choice: Any) -> bool:
+    return isinstance(choice, dict) and not choice.get("delta") and not choice.get("finish_reason")
+
+
 def _base64_floats(vector: list[float]) -> str:
     """A vector as OpenAI's base64 encoding: little-endian float32s."""
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
@@ -198,7 +215,7 @@ class LiteLLMUpstream:
         try:
             response = await self._litellm.acompletion(**self._kwargs(call, stream=True))
             async for chunk in response:
-                yield chunk.model_dump(exclude_none=True)
+                yield _openai_chunk(chunk.model_dump(exclude_none=True))
         except errors.GatewayError:
             raise
         except Exception as exc:
