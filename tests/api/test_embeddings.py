@@ -82,6 +82,7 @@ async def test_embeddings_float_vectors_with_usage_and_cost(client: AsyncClient)
     assert data["data"][0]["embedding"] != data["data"][1]["embedding"]
     assert data["usage"]["prompt_tokens"] > 0
     assert r.headers["x-annas-model"] == EMBEDDING_MODEL
+    assert "x-annas-tier" not in r.headers
     assert float(r.headers["x-annas-cost-usd"]) == pytest.approx(
         data["usage"]["prompt_tokens"] * 2e-8
     )

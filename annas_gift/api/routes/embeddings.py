@@ -35,4 +35,5 @@ async def create_embeddings(request: Request, key_id: KeyId, service: Embeddings
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,
     )
+    headers.pop("x-annas-tier", None)  # tiers rank chat models; an embedding model has none
     return JSONResponse(result.completion.body, headers=headers)
