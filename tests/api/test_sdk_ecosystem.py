@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 from fastapi import FastAPI
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
@@ -221,11 +221,11 @@ def test_langchain_bind_tools_round_trip(chat_model: ChatOpenAI) -> None:
     assert final.content == f"[sandbox fast-small] tool result: {ASKED}: sunny for 0 days"
     assert not final.tool_calls
 
-    streamed = None
-    for chunk in model.stream(ASKED):
-        streamed = chunk if streamed is None else streamed + chunk
-    assert streamed is not None
-    assert [c["args"] for c in streamed.tool_calls] == [call["args"]]  # type: ignore[attr-defined]
+    chunks = list(model.stream(ASKED))
+    assert all(isinstance(c, AIMessageChunk) for c in chunks)
+    streamed = sum(chunks[1:], chunks[0])
+    assert isinstance(streamed, AIMessageChunk)
+    assert [c["args"] for c in streamed.tool_calls] == [call["args"]]
 
 
 def test_langchain_embeddings(live_gateway: LiveGateway) -> None:
