@@ -64,7 +64,7 @@ def serve(
         from annas_gift.sandbox import start_in_thread
 
         sandbox = start_in_thread()
-        catalog = demo_catalog(sandbox.base_url)
+        catalog = demo_catalog(sandbox.base_url, embeddings=True)
         logging.getLogger("annas_gift").info("demo: sandbox upstream at %s", sandbox.url)
     try:
         gateway = create_app(settings, catalog=catalog)

@@ -15,7 +15,16 @@ from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.gateway import Blueprint, open_gateway
 from annas_gift.api.middleware import GatewayMiddleware
-from annas_gift.api.routes import classify, dashboard, keys, liveness, native, openai, operations
+from annas_gift.api.routes import (
+    classify,
+    dashboard,
+    embeddings,
+    keys,
+    liveness,
+    native,
+    openai,
+    operations,
+)
 from annas_gift.api.routes import vpn as vpn_routes
 from annas_gift.catalog.registry import Catalog
 from annas_gift.egress.config import VPNConfig
@@ -47,6 +56,7 @@ def _openapi_with_request_schemas(app: FastAPI) -> None:
     """Chat routes parse their bodies themselves; publish those schemas in the OpenAPI doc."""
     from fastapi.openapi.utils import get_openapi
 
+    from annas_gift.api.schemas.embeddings import EmbeddingRequest
     from annas_gift.api.schemas.native import ChatRequest
     from annas_gift.api.schemas.openai import ChatCompletionRequest
 
@@ -56,7 +66,7 @@ def _openapi_with_request_schemas(app: FastAPI) -> None:
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
             schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-            for model in (ChatCompletionRequest, ChatRequest):
+            for model in (ChatCompletionRequest, ChatRequest, EmbeddingRequest):
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(schema.pop("$defs", {}))
                 schemas[model.__name__] = schema
@@ -121,7 +131,7 @@ def create_app(
     )
     errors.install(app)
     _openapi_with_request_schemas(app)
-    for module in (liveness, openai, native, classify, vpn_routes, operations, keys):
+    for module in (liveness, openai, embeddings, native, classify, vpn_routes, operations, keys):
         app.include_router(module.routes)
     dashboard.install(app)
     if settings.server.cors_origins:

@@ -23,6 +23,7 @@ from annas_gift.egress.admin import VPNAdmin
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import Planner
+from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.key_admin import KeyAdmin
 from annas_gift.services.key_cache import resolve_principal
 from annas_gift.services.keys import Principal
@@ -87,6 +88,11 @@ async def get_chat(request: Request) -> ChatService:
     return _gateway(request).chat
 
 
+async def get_embeddings(request: Request) -> EmbeddingService:
+    """The embeddings service."""
+    return _gateway(request).embeddings
+
+
 async def get_catalog(request: Request) -> Catalog:
     """The model catalog."""
     return _gateway(request).catalog
@@ -138,6 +144,7 @@ async def get_key_admin(
 
 
 Chat = Annotated[ChatService, Depends(get_chat)]
+Embeddings = Annotated[EmbeddingService, Depends(get_embeddings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 Tracker = Annotated[UsageTracker, Depends(get_tracker)]
 State = Annotated[GatewayState, Depends(get_state)]

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from annas_gift.api.responses import JSONResponse
-from annas_gift.core.errors import GatewayError, InvalidRequest
+from annas_gift.core.errors import GatewayError, InvalidRequest, NotFound
 
 
 def error_response(exc: GatewayError) -> JSONResponse:
@@ -49,6 +49,26 @@ def validation_error(errors: Sequence[Any]) -> InvalidRequest:
     return InvalidRequest(f"Invalid value for '{param}': {msg}", param=param or None)
 
 
+# What the OpenAI-compatible surface serves, named in the 404 for anything else under /v1.
+SUPPORTED_V1 = (
+    "POST /v1/chat/completions",
+    "POST /v1/embeddings",
+    "GET /v1/models",
+    "GET /v1/models/{model}",
+)
+
+
+def unsupported_endpoint(method: str, path: str) -> NotFound:
+    """The 404 for a /v1 path the gateway does not serve, naming the ones it does."""
+    hint = ""
+    if path.rstrip("/") == "/v1/completions":
+        hint = " (legacy text completions: send the prompt as a user message to chat/completions)"
+    return NotFound(
+        f"This gateway does not serve {method} {path}{hint}. It serves {', '.join(SUPPORTED_V1)}.",
+        code="unsupported_endpoint",
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
 
@@ -61,7 +81,9 @@ def install(app: FastAPI) -> None:
         return error_response(validation_error(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404 and request.url.path.startswith("/v1/"):
+            return error_response(unsupported_endpoint(request.method, request.url.path))
         kinds = {404: "not_found", 405: "method_not_allowed"}
         err = GatewayError(str(exc.detail), code=kinds.get(exc.status_code, "http_error"))
         err.status = exc.status_code

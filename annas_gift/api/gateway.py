@@ -27,6 +27,7 @@ from annas_gift.monitoring.metrics import GatewayMetrics
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import NO_EGRESS, ChatCollaborators, Egress, Planner
+from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.limits import Limits
 from annas_gift.services.model_probes import ModelProbes, probe_targets
 from annas_gift.services.response_cache import ResponseCache
@@ -63,6 +64,7 @@ class Gateway:
     ops: Operations
     admin_keys: KeyRing
     key_parts: KeyParts
+    embeddings: EmbeddingService
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             request_timeout_s=settings.server.request_timeout_s,
             snapshot_max_age_s=settings.cache.snapshot_max_age_s,
         )
+        chat = ChatService(plan.catalog, upstream, parts, config)
         gateway = Gateway(
             settings=settings,
             catalog=plan.catalog,
@@ -182,7 +185,8 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             vpn=vpn,
             vpn_admin=VPNAdmin(vpn),
             probes=probes,
-            chat=ChatService(plan.catalog, upstream, parts, config),
+            chat=chat,
+            embeddings=EmbeddingService(chat),
             ops=ops,
             admin_keys=plan.admin_keys,
             key_parts=key_parts,

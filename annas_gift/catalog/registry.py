@@ -16,6 +16,8 @@ import yaml
 
 Tier = Literal["fast", "powerful"]
 CATEGORIES = ("code", "math", "knowledge", "reading", "writing", "chat")
+# LiteLLM's `model_info.mode` values the gateway serves; an entry without one is a chat model.
+MODES = ("chat", "embedding")
 _ENV_PREFIX = "os.environ/"
 
 
@@ -69,6 +71,11 @@ class CatalogModel:
             out[key] = value
         return out
 
+    @property
+    def mode(self) -> str:
+        """What the model serves: "chat" (the default) or "embedding" (`model_info.mode`)."""
+        return str(self.info.get("mode") or "chat")
+
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         """Price of one call from the resolved per-token prices (0 when unknown)."""
         return prompt_tokens * (self.input_cost_per_token or 0.0) + completion_tokens * (
@@ -109,6 +116,11 @@ def _parse_entry(raw: Any, index: int) -> CatalogModel:
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
         raise CatalogError(f"catalog entry {name!r}: unknown categories {unknown}")
+    mode = info.get("mode") or "chat"
+    if mode not in MODES:
+        raise CatalogError(
+            f"catalog entry {name!r}: model_info.mode must be one of {', '.join(MODES)}"
+        )
     litellm_model: str = params["model"]
     provider = info.get("provider") or litellm_model.split("/", 1)[0]
     return CatalogModel(

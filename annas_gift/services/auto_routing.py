@@ -77,7 +77,8 @@ class AutoRouter:
     def _catalog_profiles(self, catalog: Catalog) -> list[tuple[CatalogModel, ModelProfile]]:
         # The catalog is immutable, so its profiles are built once.
         if self._profiled is not catalog:
-            self._profiles = [(m, profile_of(m)) for m in catalog.all()]
+            # Embedding models cannot answer a chat: they are never chat candidates.
+            self._profiles = [(m, profile_of(m)) for m in catalog.all() if m.mode == "chat"]
             self._profiled = catalog
         return self._profiles
 

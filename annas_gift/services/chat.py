@@ -17,7 +17,17 @@ from annas_gift.services.collaborators import CachedAnswer, ChatCollaborators
 from annas_gift.services.limits import estimate_request_tokens
 from annas_gift.services.types import AttemptSuccess, ChatConfig, ChatResult, RoutePlan, T
 from annas_gift.state import ModelLiveState
+from annas_gift.state.budgets import Reservation
 from annas_gift.upstream.base import Upstream, UpstreamCall
+
+
+class _Skipped(Exception):
+    """A model the attempt loop passes over before calling it: no key, no budget or no room."""
+
+    def __init__(self, attempt: Attempt, error: errors.GatewayError) -> None:
+        super().__init__(error.message)
+        self.attempt = attempt
+        self.error = error
 
 
 class ChatService:
@@ -61,26 +71,43 @@ class ChatService:
             self.catalog.all(), max_age_s=self.config.snapshot_max_age_s
         )
 
-    def plan(self, inp: ChatInput, live: Mapping[str, ModelLiveState] | None = None) -> RoutePlan:
-        """The ordered models for a request; raises for unknown models before any call."""
+    def plan(
+        self,
+        inp: ChatInput,
+        live: Mapping[str, ModelLiveState] | None = None,
+        *,
+        mode: str = "chat",
+    ) -> RoutePlan:
+        """The ordered models for a request; raises for unknown models before any call.
+
+        `mode` is what the route serves ("chat" or "embedding"): a model of the other mode is
+        refused, in `model` and in `fallbacks`.
+        """
         if inp.model in AUTO_MODELS:
             return self.parts.planner.plan(inp, self.catalog, live)
-        first = self._lookup(inp.model, "model")
+        first = self._lookup(inp.model, "model", mode)
         models = [first]
         for i, name in enumerate(inp.fallbacks):
-            fallback = self._lookup(name, f"fallbacks[{i}]")
+            fallback = self._lookup(name, f"fallbacks[{i}]", mode)
             if fallback not in models:
                 models.append(fallback)
         return RoutePlan(models=models, explicit=True, tier=first.tier)
 
-    def _lookup(self, name: str, param: str) -> CatalogModel:
+    def _lookup(self, name: str, param: str, mode: str) -> CatalogModel:
         model = self.catalog.get(name)
+        where = "" if param == "model" else f" (in {param})"
         if model is None:
-            where = "" if param == "model" else f" (in {param})"
             raise errors.ModelNotFound(
                 f"The model '{name}'{where} does not exist in this gateway's catalog "
                 "(GET /v1/models lists them; use 'auto' to let the gateway choose)",
                 param=param,
+            )
+        if model.mode != mode:
+            route = "/v1/embeddings" if model.mode == "embedding" else "/v1/chat/completions"
+            raise errors.InvalidRequest(
+                f"The model '{name}'{where} is a {model.mode} model: call POST {route} with it",
+                param=param,
+                code="model_not_supported",
             )
         return model
 
@@ -169,34 +196,27 @@ class ChatService:
         call: Callable[[UpstreamCall], Awaitable[T]],
         *,
         stream: bool,
+        est_tokens: int | None = None,
     ) -> AttemptSuccess[T]:
         """The attempt loop: try the plan's models in order until `call` succeeds.
 
         Each failed attempt is recorded; a retryable failure moves to the next model while the
-        request deadline allows; anything else is raised at once.
+        request deadline allows; anything else is raised at once. `est_tokens` overrides the
+        chat estimate (embeddings count their input, not messages).
         """
         attempts: list[Attempt] = []
         last: errors.GatewayError | None = None
-        est = estimate_request_tokens(rec.inp.messages, rec.inp.params)
+        est = est_tokens
+        if est is None:
+            est = estimate_request_tokens(rec.inp.messages, rec.inp.params)
         for model in plan.models:
             if rec.now() >= self.deadline(rec.ctx):
                 break
-            missing = self.missing_credentials(model)
-            if missing is not None:
-                attempts.append(Attempt(model.name, model.provider, missing.status, missing.code))
-                last = missing
-                continue
-            try:  # a budget too full for this model may still fit a cheaper fallback
-                hold = await self.parts.budgets.reserve(rec.ctx.key_id, model, rec.inp)
-            except errors.BudgetExceeded as exc:
-                attempts.append(rec.denied(model, exc, stream=stream))
-                last = exc
-                continue
-            ticket, denied = await self.parts.limits.admit_model(model, est)
-            if denied is not None:  # over a limit, cooling down or circuit open: skip it
-                await self.parts.budgets.release(hold)
-                attempts.append(rec.denied(model, denied, stream=stream))
-                last = denied
+            try:
+                ticket, hold = await self._admit(model, rec, est, stream=stream)
+            except _Skipped as skipped:
+                attempts.append(skipped.attempt)
+                last = skipped.error
                 continue
             began = rec.now()
             try:
@@ -221,6 +241,24 @@ class ChatService:
         failure = self.failure(attempts, last)
         self._failed(rec, plan, attempts, failure, stream=stream)
         raise failure
+
+    async def _admit(
+        self, model: CatalogModel, rec: AttemptRecorder, est: int, *, stream: bool
+    ) -> tuple[str | None, Reservation | None]:
+        """Reserve what one attempt at `model` needs (budget, then limits), or raise _Skipped."""
+        missing = self.missing_credentials(model)
+        if missing is not None:
+            attempt = Attempt(model.name, model.provider, missing.status, missing.code)
+            raise _Skipped(attempt, missing)
+        try:  # a budget too full for this model may still fit a cheaper fallback
+            hold = await self.parts.budgets.reserve(rec.ctx.key_id, model, rec.inp)
+        except errors.BudgetExceeded as exc:
+            raise _Skipped(rec.denied(model, exc, stream=stream), exc) from None
+        ticket, denied = await self.parts.limits.admit_model(model, est)
+        if denied is not None:  # over a limit, cooling down or circuit open: skip it
+            await self.parts.budgets.release(hold)
+            raise _Skipped(rec.denied(model, denied, stream=stream), denied)
+        return ticket, hold
 
     def _failed(
         self,

@@ -31,7 +31,11 @@ def is_free(model: CatalogModel) -> bool:
 
 
 def probe_targets(catalog: Catalog, providers: list[str] | None) -> list[CatalogModel]:
-    """The models to probe: those of the named providers, else those of all-free providers."""
+    """The chat models to probe: those of the named providers, else those of all-free providers.
+
+    A probe is a tiny chat, so embedding models are left out.
+    """
+    catalog = Catalog([m for m in catalog.all() if m.mode == "chat"])
     if providers is not None:
         wanted = set(providers)
         return [m for m in catalog.all() if m.provider in wanted and not m.missing_env()]

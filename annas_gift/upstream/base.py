@@ -14,8 +14,9 @@ class UpstreamCall:
     """Everything needed to call one model once."""
 
     model: CatalogModel
-    messages: list[dict[str, Any]]
-    # Other OpenAI parameters (temperature, tools, response_format, seed...), passed through.
+    messages: list[dict[str, Any]]  # empty for an embeddings call
+    # Other OpenAI parameters (temperature, tools, response_format, seed...; for embeddings
+    # input, dimensions, encoding_format, user), passed through.
     params: Mapping[str, Any]
     timeout_s: float
     request_id: str
@@ -31,7 +32,8 @@ class Usage:
 
 @dataclass(slots=True)
 class Completion:
-    """A finished, OpenAI-shaped chat completion and what the provider told us about it."""
+    """A finished OpenAI-shaped answer (a chat completion, or an embeddings list) and what the
+    provider told us about it."""
 
     body: dict[str, Any]
     usage: Usage
@@ -39,9 +41,12 @@ class Completion:
 
 
 class Upstream(Protocol):
-    """Calls a model: whole (`complete`) or as OpenAI `chat.completion.chunk` dicts (`stream`)."""
+    """Calls a model: whole (`complete`), as OpenAI `chat.completion.chunk` dicts (`stream`),
+    or for embeddings (`embed`: an OpenAI `list` of `embedding` objects)."""
 
     async def complete(self, call: UpstreamCall) -> Completion: ...
+
+    async def embed(self, call: UpstreamCall) -> Completion: ...
 
     def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]: ...
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import struct
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -21,6 +23,9 @@ def _configure_litellm() -> Any:
     litellm.set_verbose = False
     litellm.telemetry = False
     litellm.drop_params = False
+    # Retries are ours (fallbacks span models). LiteLLM's OpenAI embedding path reads
+    # `max_retries or litellm.DEFAULT_MAX_RETRIES`, so a per-call 0 would still retry twice.
+    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[misc]  # Final in LiteLLM, read at call time
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
     return litellm
 
@@ -92,6 +97,37 @@ def _usage_of(obj: Any) -> Usage:
     return Usage(int(get("prompt_tokens", 0) or 0), int(get("completion_tokens", 0) or 0))
 
 
+def _openai_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A LiteLLM stream chunk in OpenAI's shape.
+
+    LiteLLM gives the closing usage chunk an empty choice where OpenAI sends `choices: []`;
+    clients read a choice after `finish_reason` as the answer going on (and, with usage
+    hidden, it would be sent as one).
+    """
+    choices = chunk.get("choices")
+    if chunk.get("usage") and choices and all(_is_empty(c) for c in choices):
+        chunk["choices"] = []
+    return chunk
+
+
+def _is_empty(choice: Any) -> bool:
+    return isinstance(choice, dict) and not choice.get("delta") and not choice.get("finish_reason")
+
+
+def _base64_floats(vector: list[float]) -> str:
+    """A vector as OpenAI's base64 encoding: little-endian float32s."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def _headers_of(response: Any) -> dict[str, str]:
+    """The provider's response headers LiteLLM kept (rate-limit headers feed the limits)."""
+    hidden = getattr(response, "_hidden_params", {}) or {}
+    return {
+        k.removeprefix("llm_provider-"): str(v)
+        for k, v in (hidden.get("additional_headers") or {}).items()
+    }
+
+
 class LiteLLMUpstream:
     """Calls any LiteLLM-supported provider; one instance per app."""
 
@@ -123,14 +159,18 @@ class LiteLLMUpstream:
             # Always ask for usage so it can be recorded; the caller hides it if unasked.
             kwargs["stream_options"] = {"include_usage": True}
         if call.proxy_url:
-            # A per-call client through the chosen egress proxy, never process-wide env vars,
-            # so concurrent requests can leave through different endpoints.
-            if self._proxies is None:
-                from annas_gift.upstream.proxy_clients import ProxyClients
-
-                self._proxies = ProxyClients()
-            kwargs.update(self._proxies.kwargs_for(call.proxy_url, kwargs))
+            kwargs.update(self._proxy_kwargs(call.proxy_url, kwargs))
         return kwargs
+
+    def _proxy_kwargs(self, proxy_url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # A per-call client through the chosen egress proxy, never process-wide env vars,
+        # so concurrent requests can leave through different endpoints.
+        if self._proxies is None:
+            from annas_gift.upstream.proxy_clients import ProxyClients
+
+            self._proxies = ProxyClients()
+        extra: dict[str, Any] = self._proxies.kwargs_for(proxy_url, kwargs)
+        return extra
 
     async def complete(self, call: UpstreamCall) -> Completion:
         """One whole completion."""
@@ -142,19 +182,40 @@ class LiteLLMUpstream:
             raise map_exception(exc, call) from None
         body = response.model_dump(exclude_none=True)
         body.pop("_hidden_params", None)
-        hidden = getattr(response, "_hidden_params", {}) or {}
-        headers = {
-            k.removeprefix("llm_provider-"): str(v)
-            for k, v in (hidden.get("additional_headers") or {}).items()
-        }
-        return Completion(body=body, usage=_usage_of(body), provider_headers=headers)
+        return Completion(body=body, usage=_usage_of(body), provider_headers=_headers_of(response))
+
+    async def embed(self, call: UpstreamCall) -> Completion:
+        """Embeddings through `litellm.aembedding` (the call's params are OpenAI's fields)."""
+        kwargs: dict[str, Any] = dict(call.params)
+        # Floats from every provider (not all speak base64); encoded below if base64 was asked.
+        as_base64 = kwargs.pop("encoding_format", None) == "base64"
+        kwargs.update(call.model.resolved_params())
+        kwargs.update(model=call.model.litellm_model, timeout=call.timeout_s, num_retries=0)
+        if "dimensions" in kwargs and call.model.litellm_model.startswith("openai/"):
+            # LiteLLM allows `dimensions` on OpenAI's own text-embedding-3 names only; for an
+            # OpenAI-compatible server it is the server's to accept or refuse.
+            kwargs["allowed_openai_params"] = ["dimensions"]
+        if call.proxy_url:
+            kwargs.update(self._proxy_kwargs(call.proxy_url, kwargs))
+        try:
+            response = await self._litellm.aembedding(**kwargs)
+        except errors.GatewayError:
+            raise
+        except Exception as exc:
+            raise map_exception(exc, call) from None
+        body = response.model_dump(exclude_none=True)
+        body.pop("_hidden_params", None)
+        if as_base64:
+            for item in body.get("data") or []:
+                item["embedding"] = _base64_floats(item.get("embedding") or [])
+        return Completion(body=body, usage=_usage_of(body), provider_headers=_headers_of(response))
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         """Chunks as they arrive; errors before or during the stream are mapped."""
         try:
             response = await self._litellm.acompletion(**self._kwargs(call, stream=True))
             async for chunk in response:
-                yield chunk.model_dump(exclude_none=True)
+                yield _openai_chunk(chunk.model_dump(exclude_none=True))
         except errors.GatewayError:
             raise
         except Exception as exc:

@@ -1,9 +1,10 @@
 """The direct path: pooled aiohttp calls to providers that speak the OpenAI wire format.
 
-`litellm.acompletion` costs ~3.5 ms of CPU per call (DESIGN.md); for providers whose API *is*
-OpenAI's chat-completions protocol there is nothing to translate, so this path posts the
-request as-is over a keep-alive pool. Parity with the LiteLLM path is tested
-(tests/upstream/test_parity.py): same bodies, same usage, same error mapping.
+`litellm.acompletion` costs milliseconds of CPU per call (its request and response
+translation; README, Performance); for providers whose API *is* OpenAI's chat-completions
+(and embeddings) protocol there is nothing to translate, so this path posts the request as-is
+over a keep-alive pool. Parity with the LiteLLM path is tested (tests/upstream/test_parity.py,
+tests/upstream/test_embed_parity.py): same bodies, same usage, same error mapping.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ _RATE_HEADER_PREFIXES = ("x-ratelimit-", "retry-after")
 
 @dataclass(frozen=True, slots=True)
 class WireTarget:
-    url: str
+    url: str  # chat completions
     model_id: str
     headers: Mapping[str, str]
+    embeddings_url: str = ""
 
 
 def wire_target(model: CatalogModel, env: Mapping[str, str] | None = None) -> WireTarget | None:
@@ -58,7 +60,12 @@ def wire_target(model: CatalogModel, env: Mapping[str, str] | None = None) -> Wi
     if not isinstance(extra, dict):
         return None
     headers.update({str(k).lower(): str(v) for k, v in extra.items()})
-    return WireTarget(url=f"{base}/chat/completions", model_id=model_id, headers=headers)
+    return WireTarget(
+        url=f"{base}/chat/completions",
+        model_id=model_id,
+        headers=headers,
+        embeddings_url=f"{base}/embeddings",
+    )
 
 
 def _provider_message(raw: bytes) -> tuple[str, str | None]:
@@ -117,7 +124,9 @@ class OpenAIWireUpstream:
             )
         return self._session
 
-    def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[str, Mapping[str, str], bytes]:
+    def _request(
+        self, call: UpstreamCall, *, stream: bool, embed: bool = False
+    ) -> tuple[str, Mapping[str, str], bytes]:
         target = self.target(call.model)
         if target is None:  # pragma: no cover - the dispatcher checks `supports` first
             raise errors.UpstreamServerError(f"{call.model.name} is not an OpenAI-wire model")
@@ -128,6 +137,8 @@ class OpenAIWireUpstream:
         if isinstance(extra, dict) and extra:
             headers = {**headers, **{str(k).lower(): str(v) for k, v in extra.items()}}
         body["model"] = target.model_id
+        if embed:
+            return target.embeddings_url, headers, orjson.dumps(body)
         body["messages"] = call.messages
         if stream:
             body["stream"] = True
@@ -144,9 +155,15 @@ class OpenAIWireUpstream:
             f"could not reach {p} for {m}: {type(exc).__name__}", provider=p, model=m
         )
 
-    async def complete(self, call: UpstreamCall) -> Completion:
-        """One whole completion."""
-        url, headers, payload = self._request(call, stream=False)
+    async def _post(
+        self,
+        call: UpstreamCall,
+        url: str,
+        headers: Mapping[str, str],
+        payload: bytes,
+        list_key: str,
+    ) -> Completion:
+        """POST one whole request; the answer must be a JSON object with a `list_key` list."""
         try:
             async with self._http().post(
                 url,
@@ -167,7 +184,7 @@ class OpenAIWireUpstream:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None
-        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+        if not isinstance(body, dict) or not isinstance(body.get(list_key), list):
             raise errors.UpstreamServerError(
                 f"{call.model.provider} sent an unreadable response for {call.model.name}",
                 provider=call.model.provider,
@@ -181,6 +198,16 @@ class OpenAIWireUpstream:
             ),
             provider_headers=rate_headers,
         )
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        """One whole completion."""
+        url, headers, payload = self._request(call, stream=False)
+        return await self._post(call, url, headers, payload, "choices")
+
+    async def embed(self, call: UpstreamCall) -> Completion:
+        """Embeddings: the call's params posted as they are to the provider's /embeddings."""
+        url, headers, payload = self._request(call, stream=False, embed=True)
+        return await self._post(call, url, headers, payload, "data")
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         """Chunks as they arrive; a stream that ends without `[DONE]` is an error."""
@@ -247,6 +274,11 @@ class DispatchUpstream:
     async def complete(self, call: UpstreamCall) -> Completion:
         """One whole completion via the right path."""
         result: Completion = await self._pick(call).complete(call)
+        return result
+
+    async def embed(self, call: UpstreamCall) -> Completion:
+        """Embeddings via the right path."""
+        result: Completion = await self._pick(call).embed(call)
         return result
 
     def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:

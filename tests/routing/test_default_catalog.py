@@ -48,10 +48,16 @@ OPTIONAL_INFO = {"input_cost_per_token", "output_cost_per_token", "benchmark_id"
 
 
 @cache
-def entries() -> list[dict[str, Any]]:
+def all_entries() -> list[dict[str, Any]]:
     data = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     model_list: list[dict[str, Any]] = data["model_list"]
     return model_list
+
+
+@cache
+def entries() -> list[dict[str, Any]]:
+    """The chat models (embedding models: tests/unit/test_embedding_catalog.py)."""
+    return [e for e in all_entries() if e["model_info"].get("mode", "chat") == "chat"]
 
 
 @cache
@@ -184,7 +190,7 @@ def test_registry_parses_the_shipped_catalog() -> None:
     from annas_gift.catalog.registry import Catalog
 
     catalog = Catalog.from_yaml(CONFIG, price=False)
-    assert len(catalog) == len(entries())
+    assert len(catalog) == len(all_entries())
     ollama = catalog.by_provider("ollama")[0]
     assert ollama.missing_env({}) == ["OLLAMA_API_BASE"]
     assert ollama.missing_env({"OLLAMA_API_BASE": "http://localhost:11434"}) == []

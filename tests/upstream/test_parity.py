@@ -74,6 +74,21 @@ async def test_streams_match(sandbox: SandboxServer, paths: dict[str, Any]) -> N
     assert usages["direct"]["completion_tokens"] == usages["litellm"]["completion_tokens"] == 9
 
 
+async def test_streams_end_alike_after_the_finish_reason(
+    sandbox: SandboxServer, paths: dict[str, Any]
+) -> None:
+    # OpenAI's closing usage chunk has no choices; nothing may follow the finish_reason.
+    model = _model(sandbox)
+    for name, up in paths.items():
+        chunks = [c async for c in up.stream(_call(model, "ok"))]
+        finished = [i for i, c in enumerate(chunks) if any(
+            ch.get("finish_reason") for ch in c.get("choices") or []
+        )]  # fmt: skip
+        assert finished, name
+        after = chunks[finished[-1] + 1 :]
+        assert all(c.get("choices") == [] and c.get("usage") for c in after), (name, after)
+
+
 @pytest.mark.parametrize(
     ("behavior", "kind", "retry_after"),
     [

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from annas_gift.api.errors import validation_error
-from annas_gift.api.schemas.openai import ChatMessage, StreamOptions
+from annas_gift.api.schemas.openai import ChatMessage, ErrorResponse, StreamOptions
 from annas_gift.catalog.registry import CatalogModel
 from annas_gift.core.errors import InvalidRequest
 from annas_gift.core.types import Attempt, ChatInput, RequestContext
@@ -20,6 +20,11 @@ from annas_gift.services.streaming import OpenStream, open_stream
 from annas_gift.services.types import RoutePlan
 
 Body = TypeVar("Body", bound=BaseModel)
+
+# The error statuses the OpenAI-compatible routes document (all OpenAI-shaped bodies).
+OPENAI_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 429, 502, 503, 504)
+}
 
 
 def json_body(model: type[BaseModel]) -> dict[str, Any]:

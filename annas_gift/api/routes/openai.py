@@ -1,4 +1,4 @@
-"""The OpenAI-compatible API: POST /v1/chat/completions and GET /v1/models."""
+"""The OpenAI-compatible API: POST /v1/chat/completions, GET /v1/models and /v1/models/{id}."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi.responses import StreamingResponse
 from annas_gift.api.deps import CatalogDep, Chat, KeyId
 from annas_gift.api.responses import JSONResponse
 from annas_gift.api.routes.common import (
+    OPENAI_ERRORS,
     decision_headers,
     json_body,
     read_body,
@@ -17,23 +18,19 @@ from annas_gift.api.routes.common import (
 from annas_gift.api.schemas.openai import (
     ChatCompletionRequest,
     ChatCompletionResponse,
-    ErrorResponse,
     ModelCard,
     ModelList,
 )
+from annas_gift.core.errors import ModelNotFound
 from annas_gift.core.types import AUTO_MODELS, RequestContext
 
 routes = APIRouter(prefix="/v1", tags=["openai"])
-
-_ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 429, 502, 503, 504)
-}
 
 
 @routes.post(
     "/chat/completions",
     response_model=None,
-    responses={200: {"model": ChatCompletionResponse}, **_ERRORS},
+    responses={200: {"model": ChatCompletionResponse}, **OPENAI_ERRORS},
     openapi_extra=json_body(ChatCompletionRequest),
 )
 async def chat_completions(
@@ -67,3 +64,18 @@ async def list_models(_: KeyId, catalog: CatalogDep) -> ModelList:
         ModelCard(id=m.name, owned_by=m.provider) for m in catalog.all() if not m.missing_env()
     ]
     return ModelList(data=cards)
+
+
+@routes.get("/models/{model_id:path}", response_model=ModelCard, responses=OPENAI_ERRORS)
+async def retrieve_model(model_id: str, _: KeyId, catalog: CatalogDep) -> ModelCard:
+    """One model a client can ask for (a routing alias or an available catalog model), or 404."""
+    if model_id in AUTO_MODELS:
+        return ModelCard(id=model_id, owned_by="annas-gift")
+    model = catalog.get(model_id)
+    if model is None or model.missing_env():
+        why = "does not exist" if model is None else "is not available (its provider key is unset)"
+        raise ModelNotFound(
+            f"The model '{model_id}' {why} on this gateway (GET /v1/models lists them)",
+            param="model",
+        )
+    return ModelCard(id=model.name, owned_by=model.provider)
