@@ -94,6 +94,12 @@ def explain_choice(
     bench_lead = leads["benchmark_rank"] + leads["benchmark_score"]
     live = {c: leads[c] for c in _LIVE_PHRASES}
     best_live = max(sorted(live), key=live.__getitem__)
+    lead_text = ""
+    if benchmark is not None:
+        a, b = mine.get(benchmark), theirs.get(benchmark)
+        mine_text = _value_text(benchmark, a.value, a.imputed) if a else "no score"
+        their_text = _value_text(benchmark, b.value, b.imputed) if b else "no score"
+        lead_text = f"{BENCHMARK_LABELS[benchmark]}: {mine_text}, against {their_text}"
     if win.tier != run.tier:
         decided_by = "tier"
         summary = (
@@ -103,6 +109,8 @@ def explain_choice(
     elif win.in_category != run.in_category:
         decided_by = "category"
         summary = f"{win.name} is listed as good at {category}; {run.name} is not."
+        if lead_text:
+            summary += f" It also leads on {lead_text}."
     elif bench_lead <= _EPS and live[best_live] <= _EPS:
         decided_by = "tie-break"
         if win.benchmark_imputed and run.benchmark_imputed:
@@ -118,13 +126,9 @@ def explain_choice(
         )
     elif bench_lead >= live[best_live] and benchmark is not None:
         decided_by = "benchmark"
-        label = BENCHMARK_LABELS[benchmark]
-        a, b = mine.get(benchmark), theirs.get(benchmark)
-        mine_text = _value_text(benchmark, a.value, a.imputed) if a else "no score"
-        their_text = _value_text(benchmark, b.value, b.imputed) if b else "no score"
         summary = (
-            f"{win.name} was picked for {category} mainly because of {label}: "
-            f"{mine_text}, against {their_text} for the runner-up {run.name}."
+            f"{win.name} was picked for {category} mainly because of {lead_text} "
+            f"for the runner-up {run.name}."
         )
     else:
         decided_by = best_live if live[best_live] > bench_lead else "benchmark"
