@@ -23,7 +23,8 @@ input order. The whole ranking is the fallback order.
 Speed: `prepare(profiles)` computes everything that depends only on the catalog (category
 scores, ranks, cost ratios) once; `PreparedCatalog.select` applies the live state and caches
 the result per (tier, category, live-state signature, availability, context bucket), so a
-request whose live state did not change since the last one costs a signature and a lookup.
+request whose live state did not change since the last one costs a signature and a lookup
+(while a model cools down, only its "Ns left" reason is refreshed).
 """
 
 from __future__ import annotations
@@ -32,145 +33,40 @@ import bisect
 import math
 import operator
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from dataclasses import replace
+from itertools import repeat
+from typing import Any, NamedTuple
 
 from annas_gift.routing.categorization import catalog_category_scores
-from annas_gift.routing.imputation import BenchmarkPart
 from annas_gift.routing.selection_explain import explain_choice, reason_text
-from annas_gift.routing.types import (
-    CATEGORIES,
-    TIERS,
-    Category,
-    ModelProfile,
-    SelectionExplanation,
-    Tier,
+from annas_gift.routing.selection_types import (
+    COMPONENTS,
+    IDLE,
+    NEUTRAL,
+    SIGNATURE,
+    UNTIL,
+    Candidate,
+    LiveState,
+    RankedCandidate,
+    Selection,
+    SelectionWeights,
+    quantize,
 )
+from annas_gift.routing.types import CATEGORIES, TIERS, Category, ModelProfile, Tier
 
-COMPONENTS = ("benchmark_rank", "benchmark_score", "headroom", "cost", "latency", "health")
-NEUTRAL = 0.5
+__all__ = [
+    "COMPONENTS",
+    "NEUTRAL",
+    "BenchmarkSelector",
+    "Candidate",
+    "LiveState",
+    "PreparedCatalog",
+    "RankedCandidate",
+    "Selection",
+    "SelectionWeights",
+]
+
 _CACHE_LIMIT = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class SelectionWeights:
-    """Component weights; must be >= 0 and are normalised to sum to 1 on construction."""
-
-    benchmark_rank: float = 0.30
-    benchmark_score: float = 0.20
-    headroom: float = 0.20
-    cost: float = 0.15
-    latency: float = 0.075
-    health: float = 0.075
-
-    def __post_init__(self) -> None:
-        values = {name: getattr(self, name) for name in COMPONENTS}
-        for name, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"selection weight {name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"selection weight {name} must be finite and >= 0, got {value}")
-        total = math.fsum(values.values())
-        if total <= 0:
-            raise ValueError("selection weights must not all be zero")
-        for name, value in values.items():
-            object.__setattr__(self, name, float(value) / total)
-
-    def as_dict(self) -> dict[str, float]:
-        """The normalised weights by component name."""
-        return {name: getattr(self, name) for name in COMPONENTS}
-
-
-class LiveState(Protocol):
-    """What the selector reads of a model's live state (`state.ModelLiveState` fits)."""
-
-    @property
-    def healthy(self) -> bool: ...
-    @property
-    def cooled_down_until(self) -> float | None: ...
-    @property
-    def headroom(self) -> float: ...
-    @property
-    def latency_p50_ms(self) -> float | None: ...
-    @property
-    def error_rate(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A catalog model plus its live state at decision time."""
-
-    profile: ModelProfile
-    available: bool = True  # credentials present
-    healthy: bool = True
-    cooled_down_until: float | None = None  # epoch seconds
-    headroom: float = 1.0  # 0..1, 1 = rate-limit budget untouched
-    latency_p50_ms: float | None = None
-    error_rate: float = 0.0  # 0..1
-
-    @property
-    def name(self) -> str:
-        """The model name."""
-        return self.profile.name
-
-
-class RankedCandidate(NamedTuple):
-    """One eligible model with its total score and the per-component breakdown."""
-
-    # NamedTuple, not a frozen dataclass: as immutable, ~4x cheaper to build per candidate.
-    name: str
-    provider: str
-    tier: Tier
-    score: float
-    parts: tuple[float, ...]  # component values in COMPONENTS order
-    benchmark_score: float | None = None  # category score, 0..100 (None = nothing known)
-    in_category: bool = True  # the catalog lists the requested category for this model
-    benchmark_imputed: bool = False  # no published number in this category: estimated
-    benchmark_parts: tuple[BenchmarkPart, ...] = ()
-    benchmark_id: str | None = None  # entries serving the same weights share it
-
-    @property
-    def components(self) -> dict[str, float]:
-        """The per-component breakdown (each 0..1) by component name."""
-        return dict(zip(COMPONENTS, self.parts, strict=True))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        out = self._asdict()
-        del out["parts"]
-        out["components"] = self.components
-        out["benchmark_parts"] = [p._asdict() for p in self.benchmark_parts]
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The decision: chosen model (None if nothing qualifies), why, full ranking, exclusions."""
-
-    model: str | None
-    reason: str
-    tier: Tier
-    category: Category
-    ranking: tuple[RankedCandidate, ...] = ()
-    excluded: tuple[tuple[str, str], ...] = ()
-    explanation: SelectionExplanation | None = None
-
-    @property
-    def fallback_order(self) -> list[str]:
-        """Model names to try, in order (the winner first)."""
-        return [r.name for r in self.ranking]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "model": self.model,
-            "reason": self.reason,
-            "tier": self.tier,
-            "category": self.category,
-            "ranking": [r.to_dict() for r in self.ranking],
-            "excluded": [{"model": name, "reason": why} for name, why in self.excluded],
-            "explanation": self.explanation.to_dict() if self.explanation else None,
-        }
 
 
 def _unit(value: float) -> float:
@@ -261,7 +157,7 @@ class PreparedCatalog:
         Pass the same `unavailable` frozenset object each time (e.g. computed once per
         environment): its hash is cached, which keeps the lookup cheap.
         """
-        states = None if not live else tuple(map(live.get, self.names))
+        states = None if not live else tuple(map(live.get, self.names, repeat(IDLE)))
         available = unavailable if isinstance(unavailable, frozenset) else frozenset(unavailable)
         return self._select(tier, category, states, available, None, required_context, now)
 
@@ -294,47 +190,64 @@ class PreparedCatalog:
             raise ValueError(f"unknown tier {tier!r}; expected one of {TIERS}")
         if category not in CATEGORIES:
             raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
-        signature: tuple[Any, ...] | None = None
-        cooling = False
-        if states is not None:
-            signature = tuple(map(_signature, states))
-            for s in states:
-                until = None if s is None else s.cooled_down_until
-                # `not until <= now` also treats a NaN timestamp as still cooling: the safe reading.
-                if until is not None and not until <= now:
-                    cooling = True
-                    break
-        key = (
-            tier,
-            category,
-            signature,
-            unavailable,
-            available,
-            bisect.bisect_left(self._windows, required_context),
-        )
-        if not cooling:  # a cooldown's reason shows the seconds left, so it is not cached
-            cached = self._cache.get(key)
-            if cached is not None:
-                return cached
-        selection = self._compute(
-            tier, category, states, unavailable, available, required_context, now
-        )
+        context_bucket = bisect.bisect_left(self._windows, required_context)
+        if states is None:  # no live state at all: one decision per request shape
+            idle: tuple[Any, ...] = (
+                tier,
+                category,
+                None,
+                (),
+                unavailable,
+                available,
+                context_bucket,
+            )
+            cached = self._cache.get(idle)
+            if cached is None:
+                computed = self._compute(
+                    tier, category, None, unavailable, available, required_context, now
+                )
+                cached = self._store(idle, computed)
+            return cached
+        # Exact live values first (one C-level call per model); on a miss, the rounded values.
+        exact = tuple(map(SIGNATURE, states))
+        cooling: tuple[int, ...] = ()
+        if any(map(UNTIL, exact)):  # C-level; an until of 0.0 is long past anyway
+            # `not until <= now` also treats a NaN timestamp as still cooling: the safe reading.
+            cooling = tuple(
+                i for i, sig in enumerate(exact) if sig[1] is not None and not sig[1] <= now
+            )
+        key = (tier, category, exact, cooling, unavailable, available, context_bucket)
+        cached = self._cache.get(key)
+        if cached is None:
+            rounded = tuple(map(quantize, states))
+            rounded_key = (tier, category, rounded, cooling, unavailable, available, context_bucket)
+            cached = self._cache.get(rounded_key)
+            if cached is None:
+                computed = self._compute(
+                    tier, category, rounded, unavailable, available, required_context, now
+                )
+                cached = self._store(rounded_key, computed)
+            self._store(key, cached)
         if not cooling:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = selection
+            return cached
+        # Same ranking; only the "Ns left" of the cooling models has moved on.
+        _, excluded = self._eligibility(states, unavailable, available, required_context, now)
+        return replace(cached, excluded=excluded)
+
+    def _store(self, key: tuple[Any, ...], selection: Selection) -> Selection:
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = selection
         return selection
 
-    def _compute(
+    def _eligibility(
         self,
-        tier: Tier,
-        category: Category,
         states: tuple[LiveState | None, ...] | None,
         unavailable: frozenset[str],
         available: tuple[bool, ...] | None,
         required_context: int,
         now: float,
-    ) -> Selection:
+    ) -> tuple[list[int], tuple[tuple[str, str], ...]]:
         eligible: list[int] = []
         excluded: list[tuple[str, str]] = []
         for i, static in enumerate(self._static):
@@ -346,6 +259,21 @@ class PreparedCatalog:
             else:
                 eligible.append(i)
         excluded.sort()
+        return eligible, tuple(excluded)
+
+    def _compute(
+        self,
+        tier: Tier,
+        category: Category,
+        states: tuple[LiveState | None, ...] | None,
+        unavailable: frozenset[str],
+        available: tuple[bool, ...] | None,
+        required_context: int,
+        now: float,
+    ) -> Selection:
+        eligible, excluded = self._eligibility(
+            states, unavailable, available, required_context, now
+        )
         latency = _ratio_scores([_latency(None if states is None else states[i]) for i in eligible])
         scores, rank, weights = self._scores[category], self._rank[category], self._weights
         rows: list[tuple[tuple[Any, ...], RankedCandidate]] = []
@@ -396,21 +324,9 @@ class PreparedCatalog:
             tier=tier,
             category=category,
             ranking=ranking,
-            excluded=tuple(excluded),
+            excluded=excluded,
             explanation=explanation,
         )
-
-
-def _signature(state: LiveState | None) -> tuple[Any, ...] | None:
-    if state is None:
-        return None
-    return (
-        state.healthy,
-        state.cooled_down_until,
-        state.headroom,
-        state.latency_p50_ms,
-        state.error_rate,
-    )
 
 
 def _exclusion_reasons(

@@ -25,7 +25,7 @@ from annas_gift.routing.types import (
 )
 
 if TYPE_CHECKING:
-    from annas_gift.routing.benchmark_selector import RankedCandidate
+    from annas_gift.routing.selection_types import RankedCandidate
 
 _EPS = 1e-9
 _LIVE_PHRASES = {
