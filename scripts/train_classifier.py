@@ -157,7 +157,7 @@ def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, obje
     n_hash = len(kept_buckets)
 
     y_cat = np.asarray([CATEGORIES.index(r.category) for r in rows])
-    cat = LogisticRegression(C=CATEGORY_C, max_iter=3000, tol=1e-6)
+    cat = LogisticRegression(C=CATEGORY_C, max_iter=2000, tol=1e-4)
     cat.fit(x, y_cat, sample_weight=source_weights(rows))
 
     tiered = [i for i, r in enumerate(rows) if r.tier is not None]
@@ -169,11 +169,11 @@ def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, obje
     groups = [rows[i].split_key for i in tiered]
     oof = np.zeros(len(tiered))
     for fit_idx, pred_idx in GroupKFold(n_splits=FOLDS).split(xt, yt, groups):
-        fold = LogisticRegression(C=TIER_C, max_iter=3000, tol=1e-6).fit(xt[fit_idx], yt[fit_idx])
+        fold = LogisticRegression(C=TIER_C, max_iter=2000, tol=1e-4).fit(xt[fit_idx], yt[fit_idx])
         oof[pred_idx] = fold.decision_function(xt[pred_idx])
     a, b = platt(oof, yt)
     threshold = best_threshold(1 / (1 + np.exp(-(a * oof + b))), yt)
-    tier = LogisticRegression(C=TIER_C, max_iter=3000, tol=1e-6).fit(xt, yt)
+    tier = LogisticRegression(C=TIER_C, max_iter=2000, tol=1e-4).fit(xt, yt)
 
     tier_w = tier.coef_[0].copy()
     tier_w[proof] = PRIOR_TIER_WEIGHTS["proof_cue"]
@@ -205,7 +205,7 @@ def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, obje
             "rows": len(rows),
             "tier_rows": len(tiered),
             "tier_powerful": int(yt.sum()),
-            "buckets": int(len(nonzero)),
+            "buckets": len(nonzero),
             "min_df": MIN_DF,
             "prune": PRUNE,
             "category_c": CATEGORY_C,

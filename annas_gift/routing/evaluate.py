@@ -1,4 +1,4 @@
-"""`annas-gift eval-classifier`: the learned classifier beside its baselines on data never trained on.
+"""`annas-gift eval-classifier`: the learned classifier beside its baselines, on unseen data.
 
 Data (data/routing/ in the repository, or --data-dir):
 * the validation fifth of the training corpus (routing/corpus.py: whole templates, groups or
@@ -124,8 +124,12 @@ def _length_threshold(train: Sequence[CorpusRow]) -> float:
 
 def default_systems(train: Sequence[CorpusRow]) -> list[System]:
     """Length alone, LiteLLM's router, the previous classifier and the learned one."""
-    return [length_system(_length_threshold(train)), litellm_system(), legacy_system(),
-            learned_system()]  # fmt: skip
+    return [
+        length_system(_length_threshold(train)),
+        litellm_system(),
+        legacy_system(),
+        learned_system(),
+    ]
 
 
 def _timed(system: System, prompt: str, times: list[int]) -> Verdict:
@@ -144,24 +148,35 @@ def _evaluate_system(
     result = SystemResult(system.name)
     times: list[int] = []
     verdicts = [_timed(system, r.prompt, times) for r in validation]
-    math = [(v.score, r.difficulty) for r, v in zip(validation, verdicts, strict=True)
-            if r.source == "hendrycks_math"]  # fmt: skip
+    math = [
+        (v.score, r.difficulty)
+        for r, v in zip(validation, verdicts, strict=True)
+        if r.source == "hendrycks_math"
+    ]
     low, high = ("Level 1", "Level 2"), ("Level 4", "Level 5")
     picked = [(s, d in high) for s, d in math if d in low + high]
     result.math_auc = _auc([s for s, _ in picked], [y for _, y in picked])
     ends = [(s, d == "Level 5") for s, d in math if d in ("Level 1", "Level 5")]
     result.math_auc_extremes = _auc([s for s, _ in ends], [y for _, y in ends])
-    arc = [(v.score, r.tier == "powerful") for r, v in zip(validation, verdicts, strict=True)
-           if r.source in ("arc_easy", "arc_challenge")]  # fmt: skip
+    arc = [
+        (v.score, r.tier == "powerful")
+        for r, v in zip(validation, verdicts, strict=True)
+        if r.source in ("arc_easy", "arc_challenge")
+    ]
     result.arc_auc = _auc([s for s, _ in arc], [y for _, y in arc])
-    tiered = [(v.powerful, r.tier == "powerful", r.tier_kind)
-              for r, v in zip(validation, verdicts, strict=True) if r.tier]  # fmt: skip
+    tiered = [
+        (v.powerful, r.tier == "powerful", r.tier_kind)
+        for r, v in zip(validation, verdicts, strict=True)
+        if r.tier
+    ]
     try:
-        result.tier_balanced = balanced_accuracy([p for p, _, _ in tiered],
-                                                 [y for _, y, _ in tiered])  # fmt: skip
+        result.tier_balanced = balanced_accuracy(
+            [p for p, _, _ in tiered], [y for _, y, _ in tiered]
+        )
         hard = [(p, y) for p, y, kind in tiered if kind == "difficulty"]
-        result.tier_balanced_difficulty = balanced_accuracy([p for p, _ in hard],
-                                                            [y for _, y in hard])  # fmt: skip
+        result.tier_balanced_difficulty = balanced_accuracy(
+            [p for p, _ in hard], [y for _, y in hard]
+        )
     except ValueError:
         pass
     if system.has_category:
@@ -235,21 +250,36 @@ def format_report(report: EvalReport, today: date | None = None) -> str:
         ("tier AUC: MATH level 1 vs 5", [_fmt(s.math_auc_extremes) for s in systems]),
         ("tier AUC: ARC-Easy vs ARC-Challenge", [_fmt(s.arc_auc) for s in systems]),
         ("tier balanced accuracy (all tier labels)", [_fmt(s.tier_balanced) for s in systems]),
-        ("tier balanced accuracy (difficulty labels only)",
-         [_fmt(s.tier_balanced_difficulty) for s in systems]),  # fmt: skip
+        (
+            "tier balanced accuracy (difficulty labels only)",
+            [_fmt(s.tier_balanced_difficulty) for s in systems],
+        ),
     ]
     for share in STRONG_SHARES:
-        rows.append((f"RouteLLM PGR at {share:.0%} strong (random: {share:.2f})",
-                     [_fmt(s.pgr.get(share)) for s in systems]))  # fmt: skip
+        rows.append(
+            (
+                f"RouteLLM PGR at {share:.0%} strong (random: {share:.2f})",
+                [_fmt(s.pgr.get(share)) for s in systems],
+            )
+        )
     rows.append(("category accuracy, overall", [_fmt(s.category_overall) for s in systems]))
     sources = sorted({src for s in systems for src in s.category_by_source})
-    rows.append(("category accuracy, worst source",
-                 [_fmt(min(s.category_by_source.values(), default=None)) for s in systems]))  # fmt: skip
+    rows.append(
+        (
+            "category accuracy, worst source",
+            [_fmt(min(s.category_by_source.values(), default=None)) for s in systems],
+        )
+    )
     for src in sources:
-        rows.append((f"category accuracy: {src}",
-                     [_fmt(s.category_by_source.get(src)) for s in systems]))  # fmt: skip
-    rows.append(("category accuracy: MT-Bench first turns (80)",
-                 [_fmt(s.category_mt_bench) for s in systems]))  # fmt: skip
+        rows.append(
+            (f"category accuracy: {src}", [_fmt(s.category_by_source.get(src)) for s in systems])
+        )
+    rows.append(
+        (
+            "category accuracy: MT-Bench first turns (80)",
+            [_fmt(s.category_mt_bench) for s in systems],
+        )
+    )
     rows.append(("median µs per prompt", [f"{s.median_us:.1f}" for s in systems]))
     day = (today or date.today()).isoformat()
     lines = [

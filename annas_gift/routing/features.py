@@ -34,9 +34,7 @@ BIGRAM_MIX = 0x9E3779B1
 # Word characters: letters, digits and the joiners that keep "c++", "c#", "snake_case" whole.
 # Digits all map to "0": the shape of a number is evidence, its value is not.
 _WORD_BYTES = b"abcdefghijklmnopqrstuvwxyz_+#-"
-_TO_WORDS = bytes(
-    c if c in _WORD_BYTES else (48 if 48 <= c <= 57 else 32) for c in range(256)
-)
+_TO_WORDS = bytes(c if c in _WORD_BYTES else (48 if 48 <= c <= 57 else 32) for c in range(256))
 
 
 def tokenize(text: str) -> list[str]:
@@ -212,7 +210,9 @@ def structural_features(conv: Conversation) -> list[float]:
         idents += len(_CALL_RE.findall(text))
     has_lines = "\n" in text
     lower = text.lower()
-    ctx_words = len(conv.context.split()) + len(conv.reply.split()) if conv.context or conv.reply else 0
+    ctx_words = (
+        len(conv.context.split()) + len(conv.reply.split()) if conv.context or conv.reply else 0
+    )
     turns = conv.user_turns + conv.assistant_turns - 1
     return [
         _cap(math.log1p(words) / _LOG_WORDS),
@@ -223,7 +223,8 @@ def structural_features(conv: Conversation) -> list[float]:
         1.0 if fences >= 2 else 0.0,
         _cap(len(_CODE_LINE_RE.findall(text)) / 10) if has_lines or ";" in text else 0.0,
         _cap(idents / 10),
-        1.0 if ("Error" in text or "Exception" in text or "Traceback" in text or " at " in text)
+        1.0
+        if ("Error" in text or "Exception" in text or "Traceback" in text or " at " in text)
         and _TRACE_RE.search(text)
         else 0.0,
         _cap(latex / (win_words / 10 + 1)),

@@ -29,7 +29,9 @@ PROMPTS = [
 
 def _train_module() -> ModuleType:
     pytest.importorskip("sklearn", reason="the `train` extra is not installed")
-    spec = importlib.util.spec_from_file_location("train_classifier", REPO / "scripts" / "train_classifier.py")
+    spec = importlib.util.spec_from_file_location(
+        "train_classifier", REPO / "scripts" / "train_classifier.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
