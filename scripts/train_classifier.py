@@ -9,6 +9,7 @@ annas_gift.routing.features, the very functions inference uses.
 * Rows: data/routing/train/*.jsonl.gz, training split only (annas_gift.routing.corpus: a fixed
   fifth of templates / groups / prompts is validation and is never seen here). The RouteLLM
   (GSM8K test, MMLU test) and MT-Bench files are evaluation data and are not read.
+* Augmentation: MC question stems without their options, MATH without LaTeX markup (augment).
 * Category head: multinomial logistic regression over all training rows, each source weighted
   by 1/sqrt(its size) so big sources (GSM8K, MATH) do not drown small ones.
 * Tier head: logistic regression on rows with a tier label (MATH levels, ARC Easy/Challenge,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import json
 import math
@@ -56,11 +58,28 @@ MIN_DF = 5
 # the artifact under 1 MB.
 PRUNE = 0.05
 SLICE = 30  # rows per source in the quick re-train whose digest the artifact records
-CATEGORY_C = 4.0
+CATEGORY_C = 1.0
 TIER_C = 0.5
 FOLDS = 5
 QUANT = 32767
 SEED = 0
+
+
+def augment(rows: list[CorpusRow]) -> list[CorpusRow]:
+    """Training rows plus plainer renderings of two sources, so style does not stand in for task.
+
+    The knowledge sources are almost all multiple choice: their question stem alone is added
+    (same label), or every open question would look like chat. MATH is written in LaTeX: a copy
+    without `$` and backslashes is added, or "prove that sqrt(2) is irrational" looks unlike math.
+    """
+    out = list(rows)
+    for r in rows:
+        if r.source in ("arc_easy", "arc_challenge", "openbookqa") and "\nA. " in r.prompt:
+            out.append(dataclasses.replace(r, prompt=r.prompt.split("\nA. ", 1)[0]))
+        elif r.source == "hendrycks_math" and ("$" in r.prompt or "\\" in r.prompt):
+            plain = r.prompt.replace("$", "").replace("\\", "")
+            out.append(dataclasses.replace(r, prompt=plain))
+    return out
 
 
 def featurize(rows: list[CorpusRow]) -> tuple[list[dict[int, float]], np.ndarray]:
@@ -147,6 +166,7 @@ def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, obje
             if seen[r.family] <= limit_per_source:
                 kept.append(r)
         rows = kept
+    rows = augment(rows)
     hashed, structural = featurize(rows)
     df: Counter[int] = Counter()
     for feats in hashed:

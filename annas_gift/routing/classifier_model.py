@@ -46,6 +46,10 @@ class ClassifierModel:
     structural: tuple[Weights, ...]  # per STRUCTURAL feature
     table: Mapping[int, Weights]  # hashed bucket -> weights
     training: Mapping[str, Any]
+    # Derived at load, for the request path: per head, the weights of all structural features;
+    # per category, its weights less the six categories' mean (what sets it apart).
+    heads: tuple[tuple[float, ...], ...] = ()
+    centred: tuple[tuple[float, ...], ...] = ()
 
     def tier_weight(self, feature: str) -> float:
         """The tier-logit weight of one structural feature."""
@@ -79,6 +83,9 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
         for i, bucket in enumerate(buckets)
     }
     a, b = tier["platt"]
+    heads = tuple(tuple(w[j] for w in structural) for j in range(width))
+    means = [sum(w[1:]) / len(CATEGORIES) for w in structural]
+    centred = tuple(tuple(w - m for w, m in zip(head, means, strict=True)) for head in heads[1:])
     return ClassifierModel(
         tier_bias=float(tier["bias"]),
         platt_a=float(a),
@@ -88,6 +95,8 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
         structural=structural,
         table=table,
         training=dict(data.get("training", {})),
+        heads=heads,
+        centred=centred,
     )
 
 

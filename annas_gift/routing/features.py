@@ -77,9 +77,12 @@ class TokenUnit(NamedTuple):
     scale: float
 
 
-def token_units(conv: Conversation) -> tuple[TokenUnit, ...]:
-    """The task's words at 1/sqrt(n) each, earlier turns' words at CONTEXT_WEIGHT/sqrt(n)."""
-    task = tokenize(window(conv.task))
+def token_units(conv: Conversation, task: list[str] | None = None) -> tuple[TokenUnit, ...]:
+    """The task's words at 1/sqrt(n) each, earlier turns' words at CONTEXT_WEIGHT/sqrt(n).
+
+    `task` is `tokenize(window(conv.task))` when the caller has it already."""
+    if task is None:
+        task = tokenize(window(conv.task))
     units = [TokenUnit(task, 1.0 / math.sqrt(len(task)) if task else 0.0)]
     earlier = (conv.context + "\n" + conv.reply).strip()
     if earlier:
@@ -149,10 +152,36 @@ _CODE_LINE_RE = re.compile(
     r"console\.|for ?\(|if ?\(|while ?\(|elif |except|try:|\}|<\w+>)|[;{]\s*$|\):\s*$|=>",
     re.MULTILINE,
 )
-# Matched on lower-cased text (cheaper than IGNORECASE); each starts with a literal.
-_PROOF_RE = re.compile(
-    r"\b(?:prove|proof|show that|demonstrate that|theorem|lemma|disprove|for all integers|"
-    r"if and only if|olympiad|imo|putnam)\b"
+# Cue words are looked up in the task's word set, cue phrases found as substrings of the
+# lower-cased text: both far cheaper than a regex alternation scanned at every position.
+_PROOF_WORDS = frozenset(
+    [
+        "prove",
+        "proves",
+        "proving",
+        "proof",
+        "proofs",
+        "disprove",
+        "theorem",
+        "lemma",
+        "corollary",
+        "olympiad",
+        "imo",
+        "putnam",
+    ]
+)
+_PROOF_PHRASES = ("show that", "demonstrate that", "if and only if", "for all integers")
+_BRIEF_WORDS = frozenset(["briefly", "brief", "concise", "tldr"])
+_BRIEF_PHRASES = (
+    "in one sentence",
+    "in one word",
+    "in one line",
+    "short answer",
+    "one-line",
+    "yes or no",
+    "just say",
+    "just answer",
+    "just tell",
 )
 _CHOICE_RE = re.compile(r"^[ \t]*\(?[A-E1-5][.)][ \t]", re.MULTILINE)
 _LIST_RE = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]+", re.MULTILINE)
@@ -162,10 +191,6 @@ _SIZE_RE = re.compile(
     re.IGNORECASE,
 )
 _UNIT_WORDS = {"word": 1, "page": 500, "paragraph": 120, "sentence": 20, "line": 12, "bullet": 15}
-_BRIEF_RE = re.compile(
-    r"\b(?:briefly|brief|in one (?:sentence|word|line)|short answer|concise|one-line|tl;?dr|"
-    r"just (?:say|answer|tell)|yes or no)\b"
-)
 _LOG_WORDS = math.log1p(5_000)
 _LOG_REQUESTED = math.log1p(5_000)
 _LOG_SYSTEM = math.log1p(1_000)
@@ -192,8 +217,19 @@ def _word_count(text: str) -> int:
     return text.count(" ") + text.count("\n") + 1
 
 
-def structural_features(conv: Conversation) -> list[float]:
-    """The named structural features of a request, in STRUCTURAL order, each in [0, 1]."""
+def _cue(
+    words: frozenset[str], lower: str, cue_words: frozenset[str], phrases: tuple[str, ...]
+) -> float:
+    """1.0 when the task uses one of the cue words or phrases."""
+    if not words.isdisjoint(cue_words):
+        return 1.0
+    return 1.0 if any(p in lower for p in phrases) else 0.0
+
+
+def structural_features(conv: Conversation, task_words: list[str] | None = None) -> list[float]:
+    """The named structural features of a request, in STRUCTURAL order, each in [0, 1].
+
+    `task_words` is `tokenize(window(conv.task))` when the caller has it already."""
     full = conv.task
     text = window(full)
     words = _word_count(full)
@@ -210,6 +246,7 @@ def structural_features(conv: Conversation) -> list[float]:
         idents += len(_CALL_RE.findall(text))
     has_lines = "\n" in text
     lower = text.lower()
+    words_set = frozenset(tokenize(text) if task_words is None else task_words)
     ctx_words = (
         len(conv.context.split()) + len(conv.reply.split()) if conv.context or conv.reply else 0
     )
@@ -231,11 +268,11 @@ def structural_features(conv: Conversation) -> list[float]:
         _cap(len(_MATH_SYMBOL_RE.findall(text)) / (win_words / 5 + 1)),
         _cap(numbers / 20),
         _cap(numbers / win_words),
-        1.0 if _PROOF_RE.search(lower) else 0.0,
+        _cue(words_set, lower, _PROOF_WORDS, _PROOF_PHRASES),
         _cap(len(_CHOICE_RE.findall(text)) / 4) if has_lines else 0.0,
         _cap(len(_LIST_RE.findall(text)) / 8) if has_lines else 0.0,
         _cap(math.log1p(_requested_words(text)) / _LOG_REQUESTED) if numbers else 0.0,
-        1.0 if _BRIEF_RE.search(lower) else 0.0,
+        _cue(words_set, lower, _BRIEF_WORDS, _BRIEF_PHRASES),
         _cap(math.log1p(conv.max_tokens) / _LOG_REQUESTED),
         _cap(math.log1p(ctx_words) / _LOG_WORDS),
         _cap(turns / 8) if turns > 0 else 0.0,

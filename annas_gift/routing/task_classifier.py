@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from operator import mul
 from typing import Any
 
 from annas_gift.routing.classifier_model import (
@@ -29,6 +30,8 @@ from annas_gift.routing.features import (
     STRUCTURAL,
     structural_features,
     token_units,
+    tokenize,
+    window,
     word_buckets,
     word_hash,
 )
@@ -165,58 +168,59 @@ def _hashed_logits(units: Any, model: ClassifierModel) -> list[float]:
 def scores(request: Any, model: ClassifierModel) -> tuple[list[float], list[float]]:
     """(the seven logits, the structural feature values) of a request."""
     conv = flatten_request(request)
-    values = structural_features(conv)
-    logits = _hashed_logits(token_units(conv), model)
-    logits[0] += model.tier_bias
-    for j, b in enumerate(model.category_bias, start=1):
-        logits[j] += b
-    for value, weights in zip(values, model.structural, strict=True):
-        if value:
-            for j in range(_WIDTH):
-                logits[j] += value * weights[j]
+    task_words = tokenize(window(conv.task))
+    values = structural_features(conv, task_words)
+    logits = _hashed_logits(token_units(conv, task_words), model)
+    biases = (model.tier_bias, *model.category_bias)
+    # map(mul) keeps the seven dot products in C: this runs on every request.
+    for j, head in enumerate(model.heads):
+        logits[j] += biases[j] + sum(map(mul, values, head))
     return logits, values
 
 
-def _top(contributions: list[tuple[str, float]]) -> dict[str, float]:
-    ranked = sorted((c for c in contributions if c[1]), key=lambda c: (-abs(c[1]), c[0]))
-    return {name: round(v, 4) for name, v in ranked[:TOP_FACTORS]}
+def _top(names: tuple[str, ...], parts: list[float], rest: float) -> dict[str, float]:
+    """The TOP_FACTORS largest contributions, `wording` (the n-grams' share) among them.
+
+    Sorted by size (ties by name); rounded to 4 places, those that round to 0 left out."""
+    # (-|v|, name, v) tuples sort in C, largest first, without a key function. Most features
+    # are 0 for any one request, so the list is short.
+    ranked = [(-abs(v), n, v) for n, v in zip(names, parts, strict=True) if v]
+    ranked.append((-abs(rest), WORDING, rest))
+    ranked.sort()
+    out = {}
+    for _, name, value in ranked[:TOP_FACTORS]:
+        rounded = round(value, 4)
+        if rounded:
+            out[name] = rounded
+    return out
 
 
 def classify_task(request: Any, model: ClassifierModel | None = None) -> TaskClassification:
     """Classify a chat request: tier, category, confidence, score and the factors behind them."""
     model = model or DEFAULT_MODEL
     logits, values = scores(request, model)
-    hashed_tier = logits[0] - model.tier_bias
-    structural = model.structural
-    tier_parts = [(WORDING, hashed_tier)]
-    for name, value, weights in zip(STRUCTURAL, values, structural, strict=True):
-        if value:
-            tier_parts.append((name, value * weights[0]))
-            hashed_tier -= value * weights[0]
-    tier_parts[0] = (WORDING, hashed_tier)
     score = _sigmoid(model.platt_a * logits[0] + model.platt_b)
     cat_logits = logits[1:]
     top = max(cat_logits)
     best = cat_logits.index(top)
     norm = sum(math.exp(x - top) for x in cat_logits)
-    # What set the category apart: each feature's weight for it, less its mean weight.
-    mean_w = [sum(w[1:]) / len(CATEGORIES) for w in structural]
-    cat_parts = []
-    hashed_cat = cat_logits[best] - sum(cat_logits) / len(CATEGORIES)
-    for name, value, weights, mw in zip(STRUCTURAL, values, structural, mean_w, strict=True):
-        if value:
-            part = value * (weights[1 + best] - mw)
-            cat_parts.append((name, part))
-            hashed_cat -= part
-    hashed_cat -= model.category_bias[best] - sum(model.category_bias) / len(CATEGORIES)
-    cat_parts.append((WORDING, hashed_cat))
+    tier_parts = list(map(mul, values, model.heads[0]))
+    # The n-grams' share is what the named parts and the bias leave of the logit.
+    tier_rest = logits[0] - model.tier_bias - sum(tier_parts)
+    cat_parts = list(map(mul, values, model.centred[best]))
+    biases = model.category_bias
+    cat_rest = (
+        top - sum(cat_logits) / len(CATEGORIES)
+        - sum(cat_parts)
+        - (biases[best] - sum(biases) / len(CATEGORIES))
+    )  # fmt: skip
     return TaskClassification(
         tier="powerful" if score >= model.threshold else "fast",
         category=CATEGORIES[best],
         confidence=1.0 / norm,
         score=score,
-        factors=_top(tier_parts),
-        category_factors=_top(cat_parts),
+        factors=_top(STRUCTURAL, tier_parts, tier_rest),
+        category_factors=_top(STRUCTURAL, cat_parts, cat_rest),
         threshold=model.threshold,
     )
 
