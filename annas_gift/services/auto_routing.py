@@ -24,6 +24,7 @@ from annas_gift.routing.benchmark_selector import (
     SelectionWeights,
 )
 from annas_gift.routing.benchmarks import get_model_benchmarks
+from annas_gift.routing.explanation import DecisionExplanation, explain_decision
 from annas_gift.routing.task_classifier import TaskClassification, classify_task
 from annas_gift.routing.types import Category, ModelProfile, Tier
 from annas_gift.services.limits import estimate_prompt_tokens
@@ -46,6 +47,13 @@ def profile_of(model: CatalogModel) -> ModelProfile:
         input_cost_per_token=model.input_cost_per_token,
         output_cost_per_token=model.output_cost_per_token,
     )
+
+
+def explain_plan(plan: RoutePlan) -> DecisionExplanation | None:
+    """The plain-words explanation of an auto plan (None for an explicit model)."""
+    if plan.classification is None or plan.selection is None:
+        return None
+    return explain_decision(plan.classification, plan.selection, plan.tier or "fast")
 
 
 class _Prepared(NamedTuple):
