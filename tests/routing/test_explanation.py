@@ -7,8 +7,8 @@ from pathlib import Path
 from annas_gift.catalog.registry import Catalog
 from annas_gift.core.types import ChatInput
 from annas_gift.routing.explanation import FACTOR_LABELS, explain_decision
-from annas_gift.routing.selection_types import Selection
 from annas_gift.routing.features import STRUCTURAL
+from annas_gift.routing.selection_types import Selection
 from annas_gift.routing.task_classifier import WORDING, classify_task
 from annas_gift.services.auto_routing import AutoRouter
 
