@@ -56,7 +56,7 @@ class ClassifierModel:
         return self.structural[STRUCTURAL.index(feature)][0]
 
 
-def _decode(text: str, typecode: str) -> array:
+def _decode(text: str, typecode: str) -> array[int]:
     values = array(typecode, base64.b64decode(text))
     if sys.byteorder != "little":
         values.byteswap()

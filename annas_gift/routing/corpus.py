@@ -108,7 +108,7 @@ def tier_label(row: dict[str, object]) -> tuple[Tier | None, str | None]:
     """The row's tier and where it comes from: the source's difficulty label, a prior, or none."""
     tier = row.get("tier")
     if tier in ("fast", "powerful"):
-        return tier, "difficulty"  # type: ignore[return-value]  # checked just above
+        return tier, "difficulty"
     if row.get("category") == "chat":
         return "fast", "prior"
     if row.get("source") in FAST_PRIOR_SOURCES or row.get("template") in FAST_PRIOR_TEMPLATES:
@@ -136,7 +136,7 @@ def load_corpus(data_dir: Path | None = None) -> list[CorpusRow]:
                 CorpusRow(
                     prompt=str(raw["prompt"]),
                     source=str(raw["source"]),
-                    category=category,  # type: ignore[arg-type]  # checked above
+                    category=category,
                     difficulty=None if difficulty is None else str(difficulty),
                     tier=tier,
                     tier_kind=kind,
