@@ -56,6 +56,20 @@ def _content_text(content: Any) -> tuple[str, int]:
     return "\n".join(texts), images
 
 
+def _request_options(request: Any) -> tuple[Any, int, int]:
+    """(messages, max_tokens, number of tools offered) of a request object or dict."""
+    max_tokens = tools = 0
+    offered = _get(request, "tools") or _get(request, "functions")
+    if isinstance(offered, Sequence) and not isinstance(offered, str | bytes | bytearray):
+        tools = len(offered)
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = _get(request, key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            max_tokens = value
+            break
+    return _get(request, "messages"), max_tokens, tools
+
+
 def flatten_request(request: Any) -> Conversation:
     """Flatten a message list, or an object/dict with messages and max_tokens, to a Conversation."""
     if isinstance(request, str):
@@ -63,15 +77,7 @@ def flatten_request(request: Any) -> Conversation:
     messages: Any = request
     max_tokens = tools = 0
     if type(request) is not list and not isinstance(request, Sequence):
-        messages = _get(request, "messages")
-        offered = _get(request, "tools") or _get(request, "functions")
-        if isinstance(offered, Sequence) and not isinstance(offered, str | bytes | bytearray):
-            tools = len(offered)
-        for key in ("max_tokens", "max_completion_tokens"):
-            value = _get(request, key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                max_tokens = value
-                break
+        messages, max_tokens, tools = _request_options(request)
     if type(messages) is not list and (
         not isinstance(messages, Sequence) or isinstance(messages, str | bytes | bytearray)
     ):

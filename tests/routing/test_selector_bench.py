@@ -10,8 +10,8 @@ from typing import Any
 
 from annas_gift.catalog.registry import Catalog
 from annas_gift.routing.benchmark_selector import BenchmarkSelector, PreparedCatalog
-from annas_gift.services.auto_routing import profile_of
 from annas_gift.routing.types import ModelProfile
+from annas_gift.services.auto_routing import profile_of
 
 CONFIG = Path(__file__).resolve().parents[2] / "litellm_config.yaml"
 NOW = 1_700_000_000.0
