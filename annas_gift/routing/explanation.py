@@ -121,16 +121,16 @@ def _named(factors: tuple[Factor, ...], sign: int) -> str:
 
 
 def _tier_reason(c: TaskClassification, tier: str, factors: tuple[Factor, ...]) -> str:
-    chance = f"{c.score:.0%} chance that a fast model is not enough"
+    chance = f"the chance that a fast model is not enough at {c.score:.0%}"
     if tier != c.tier:  # auto:fast / auto:powerful, or a configured threshold
-        return f"The {tier} tier was asked for; the classifier alone estimated a {chance}."
+        return f"The {tier} tier was asked for; the classifier alone put {chance}."
     if tier == "powerful":
         because = _named(factors, 1)
-        text = f"This request needs a powerful model: the classifier estimates a {chance}"
+        text = f"This request needs a powerful model: the classifier puts {chance}"
         return text + (f", mostly because of {because}." if because else ".")
     # A fast verdict is the default (a negative bias); name what pulled further that way.
     easy = _named(factors, -1)
-    text = f"A fast model is enough for this request: the classifier estimates only a {chance}"
+    text = f"A fast model is enough for this request: the classifier puts {chance}"
     return text + (f"; signs of an easy request: {easy}." if easy else ".")
 
 
