@@ -123,6 +123,10 @@ class AutoRouter:
         self._prepared = _Prepared(catalog, table, unavailable, now)
         return self._prepared
 
+    def refresh_credentials(self) -> None:
+        """Look provider keys up again on the next plan (call after keys change at run time)."""
+        self._prepared = None
+
     def classify(self, inp: ChatInput) -> tuple[TaskClassification, Tier]:
         """The classification and the tier to route to (forced by `auto:<tier>`)."""
         max_tokens = inp.params.get("max_tokens") or inp.params.get("max_completion_tokens")
