@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from dotenv import load_dotenv
 
-from annas_gift import cli_keys, cli_ops, cli_routing, cli_vpn
+from annas_gift import cli_keys, cli_models, cli_ops, cli_routing, cli_vpn
 from annas_gift.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -122,29 +121,7 @@ def db_current() -> None:
     typer.echo(migrate.current(url) or "empty (run: annas-gift db upgrade)")
 
 
-@app.command()
-def models(
-    config: Annotated[Path | None, typer.Option(help="Catalog file (litellm_config.yaml).")] = None,
-) -> None:
-    """List the catalog: name, provider, tier, availability (and the env vars still needed)."""
-    from annas_gift.catalog.registry import Catalog, CatalogError
-
-    path = config or _settings().litellm.config_path
-    try:
-        catalog = Catalog.from_yaml(path, price=False)
-    except CatalogError as exc:
-        raise _fail(str(exc)) from None
-    rows = [("MODEL", "PROVIDER", "TIER", "STATUS")]
-    for m in catalog.all():
-        missing = m.missing_env()
-        rows.append(
-            (m.name, m.provider, m.tier, f"needs {', '.join(missing)}" if missing else "ok")
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        typer.echo(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
-
-
+cli_models.register(app)
 cli_routing.register(app)
 cli_vpn.register(app)
 cli_ops.register(app)

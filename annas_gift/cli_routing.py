@@ -9,12 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from annas_gift.routing.task_classifier import (
-    DEFAULT_MODEL,
-    TaskClassification,
-    classify_task,
-    factor_contributions,
-)
+from annas_gift.routing.task_classifier import TaskClassification, classify_task
 
 _DIGITS = 4
 
@@ -25,27 +20,24 @@ def _rounded(result: TaskClassification) -> dict[str, Any]:
     data["confidence"] = round(result.confidence, _DIGITS)
     data["score"] = round(result.score, _DIGITS)
     data["factors"] = {k: round(v, _DIGITS) for k, v in result.factors.items()}
+    data["category_factors"] = {k: round(v, _DIGITS) for k, v in result.category_factors.items()}
     return data
 
 
 def format_classification(result: TaskClassification) -> str:
-    """A readable table: the decision, then the factors by the size of their contribution."""
+    """A readable table: the decision, the top factors by contribution, then the explanation."""
     lines = [
         f"tier        {result.tier}",
         f"category    {result.category}  (confidence {result.confidence:.2f})",
-        f"score       {result.score:.3f}  (powerful at >= {DEFAULT_MODEL.threshold:.2f})",
+        f"score       {result.score:.3f}  (powerful at >= {result.threshold:.2f})",
         "",
-        f"{'factor':<20} {'value':>6}  {'contribution':>12}",
+        f"{'factor':<20} {'contribution':>12}",
     ]
-    shown = 0
-    for name, value, contribution in factor_contributions(result.factors):
-        if value:
-            lines.append(f"{name:<20} {value:>6.2f}  {contribution:>+12.3f}")
-            shown += 1
-    lines.append(f"{'(bias)':<20} {'':>6}  {DEFAULT_MODEL.tier_bias:>+12.3f}")
-    hidden = len(result.factors) - shown
-    if hidden:
-        lines.append(f"({hidden} factors at 0 not shown; contributions are logit units)")
+    for name, contribution in result.factors.items():
+        lines.append(f"{name:<20} {contribution:>+12.3f}")
+    lines.append("(contributions to the tier logit; `wording` is all word and character n-grams)")
+    lines.append("")
+    lines += result.explanation
     return "\n".join(lines)
 
 
@@ -101,16 +93,20 @@ def eval_classifier(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Folder with routellm_gsm8k_mmlu.jsonl and mt_bench_questions.jsonl "
-            "(default: $ANNAS_GIFT_ROUTING_DATA or ../shared/data/routing)."
+            help="Folder with train/, routellm_gsm8k_mmlu.jsonl.gz and mt_bench_questions.jsonl.gz "
+            "(default: $ANNAS_GIFT_ROUTING_DATA or data/routing in the repository)."
         ),
     ] = None,
+    limit_per_source: Annotated[
+        int | None,
+        typer.Option(help="Evaluate at most this many validation prompts per source (quick look)."),
+    ] = None,
 ) -> None:
-    """Evaluate the classifier on the public routing data and print markdown tables."""
+    """Compare the classifier with prompt length, LiteLLM's router and the previous classifier."""
     from annas_gift.routing.evaluate import RoutingDataMissingError, evaluate, format_report
 
     try:
-        report = evaluate(data_dir)
+        report = evaluate(data_dir, limit_per_source=limit_per_source)
     except RoutingDataMissingError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

@@ -1,315 +1,261 @@
 #!/usr/bin/env python
-"""Train the task classifier's learned parts on the public RouteLLM data (pure Python).
+"""Train the task classifier on the vendored corpus and write its artifact.
 
-    .venv/bin/python scripts/train_classifier.py [--data-dir DIR] [--out PATH]
+    .venv/bin/python scripts/train_classifier.py [--data-dir data/routing] [--out PATH]
 
-Label: among GSM8K/MMLU prompts the strong model (GPT-4) answered correctly, 1 when the weak
-model (Mixtral) failed ("only strong right"), 0 when it also succeeded ("both right").
-Prompts both models failed, or only the weak one solved, say nothing about which tier to use
-and are left out.
+Needs the `train` extra (scikit-learn); the gateway never imports it. Features come from
+annas_gift.routing.features, the very functions inference uses.
 
-Split: `is_held_out` (crc32 of the prompt % 4 == 0) keeps 25% of prompts out of training
-entirely; every choice below is made on the other 75% (cross-validation inside it), and the
-held-out AUC is printed only as a report.
-
-Stage 1, the wording lexicon: L2-regularised logistic regression on which words a prompt
-contains (words seen in at least MIN_DOC_FREQ training prompts), sum scaled by
-1/sqrt(#distinct words). Its out-of-fold predictions become the `wording` factor for stage 2,
-so stage 2 never sees a lexicon that memorised the same prompt.
-
-Stage 2, the tier weights: logistic regression over the named factors by Newton's method,
-with a Gaussian prior centred on the documented prior weights (so thinly observed factors stay
-near them, unobserved ones exactly at them) and each weight kept on its prior's side of zero,
-so a factor never flips meaning because of a confound in these two benchmarks. The prior's
-strength is picked by 5-fold cross-validated AUC on the training split.
-
-Output: annas_gift/routing/data/classifier_weights.json (weights, lexicon, threshold and
-training metadata; no prompts).
+* Rows: data/routing/train/*.jsonl.gz, training split only (annas_gift.routing.corpus: a fixed
+  fifth of templates / groups / prompts is validation and is never seen here). The RouteLLM
+  (GSM8K test, MMLU test) and MT-Bench files are evaluation data and are not read.
+* Augmentation: MC question stems without their options, MATH without LaTeX markup (augment).
+* Category head: multinomial logistic regression over all training rows, each source weighted
+  by 1/sqrt(its size) so big sources (GSM8K, MATH) do not drown small ones.
+* Tier head: logistic regression on rows with a tier label (MATH levels, ARC Easy/Challenge,
+  Exercism difficulty; priors: chat, MBPP, CoNaLa one-liners -> fast), then Platt calibration
+  on 5-fold out-of-fold scores (folds by split key). `proof_cue` has no labelled examples, so
+  its weight is the documented prior (PRIOR_TIER_WEIGHTS), not learned.
+* Threshold: the cut on the calibrated probability with the best balanced accuracy out of fold.
+* Artifact: annas_gift/routing/data/task_classifier.json: structural weights as floats, hashed
+  n-gram weights quantised to int16 (buckets seen in >= MIN_DF training prompts), base64.
+  The same data gives a byte-identical file.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import dataclasses
+import hashlib
 import json
 import math
-import random
 import sys
-import zlib
+from array import array
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annas_gift.routing.evaluate import default_data_dir, is_held_out, load_routellm, roc_auc
-from annas_gift.routing.task_classifier import (
-    DEFAULT_THRESHOLD,
-    FACTOR_NAMES,
-    PRIOR_TIER_BIAS,
-    PRIOR_TIER_WEIGHTS,
-    WEIGHTS_PATH,
-    ClassifierModel,
-    analyze_complexity,
-    calculate_factors,
-    prior_model,
-    wording_value,
+from annas_gift.routing.classifier_model import ARTIFACT_PATH, PRIOR_TIER_WEIGHTS
+from annas_gift.routing.conversation import flatten_request
+from annas_gift.routing.corpus import TRAIN_DIR, CorpusRow, default_data_dir, load_corpus
+from annas_gift.routing.features import (
+    HASH_BITS,
+    STRUCTURAL,
+    hashed_features,
+    structural_features,
 )
+from annas_gift.routing.types import CATEGORIES
 
-MIN_DOC_FREQ = 8
-LEXICON_L2 = 0.01
-LEXICON_EPOCHS = 12
-LEXICON_PRUNE = (
-    0.05  # weights smaller than this change no decision; leaving them out keeps the file small
-)
+MIN_DF = 5
+# Buckets whose seven weights are all smaller than this change no decision; dropping them keeps
+# the artifact under 1 MB.
+PRUNE = 0.05
+SLICE = 30  # rows per source in the quick re-train whose digest the artifact records
+CATEGORY_C = 1.0
+TIER_C = 0.5
 FOLDS = 5
-PRIOR_STRENGTHS = (1.0, 10.0, 100.0)
-WORDING = FACTOR_NAMES.index("wording")
-# Factors the data may move: GSM8K and MMLU exercise them the way real requests do. The rest
-# either never occur in these benchmarks (code, dialogue, images, ...) or mean something else
-# there ("why" in a question stem is not a request for reasoning), so they keep their priors.
-LEARNED = frozenset(
-    {
-        "length",
-        "quantities",
-        "math_notation",
-        "math_terms",
-        "word_problem",
-        "multi_step",
-        "knowledge_terms",
-        "multiple_choice",
-        "passage",
-        "wording",
+QUANT = 32767
+SEED = 0
+
+
+def augment(rows: list[CorpusRow]) -> list[CorpusRow]:
+    """Training rows plus plainer renderings of two sources, so style does not stand in for task.
+
+    The knowledge sources are almost all multiple choice: their question stem alone is added
+    (same label), or every open question would look like chat. MATH is written in LaTeX: a copy
+    without `$` and backslashes is added, or "prove that sqrt(2) is irrational" looks unlike math.
+    """
+    out = list(rows)
+    for r in rows:
+        if r.source in ("arc_easy", "arc_challenge", "openbookqa") and "\nA. " in r.prompt:
+            out.append(dataclasses.replace(r, prompt=r.prompt.split("\nA. ", 1)[0]))
+        elif r.source == "hendrycks_math" and ("$" in r.prompt or "\\" in r.prompt):
+            plain = r.prompt.replace("$", "").replace("\\", "")
+            out.append(dataclasses.replace(r, prompt=plain))
+    return out
+
+
+def featurize(rows: list[CorpusRow]) -> tuple[list[dict[int, float]], np.ndarray]:
+    """Hashed and structural features of each row's prompt."""
+    hashed, structural = [], []
+    for row in rows:
+        conv = flatten_request(row.prompt)
+        hashed.append(hashed_features(conv))
+        structural.append(structural_features(conv))
+    return hashed, np.asarray(structural, dtype=np.float64)
+
+
+def build_matrix(
+    hashed: list[dict[int, float]], structural: np.ndarray, columns: dict[int, int]
+) -> sparse.csr_matrix:
+    """[kept hashed buckets | structural] as one sparse matrix."""
+    data, indices, indptr = [], [], [0]
+    n_hash = len(columns)
+    for i, feats in enumerate(hashed):
+        for bucket in sorted(feats):
+            col = columns.get(bucket)
+            if col is not None:
+                data.append(feats[bucket])
+                indices.append(col)
+        for j, value in enumerate(structural[i]):
+            if value:
+                data.append(float(value))
+                indices.append(n_hash + j)
+        indptr.append(len(data))
+    return sparse.csr_matrix(
+        (np.asarray(data), np.asarray(indices), np.asarray(indptr)),
+        shape=(len(hashed), n_hash + structural.shape[1]),
+    )
+
+
+def source_weights(rows: list[CorpusRow]) -> np.ndarray:
+    """Per-row weights: each source's total weight grows with sqrt(its size); mean 1."""
+    sizes = Counter(r.family for r in rows)
+    w = np.asarray([1.0 / math.sqrt(sizes[r.family]) for r in rows])
+    return w * (len(w) / w.sum())
+
+
+def platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(a, b) with p = sigmoid(a * score + b), fit by logistic regression on one feature."""
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(scores.reshape(-1, 1), labels)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def best_threshold(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The probability cut with the highest balanced accuracy (two decimals)."""
+    best, best_t = -1.0, 0.5
+    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        pred = probs >= t
+        tpr = (pred & labels).sum() / labels.sum()
+        tnr = (~pred & ~labels).sum() / (~labels).sum()
+        if (tpr + tnr) / 2 > best:
+            best, best_t = (tpr + tnr) / 2, float(t)
+    return best_t
+
+
+def data_digest(data_dir: Path) -> str:
+    """sha256 over the training files' names and bytes."""
+    h = hashlib.sha256()
+    for path in sorted((data_dir / TRAIN_DIR).glob("*.jsonl.gz")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _b64(values: array) -> str:
+    if sys.byteorder != "little":
+        values.byteswap()
+    return base64.b64encode(values.tobytes()).decode("ascii")
+
+
+def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, object]:
+    """Fit both heads and return the artifact as a JSON-ready dict."""
+    rows = [r for r in load_corpus(data_dir) if not r.validation]
+    if limit_per_source is not None:
+        seen: Counter[str] = Counter()
+        kept = []
+        for r in rows:
+            seen[r.family] += 1
+            if seen[r.family] <= limit_per_source:
+                kept.append(r)
+        rows = kept
+    rows = augment(rows)
+    hashed, structural = featurize(rows)
+    df: Counter[int] = Counter()
+    for feats in hashed:
+        df.update(feats.keys())
+    kept_buckets = sorted(b for b, n in df.items() if n >= MIN_DF)
+    columns = {b: i for i, b in enumerate(kept_buckets)}
+    x = build_matrix(hashed, structural, columns)
+    n_hash = len(kept_buckets)
+
+    y_cat = np.asarray([CATEGORIES.index(r.category) for r in rows])
+    cat = LogisticRegression(C=CATEGORY_C, max_iter=2000, tol=1e-4)
+    cat.fit(x, y_cat, sample_weight=source_weights(rows))
+
+    tiered = [i for i, r in enumerate(rows) if r.tier is not None]
+    proof = n_hash + STRUCTURAL.index("proof_cue")
+    xt = x[tiered].tolil()
+    xt[:, proof] = 0  # no labelled proofs: the prior carries this weight
+    xt = xt.tocsr()
+    yt = np.asarray([rows[i].tier == "powerful" for i in tiered])
+    groups = [rows[i].split_key for i in tiered]
+    oof = np.zeros(len(tiered))
+    for fit_idx, pred_idx in GroupKFold(n_splits=FOLDS).split(xt, yt, groups):
+        fold = LogisticRegression(C=TIER_C, max_iter=2000, tol=1e-4).fit(xt[fit_idx], yt[fit_idx])
+        oof[pred_idx] = fold.decision_function(xt[pred_idx])
+    a, b = platt(oof, yt)
+    threshold = best_threshold(1 / (1 + np.exp(-(a * oof + b))), yt)
+    tier = LogisticRegression(C=TIER_C, max_iter=2000, tol=1e-4).fit(xt, yt)
+
+    tier_w = tier.coef_[0].copy()
+    tier_w[proof] = PRIOR_TIER_WEIGHTS["proof_cue"]
+    hashed_w = np.vstack([tier_w[:n_hash], cat.coef_[:, :n_hash]]).T  # (buckets, 7)
+    scale = float(np.abs(hashed_w).max()) / QUANT
+    quantised = np.rint(hashed_w / scale).astype(np.int64)
+    nonzero = np.flatnonzero(np.abs(hashed_w).max(axis=1) >= PRUNE)
+    return {
+        "format": "annas-gift-task-classifier/1",
+        "hash_bits": HASH_BITS,
+        "structural": list(STRUCTURAL),
+        "categories": list(CATEGORIES),
+        "tier": {
+            "bias": round(float(tier.intercept_[0]), 6),
+            "structural": [round(float(w), 6) for w in tier_w[n_hash:]],
+            "platt": [round(a, 6), round(b, 6)],
+            "threshold": threshold,
+        },
+        "category": {
+            "bias": [round(float(v), 6) for v in cat.intercept_],
+            "structural": [[round(float(w), 6) for w in row[n_hash:]] for row in cat.coef_],
+        },
+        "hashed": {
+            "scale": scale,
+            "buckets": _b64(array("I", (kept_buckets[i] for i in nonzero))),
+            "weights": _b64(array("h", (int(v) for v in quantised[nonzero].ravel()))),
+        },
+        "training": {
+            "rows": len(rows),
+            "tier_rows": len(tiered),
+            "tier_powerful": int(yt.sum()),
+            "buckets": len(nonzero),
+            "min_df": MIN_DF,
+            "prune": PRUNE,
+            "category_c": CATEGORY_C,
+            "tier_c": TIER_C,
+            "limit_per_source": limit_per_source,
+            "data_sha256": data_digest(data_dir),
+        },
     }
-)
 
 
-class Example:
-    """One training prompt: its tokens, factor values and label."""
-
-    __slots__ = ("benchmark", "factors", "fold", "label", "tokens")
-
-    def __init__(self, prompt: str, benchmark: str, label: int) -> None:
-        analysis = analyze_complexity([{"role": "user", "content": prompt}])
-        self.tokens = analysis.task.tokens
-        factors = calculate_factors(analysis, prior_model())
-        self.factors = [factors[n] for n in FACTOR_NAMES]
-        self.label = label
-        self.benchmark = benchmark
-        # A second, salted hash: folds must not line up with the held-out split.
-        self.fold = zlib.crc32(b"fold:" + prompt.encode("utf-8")) % FOLDS
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-def train_lexicon(examples: list[Example], vocab: frozenset[str]) -> tuple[float, dict[str, float]]:
-    """SGD logistic regression on word presence; deterministic (fixed shuffle seed)."""
-    weights: dict[str, float] = {}
-    rate = sum(e.label for e in examples) / len(examples)
-    bias = math.log(rate / (1 - rate))
-    rows = [
-        ([t for t in e.tokens if t in vocab], 1.0 / math.sqrt(max(1, len(e.tokens))), e.label)
-        for e in examples
-    ]
-    order = list(range(len(rows)))
-    rng = random.Random(20240611)
-    lr = 0.1
-    for _ in range(LEXICON_EPOCHS):
-        rng.shuffle(order)
-        for i in order:
-            tokens, scale, label = rows[i]
-            z = bias + scale * sum(weights.get(t, 0.0) for t in tokens)
-            g = _sigmoid(z) - label
-            bias -= lr * g
-            for t in tokens:
-                w = weights.get(t, 0.0)
-                weights[t] = w - lr * (g * scale + LEXICON_L2 * w)
-        lr *= 0.8
-    return bias, weights
-
-
-def lexicon_model(bias: float, weights: dict[str, float]) -> ClassifierModel:
-    """A model carrying only a lexicon (for computing the wording factor)."""
-    base = prior_model()
-    return ClassifierModel(base.tier_bias, base.tier_weights, bias, weights)
-
-
-def _solve(a: list[list[float]], b: list[float]) -> list[float]:
-    """Solve a x = b by Gaussian elimination with partial pivoting (a is small and SPD)."""
-    n = len(b)
-    m = [[*row, b[i]] for i, row in enumerate(a)]
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
-        m[col], m[pivot] = m[pivot], m[col]
-        for r in range(col + 1, n):
-            f = m[r][col] / m[col][col]
-            if f:
-                for c in range(col, n + 1):
-                    m[r][c] -= f * m[col][c]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        x[r] = (m[r][n] - sum(m[r][c] * x[c] for c in range(r + 1, n))) / m[r][r]
-    return x
-
-
-def train_tier(rows: list[tuple[list[float], int]], strength: float) -> tuple[float, list[float]]:
-    """MAP logistic regression: Gaussian prior at the prior weights, signs kept (active set)."""
-    prior = [PRIOR_TIER_WEIGHTS[n] for n in FACTOR_NAMES]
-    k = len(prior)
-    w = prior[:]
-    bias = PRIOR_TIER_BIAS
-    # Weights held fixed: unlearned factors at their prior, and any learned weight the data
-    # wanted to flip past zero, at zero.
-    pinned = {i for i, n in enumerate(FACTOR_NAMES) if n not in LEARNED}
-    for _ in range(60):
-        grad = [0.0] * (k + 1)
-        hess = [[0.0] * (k + 1) for _ in range(k + 1)]
-        for x, y in rows:
-            p = _sigmoid(bias + sum(wi * xi for wi, xi in zip(w, x, strict=True)))
-            g, h = p - y, p * (1 - p)
-            xs = [*x, 1.0]
-            nz = [i for i, v in enumerate(xs) if v]
-            for i in nz:
-                grad[i] += g * xs[i]
-                hi = hess[i]
-                for j in nz:
-                    hi[j] += h * xs[i] * xs[j]
-        for i in range(k):
-            grad[i] += strength * (w[i] - prior[i])
-            hess[i][i] += strength
-        hess[k][k] += 1e-6
-        free = [i for i in range(k + 1) if i not in pinned]
-        step = _solve([[hess[i][j] for j in free] for i in free], [grad[i] for i in free])
-        new = [*w, bias]
-        for idx, s in zip(free, step, strict=True):
-            new[idx] -= s
-        moved = max(abs(s) for s in step)
-        w, bias = new[:k], new[k]
-        flipped = [i for i in range(k) if i not in pinned and prior[i] * w[i] < 0]
-        for i in flipped:
-            w[i] = 0.0
-            pinned.add(i)
-        if moved < 1e-7 and not flipped:
-            break
-    return bias, w
-
-
-def _auc(scores: list[float], labels: list[int]) -> float:
-    return roc_auc(scores, [bool(y) for y in labels])
-
-
-def _tier_scores(rows: list[tuple[list[float], int]], bias: float, w: list[float]) -> list[float]:
-    return [bias + sum(a * b for a, b in zip(w, x, strict=True)) for x, _ in rows]
+def dumps(artifact: dict[str, object]) -> str:
+    """The artifact's canonical JSON text."""
+    return json.dumps(artifact, sort_keys=True, separators=(",", ":")) + "\n"
 
 
 def main() -> None:
-    """Train both stages and write the weights file."""
+    """Parse arguments, train, write the artifact."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--out", type=Path, default=ARTIFACT_PATH)
+    parser.add_argument("--limit-per-source", type=int, default=None)
     args = parser.parse_args()
-    data_dir = args.data_dir or default_data_dir()
-
-    train: list[Example] = []
-    held: list[Example] = []
-    for row in load_routellm(data_dir):
-        if row.strong_correct:
-            example = Example(row.prompt, row.benchmark, int(not row.weak_correct))
-            (held if is_held_out(row.prompt) else train).append(example)
-    print(f"training prompts: {len(train)}, held-out prompts: {len(held)}")
-
-    doc_freq = Counter(t for e in train for t in e.tokens)
-    # Words only: numbers say how much arithmetic there is (the quantities factor), not which
-    # topic, and as lexicon entries they only add noise.
-    vocab = frozenset(t for t, c in doc_freq.items() if c >= MIN_DOC_FREQ and t[0].isalpha())
-    print(f"vocabulary: {len(vocab)} words seen in >= {MIN_DOC_FREQ} training prompts")
-
-    # Stage 1, out of fold: each training prompt's wording comes from a lexicon not trained on it.
-    for fold in range(FOLDS):
-        bias, weights = train_lexicon([e for e in train if e.fold != fold], vocab)
-        model = lexicon_model(bias, weights)
-        for e in train:
-            if e.fold == fold:
-                e.factors[WORDING] = wording_value(e.tokens, model)
-    lex_bias, lex_weights = train_lexicon(train, vocab)
-    lexicon = {t: round(w, 3) for t, w in sorted(lex_weights.items()) if abs(w) >= LEXICON_PRUNE}
-    final_lexicon = lexicon_model(lex_bias, lexicon)
-    for e in held:
-        e.factors[WORDING] = wording_value(e.tokens, final_lexicon)
-    print(f"lexicon: {len(lexicon)} words kept (|weight| >= {LEXICON_PRUNE})")
-
-    # Stage 2: pick the prior strength by cross-validated AUC on the training split only.
-    rows = [(e.factors, e.label) for e in train]
-    cv: dict[float, float] = {}
-    for strength in PRIOR_STRENGTHS:
-        scores: list[float] = []
-        labels: list[int] = []
-        benches: list[str] = []
-        for fold in range(FOLDS):
-            fit = [(e.factors, e.label) for e in train if e.fold != fold]
-            test = [e for e in train if e.fold == fold]
-            b, w = train_tier(fit, strength)
-            scores += _tier_scores([(e.factors, e.label) for e in test], b, w)
-            labels += [e.label for e in test]
-            benches += [e.benchmark for e in test]
-        cv[strength] = _auc(scores, labels)
-        per = {
-            bench: _auc(
-                [s for s, b in zip(scores, benches, strict=True) if b == bench],
-                [y for y, b in zip(labels, benches, strict=True) if b == bench],
-            )
-            for bench in ("gsm8k", "mmlu")
-        }
-        print(
-            f"prior strength {strength:>6}: cross-validated AUC {cv[strength]:.4f} "
-            f"(gsm8k {per['gsm8k']:.4f}, mmlu {per['mmlu']:.4f})"
-        )
-    strength = max(PRIOR_STRENGTHS, key=lambda s: (cv[s], s))
-    tier_bias, tier_weights = train_tier(rows, strength)
-
-    report: dict[str, dict[str, float]] = {}
-    for name, examples in (("train", train), ("held_out", held)):
-        report[name] = {}
-        for bench in ("gsm8k", "mmlu", "overall"):
-            sel = [e for e in examples if bench in ("overall", e.benchmark)]
-            data = [(e.factors, e.label) for e in sel]
-            auc = _auc(_tier_scores(data, tier_bias, tier_weights), [y for _, y in data])
-            report[name][bench] = round(auc, 4)
-    print(f"AUC train split: {report['train']}")
-    print(f"AUC held-out (report only, not used for any choice): {report['held_out']}")
-
-    out = {
-        "format": 1,
-        "about": "Anna's Gift task classifier weights; written by scripts/train_classifier.py. "
-        "Tier score = sigmoid(tier.bias + sum(weight * factor)); wording factor = "
-        "sigmoid(lexicon.bias + sum(lexicon weight of each distinct word) "
-        "/ sqrt(#distinct words)).",
-        "threshold": DEFAULT_THRESHOLD,
-        "tier": {
-            "bias": round(tier_bias, 4),
-            "weights": {n: round(w, 4) for n, w in zip(FACTOR_NAMES, tier_weights, strict=True)},
-            "prior_weights": PRIOR_TIER_WEIGHTS,
-            "prior_strength": strength,
-        },
-        "lexicon": {"bias": round(lex_bias, 4), "weights": lexicon},
-        "training": {
-            "data": "routellm_gsm8k_mmlu.jsonl (RouteLLM GSM8K/MMLU, strong-model-correct rows)",
-            "label": "1 = only the strong model was right, 0 = both were right",
-            "split": "held out: crc32(prompt utf-8) % 4 == 0; trained on the rest",
-            "train_prompts": len(train),
-            "held_out_prompts": len(held),
-            "min_doc_freq": MIN_DOC_FREQ,
-            "lexicon_l2": LEXICON_L2,
-            "cv_auc_by_prior_strength": {str(k): round(v, 4) for k, v in cv.items()},
-            "auc": report,
-        },
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    artifact = train(args.data_dir, args.limit_per_source)
+    if args.limit_per_source is None:
+        # A re-train on a small slice, so a quick test can tie this file to the script and data.
+        quick = dumps(train(args.data_dir, SLICE))
+        artifact["training"]["slice_sha256"] = hashlib.sha256(quick.encode()).hexdigest()  # type: ignore[index]
+    text = dumps(artifact)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out} ({len(text) / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":

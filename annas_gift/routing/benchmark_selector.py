@@ -2,23 +2,29 @@
 
 Each eligible candidate gets a weighted sum of components, each normalised to 0..1:
 
-- benchmark_rank  30%  rank on the category's benchmark among eligible candidates (best = 1)
-- benchmark_score 20%  the category's benchmark score / 100
+- benchmark_rank  30%  rank of the category score among the offered models (best = 1)
+- benchmark_score 20%  the category score / 100
 - headroom        20%  rate-limit headroom (1 = untouched budget)
 - cost            15%  cheapest price / this price (free = 1, unknown = neutral)
-- latency          7.5% fastest p50 / this p50 (unknown = neutral)
+- latency          7.5% fastest p50 / this p50 among the eligible (unknown = neutral)
 - health           7.5% 1 - error_rate
 
-The last 30% is split 15/7.5/7.5 because for students price decides more often than a few
-hundred milliseconds, and health is already enforced by excluding unhealthy models. Unknown
-benchmark scores count as neutral (0.5), not zero: most current models no longer publish these
-four benchmarks, and treating that as failure would route everything to older models.
+The category score blends the category's benchmarks (`categorization.CATEGORY_BENCHMARKS`);
+a number a model does not publish is imputed with a penalty (`imputation`), so an estimate
+never beats a published good score. A category with nothing known anywhere is neutral (0.5).
 
 Ordering: models of the requested tier always come before the other tier, so a powerful
 request falls back to a fast model only after every powerful one; within a tier, models whose
-catalog entry lists the category come first (a code model stays a fallback for an essay but is
-never its first choice); then by total score; ties by name, then provider. The whole ranking
-is the fallback order.
+catalog entry lists the category come first; then by total score. Equal totals are broken by,
+in order: the category score, the number of published benchmarks (evidence), price (cheaper
+first, unknown last), live p50 latency (faster first, unknown last), name, provider. Never by
+input order. The whole ranking is the fallback order.
+
+Speed: `prepare(profiles)` computes everything that depends only on the catalog (category
+scores, ranks, cost ratios) once; `PreparedCatalog.select` applies the live state and caches
+the result per (tier, category, live-state signature, availability, context bucket), so a
+request whose live state did not change since the last one costs a signature and a lookup
+(while a model cools down, only its "Ns left" reason is refreshed).
 """
 
 from __future__ import annotations
@@ -26,116 +32,41 @@ from __future__ import annotations
 import bisect
 import math
 import operator
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from itertools import repeat
 from typing import Any, NamedTuple
 
-from annas_gift.routing.categorization import benchmark_label, benchmark_score_for
+from annas_gift.routing.categorization import catalog_category_scores
+from annas_gift.routing.selection_explain import explain_choice, reason_text
+from annas_gift.routing.selection_types import (
+    COMPONENTS,
+    IDLE,
+    NEUTRAL,
+    SIGNATURE,
+    UNTIL,
+    Candidate,
+    LiveState,
+    RankedCandidate,
+    Selection,
+    SelectionWeights,
+    quantize,
+)
 from annas_gift.routing.types import CATEGORIES, TIERS, Category, ModelProfile, Tier
 
-COMPONENTS = ("benchmark_rank", "benchmark_score", "headroom", "cost", "latency", "health")
-NEUTRAL = 0.5
+__all__ = [
+    "COMPONENTS",
+    "NEUTRAL",
+    "BenchmarkSelector",
+    "Candidate",
+    "LiveState",
+    "PreparedCatalog",
+    "RankedCandidate",
+    "Selection",
+    "SelectionWeights",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class SelectionWeights:
-    """Component weights; must be >= 0 and are normalised to sum to 1 on construction."""
-
-    benchmark_rank: float = 0.30
-    benchmark_score: float = 0.20
-    headroom: float = 0.20
-    cost: float = 0.15
-    latency: float = 0.075
-    health: float = 0.075
-
-    def __post_init__(self) -> None:
-        values = {name: getattr(self, name) for name in COMPONENTS}
-        for name, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"selection weight {name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"selection weight {name} must be finite and >= 0, got {value}")
-        total = math.fsum(values.values())
-        if total <= 0:
-            raise ValueError("selection weights must not all be zero")
-        for name, value in values.items():
-            object.__setattr__(self, name, float(value) / total)
-
-    def as_dict(self) -> dict[str, float]:
-        """The normalised weights by component name."""
-        return {name: getattr(self, name) for name in COMPONENTS}
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A catalog model plus its live state at decision time."""
-
-    profile: ModelProfile
-    available: bool = True  # credentials present
-    healthy: bool = True
-    cooled_down_until: float | None = None  # epoch seconds
-    headroom: float = 1.0  # 0..1, 1 = rate-limit budget untouched
-    latency_p50_ms: float | None = None
-    error_rate: float = 0.0  # 0..1
-
-    @property
-    def name(self) -> str:
-        """The model name."""
-        return self.profile.name
-
-
-class RankedCandidate(NamedTuple):
-    """One eligible model with its total score and the per-component breakdown."""
-
-    # NamedTuple, not a frozen dataclass: as immutable, ~4x cheaper to build per candidate.
-    name: str
-    provider: str
-    tier: Tier
-    score: float
-    parts: tuple[float, ...]  # component values in COMPONENTS order
-    benchmark_score: float | None = None
-    in_category: bool = True  # the catalog lists the requested category for this model
-
-    @property
-    def components(self) -> dict[str, float]:
-        """The per-component breakdown (each 0..1) by component name."""
-        return dict(zip(COMPONENTS, self.parts, strict=True))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        out = self._asdict()
-        del out["parts"]
-        out["components"] = self.components
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The decision: chosen model (None if nothing qualifies), why, full ranking, exclusions."""
-
-    model: str | None
-    reason: str
-    tier: Tier
-    category: Category
-    ranking: tuple[RankedCandidate, ...] = ()
-    excluded: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def fallback_order(self) -> list[str]:
-        """Model names to try, in order (the winner first)."""
-        return [r.name for r in self.ranking]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "model": self.model,
-            "reason": self.reason,
-            "tier": self.tier,
-            "category": self.category,
-            "ranking": [r.to_dict() for r in self.ranking],
-            "excluded": [{"model": name, "reason": why} for name, why in self.excluded],
-        }
+_CACHE_LIMIT = 4096
 
 
 def _unit(value: float) -> float:
@@ -143,23 +74,6 @@ def _unit(value: float) -> float:
     if math.isnan(value):
         return NEUTRAL
     return min(1.0, max(0.0, value))
-
-
-def _exclusion_reasons(candidate: Candidate, required_context: int, now: float) -> list[str]:
-    reasons = []
-    if not candidate.available:
-        reasons.append("not available: provider credentials not configured")
-    if not candidate.healthy:
-        reasons.append("unhealthy")
-    until = candidate.cooled_down_until
-    # `not until <= now` also treats a NaN timestamp as still cooling: the safe reading.
-    if until is not None and not until <= now:
-        left = until - now
-        reasons.append("cooling down" + (f" ({left:.0f}s left)" if math.isfinite(left) else ""))
-    window = candidate.profile.context_window
-    if window and window < required_context:  # 0 = unknown: let the provider be the judge
-        reasons.append(f"context window {window} tokens < required {required_context}")
-    return reasons
 
 
 def _price(profile: ModelProfile) -> float | None:
@@ -175,15 +89,10 @@ def _ratio_scores(values: Sequence[float | None]) -> list[float]:
     if not known:
         return [NEUTRAL] * len(values)
     best = min(known)
-    out = []
-    for v in values:
-        if v is None:
-            out.append(NEUTRAL)
-        elif v == best:
-            out.append(1.0)
-        else:
-            out.append(_unit(best / v))  # v > best >= 0 here, so no division by zero
-    return out
+    return [
+        NEUTRAL if v is None else 1.0 if v == best else _unit(best / v)  # v > best >= 0
+        for v in values
+    ]
 
 
 def _rank_scores(values: Sequence[float | None]) -> list[float]:
@@ -197,17 +106,267 @@ def _rank_scores(values: Sequence[float | None]) -> list[float]:
         elif n == 1:
             out.append(1.0)
         else:
-            better = n - bisect.bisect_right(known, v)
-            out.append(1.0 - better / (n - 1))
+            out.append(1.0 - (n - bisect.bisect_right(known, v)) / (n - 1))
     return out
 
 
+def _latency(state: LiveState | None) -> float | None:
+    x = None if state is None else state.latency_p50_ms
+    return x if x is not None and 0 <= x < math.inf else None
+
+
+class _Static(NamedTuple):
+    """Everything about one catalog entry that does not change between requests."""
+
+    profile: ModelProfile
+    price: float | None
+    evidence: int  # number of published benchmarks
+
+
+class PreparedCatalog:
+    """The static half of the ranking for one set of profiles; `select` adds the live state."""
+
+    def __init__(self, profiles: Sequence[ModelProfile], weights: SelectionWeights) -> None:
+        self.profiles = tuple(profiles)
+        self.names = tuple(p.name for p in self.profiles)
+        self._weights = tuple(weights.as_dict().values())  # in COMPONENTS order
+        prices = [_price(p) for p in self.profiles]
+        self._static = tuple(
+            _Static(p, prices[i], len(p.benchmarks.known()) if p.benchmarks else 0)
+            for i, p in enumerate(self.profiles)
+        )
+        self._cost = _ratio_scores(prices)
+        scores = catalog_category_scores(self.profiles)
+        self._scores = {c: tuple(s[c] for s in scores) for c in CATEGORIES}
+        self._rank = {c: _rank_scores([s.value for s in self._scores[c]]) for c in CATEGORIES}
+        self._windows = sorted({p.context_window for p in self.profiles if p.context_window > 0})
+        self._cache: dict[tuple[Any, ...], Selection] = {}
+
+    def select(
+        self,
+        tier: Tier,
+        category: Category,
+        *,
+        live: Mapping[str, LiveState] | None = None,
+        unavailable: Collection[str] = frozenset(),
+        required_context: int = 0,
+        now: float,
+    ) -> Selection:
+        """Rank the catalog for one request; `live` by model name (missing = healthy, idle).
+
+        Pass the same `unavailable` frozenset object each time (e.g. computed once per
+        environment): its hash is cached, which keeps the lookup cheap.
+        """
+        states = None if not live else tuple(map(live.get, self.names, repeat(IDLE)))
+        available = unavailable if isinstance(unavailable, frozenset) else frozenset(unavailable)
+        return self._select(tier, category, states, available, None, required_context, now)
+
+    def select_indexed(
+        self,
+        tier: Tier,
+        category: Category,
+        states: Sequence[LiveState | None],
+        available: Sequence[bool],
+        *,
+        required_context: int,
+        now: float,
+    ) -> Selection:
+        """Like `select` with live state and availability given per profile position."""
+        return self._select(
+            tier, category, tuple(states), frozenset(), tuple(available), required_context, now
+        )
+
+    def _select(
+        self,
+        tier: Tier,
+        category: Category,
+        states: tuple[LiveState | None, ...] | None,
+        unavailable: frozenset[str],
+        available: tuple[bool, ...] | None,
+        required_context: int,
+        now: float,
+    ) -> Selection:
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}; expected one of {TIERS}")
+        if category not in CATEGORIES:
+            raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
+        context_bucket = bisect.bisect_left(self._windows, required_context)
+        if states is None:  # no live state at all: one decision per request shape
+            idle: tuple[Any, ...] = (
+                tier,
+                category,
+                None,
+                (),
+                unavailable,
+                available,
+                context_bucket,
+            )
+            cached = self._cache.get(idle)
+            if cached is None:
+                computed = self._compute(
+                    tier, category, None, unavailable, available, required_context, now
+                )
+                cached = self._store(idle, computed)
+            return cached
+        # Exact live values first (one C-level call per model); on a miss, the rounded values.
+        exact = tuple(map(SIGNATURE, states))
+        cooling: tuple[int, ...] = ()
+        if any(map(UNTIL, exact)):  # C-level; an until of 0.0 is long past anyway
+            # `not until <= now` also treats a NaN timestamp as still cooling: the safe reading.
+            cooling = tuple(
+                i for i, sig in enumerate(exact) if sig[1] is not None and not sig[1] <= now
+            )
+        key = (tier, category, exact, cooling, unavailable, available, context_bucket)
+        cached = self._cache.get(key)
+        if cached is None:
+            rounded = tuple(map(quantize, states))
+            rounded_key = (tier, category, rounded, cooling, unavailable, available, context_bucket)
+            cached = self._cache.get(rounded_key)
+            if cached is None:
+                computed = self._compute(
+                    tier, category, rounded, unavailable, available, required_context, now
+                )
+                cached = self._store(rounded_key, computed)
+            self._store(key, cached)
+        if not cooling:
+            return cached
+        # Same ranking; only the "Ns left" of the cooling models has moved on.
+        _, excluded = self._eligibility(states, unavailable, available, required_context, now)
+        return replace(cached, excluded=excluded)
+
+    def _store(self, key: tuple[Any, ...], selection: Selection) -> Selection:
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = selection
+        return selection
+
+    def _eligibility(
+        self,
+        states: tuple[LiveState | None, ...] | None,
+        unavailable: frozenset[str],
+        available: tuple[bool, ...] | None,
+        required_context: int,
+        now: float,
+    ) -> tuple[list[int], tuple[tuple[str, str], ...]]:
+        eligible: list[int] = []
+        excluded: list[tuple[str, str]] = []
+        for i, static in enumerate(self._static):
+            ok = available[i] if available is not None else static.profile.name not in unavailable
+            state = None if states is None else states[i]
+            reasons = _exclusion_reasons(static.profile, ok, state, required_context, now)
+            if reasons:
+                excluded.append((static.profile.name, "; ".join(reasons)))
+            else:
+                eligible.append(i)
+        excluded.sort()
+        return eligible, tuple(excluded)
+
+    def _compute(
+        self,
+        tier: Tier,
+        category: Category,
+        states: tuple[LiveState | None, ...] | None,
+        unavailable: frozenset[str],
+        available: tuple[bool, ...] | None,
+        required_context: int,
+        now: float,
+    ) -> Selection:
+        eligible, excluded = self._eligibility(
+            states, unavailable, available, required_context, now
+        )
+        latency = _ratio_scores([_latency(None if states is None else states[i]) for i in eligible])
+        scores, rank, weights = self._scores[category], self._rank[category], self._weights
+        rows: list[tuple[tuple[Any, ...], RankedCandidate]] = []
+        for j, i in enumerate(eligible):
+            static, score = self._static[i], scores[i]
+            state = None if states is None else states[i]
+            parts = (
+                rank[i],
+                NEUTRAL if score.value is None else score.value / 100.0,
+                1.0 if state is None else _unit(state.headroom),  # no report: whole budget
+                self._cost[i],
+                latency[j],
+                1.0 if state is None else 1.0 - _unit(state.error_rate),
+            )
+            total = min(1.0, max(0.0, sum(map(operator.mul, weights, parts))))
+            p = static.profile
+            ranked = RankedCandidate(
+                p.name,
+                p.provider,
+                p.tier,
+                total,
+                parts,
+                score.value,
+                category in p.categories,
+                not score.covered,
+                score.parts,
+                p.benchmarks.model_id if p.benchmarks else None,
+            )
+            lat = _latency(state)
+            sort_key = (
+                p.tier != tier,
+                not ranked.in_category,
+                -total,
+                -(score.value if score.value is not None else -1.0),
+                -static.evidence,
+                math.inf if static.price is None else static.price,
+                math.inf if lat is None else lat,
+                p.name,
+                p.provider,
+            )
+            rows.append((sort_key, ranked))
+        rows.sort(key=operator.itemgetter(0))
+        ranking = tuple(r for _, r in rows)
+        explanation = explain_choice(ranking, category, self._weights, COMPONENTS)
+        return Selection(
+            model=ranking[0].name if ranking else None,
+            reason=reason_text(ranking, excluded, tier, category, len(self._static), explanation),
+            tier=tier,
+            category=category,
+            ranking=ranking,
+            excluded=excluded,
+            explanation=explanation,
+        )
+
+
+def _exclusion_reasons(
+    profile: ModelProfile,
+    available: bool,
+    state: LiveState | None,
+    required_context: int,
+    now: float,
+) -> list[str]:
+    reasons = []
+    if not available:
+        reasons.append("not available: provider credentials not configured")
+    if state is not None:
+        if not state.healthy:
+            reasons.append("unhealthy")
+        until = state.cooled_down_until
+        if until is not None and not until <= now:
+            left = until - now
+            reasons.append("cooling down" + (f" ({left:.0f}s left)" if math.isfinite(left) else ""))
+    window = profile.context_window
+    if window and window < required_context:  # 0 = unknown: let the provider be the judge
+        reasons.append(f"context window {window} tokens < required {required_context}")
+    return reasons
+
+
 class BenchmarkSelector:
-    """Ranks candidates by the weighted score; holds only its weights (no I/O, no clock)."""
+    """Ranks candidates by the weighted score; holds its weights and prepared catalogs only."""
 
     def __init__(self, weights: SelectionWeights | None = None) -> None:
         self.weights = weights if weights is not None else SelectionWeights()
-        self._weights = tuple(self.weights.as_dict().values())  # in COMPONENTS order
+        self._prepared: tuple[object, tuple[ModelProfile, ...], PreparedCatalog] | None = None
+
+    def prepare(self, profiles: Sequence[ModelProfile]) -> PreparedCatalog:
+        """The prepared catalog for these profiles (reused while the same profiles are passed)."""
+        last = self._prepared
+        if last is not None and (last[0] is profiles or last[1] == tuple(profiles)):
+            return last[2]
+        prepared = PreparedCatalog(profiles, self.weights)
+        self._prepared = (profiles, prepared.profiles, prepared)
+        return prepared
 
     def select_model(
         self,
@@ -219,81 +378,12 @@ class BenchmarkSelector:
         now: float,
     ) -> Selection:
         """Choose the best qualifying model for the request; the ranking is the fallback order."""
-        if tier not in TIERS:
-            raise ValueError(f"unknown tier {tier!r}; expected one of {TIERS}")
-        if category not in CATEGORIES:
-            raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
-        eligible: list[Candidate] = []
-        excluded: list[tuple[str, str]] = []
-        for candidate in candidates:
-            reasons = _exclusion_reasons(candidate, required_context, now)
-            if reasons:
-                excluded.append((candidate.name, "; ".join(reasons)))
-            else:
-                eligible.append(candidate)
-        excluded.sort()
-        ranking = self._rank(eligible, tier, category)
-        return Selection(
-            model=ranking[0].name if ranking else None,
-            reason=_explain(ranking, excluded, tier, category, len(candidates)),
-            tier=tier,
-            category=category,
-            ranking=tuple(ranking),
-            excluded=tuple(excluded),
+        prepared = self.prepare([c.profile for c in candidates])
+        return prepared.select_indexed(
+            tier,
+            category,
+            candidates,
+            [c.available for c in candidates],
+            required_context=required_context,
+            now=now,
         )
-
-    def _rank(
-        self, eligible: Sequence[Candidate], tier: Tier, category: Category
-    ) -> list[RankedCandidate]:
-        bench: list[float | None] = []
-        for c in eligible:
-            b = benchmark_score_for(c.profile.benchmarks, category)
-            bench.append(None if b is None or math.isnan(b) else min(100.0, max(0.0, b)))
-        rank = _rank_scores(bench)
-        cost = _ratio_scores([_price(c.profile) for c in eligible])
-        lats = [c.latency_p50_ms for c in eligible]
-        latency = _ratio_scores([x if x is not None and 0 <= x < math.inf else None for x in lats])
-        weights = self._weights
-        ranked: list[RankedCandidate] = []
-        for i, c in enumerate(eligible):
-            b = bench[i]
-            parts = (
-                rank[i],
-                NEUTRAL if b is None else b / 100.0,
-                _unit(c.headroom),
-                cost[i],
-                latency[i],
-                1.0 - _unit(c.error_rate),
-            )
-            total = min(1.0, max(0.0, sum(map(operator.mul, weights, parts))))
-            p = c.profile
-            row = (p.name, p.provider, p.tier, total, parts, b, category in p.categories)
-            ranked.append(RankedCandidate(*row))
-        ranked.sort(key=lambda r: (r.tier != tier, not r.in_category, -r.score, r.name, r.provider))
-        return ranked
-
-
-def _explain(
-    ranking: Sequence[RankedCandidate],
-    excluded: Sequence[tuple[str, str]],
-    tier: Tier,
-    category: Category,
-    offered: int,
-) -> str:
-    if offered == 0:
-        return "no candidate models were offered"
-    if not ranking:
-        # First two words of the first reason: "not available", "cooling down", "context window".
-        kinds = Counter(" ".join(why.split(":")[0].split()[:2]) for _, why in excluded)
-        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
-        return f"no model qualifies: all {len(excluded)} excluded ({summary})"
-    best = ranking[0]
-    label = benchmark_label(category)
-    bench = "unknown" if best.benchmark_score is None else f"{best.benchmark_score:.1f}"
-    in_tier = sum(1 for r in ranking if r.tier == tier)
-    detail = f"score {best.score:.3f}, {label} {bench}; {len(excluded)} excluded"
-    if not best.in_category:
-        detail += f"; no qualifying model lists {category}"
-    if best.tier == tier:
-        return f"{best.name} ranks first of {in_tier} {tier} models for {category} ({detail})"
-    return f"no {tier} model qualifies; falling back to {best.tier} model {best.name} ({detail})"

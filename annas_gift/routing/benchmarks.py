@@ -2,6 +2,7 @@
 
 The data lives in `data/benchmarks.json` (keyed by each catalog entry's `benchmark_id`); every
 known number carries its source and date, and unknown numbers are null rather than guessed.
+Percent benchmarks must lie in 0..100; the arena rating is an Elo number (500..2500).
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from annas_gift.routing.types import BENCHMARKS, ModelBenchmarks, ScoreSource
+from annas_gift.routing.types import (
+    BENCHMARKS,
+    ELO_BENCHMARKS,
+    ELO_RANGE,
+    Benchmark,
+    ModelBenchmarks,
+    ScoreSource,
+)
 
 __all__ = [
+    "BENCHMARK_LABELS",
     "BenchmarkDataError",
     "ModelBenchmarks",
     "ScoreSource",
@@ -28,13 +37,34 @@ __all__ = [
 _DATA_PACKAGE = "annas_gift.routing"
 _DATA_FILE = "data/benchmarks.json"
 
+BENCHMARK_LABELS: Mapping[Benchmark, str] = MappingProxyType(
+    {
+        "mmlu": "MMLU",
+        "hellaswag": "HellaSwag",
+        "gsm8k": "GSM8K",
+        "humaneval": "HumanEval",
+        "mmlu_pro": "MMLU-Pro",
+        "gpqa_diamond": "GPQA Diamond",
+        "math_500": "MATH-500",
+        "aime": "AIME",
+        "livecodebench": "LiveCodeBench",
+        "swe_bench_verified": "SWE-bench Verified",
+        "ifeval": "IFEval",
+        "arena_elo": "LMArena (text)",
+    }
+)
+
 
 class BenchmarkDataError(ValueError):
     """The benchmark data is malformed; the message names the model and benchmark."""
 
 
+def _range(benchmark: Benchmark) -> tuple[float, float]:
+    return ELO_RANGE if benchmark in ELO_BENCHMARKS else (0.0, 100.0)
+
+
 def _parse_score(
-    model_id: str, benchmark: str, raw: Any
+    model_id: str, benchmark: Benchmark, raw: Any
 ) -> tuple[float | None, ScoreSource | None]:
     if raw is None:
         return None, None
@@ -47,8 +77,9 @@ def _parse_score(
         raise BenchmarkDataError(f"{where}.value is missing; write the score as null instead")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BenchmarkDataError(f"{where}.value must be a number")
-    if not math.isfinite(value) or not 0.0 <= value <= 100.0:
-        raise BenchmarkDataError(f"{where}.value must be within 0..100, got {value}")
+    low, high = _range(benchmark)
+    if not math.isfinite(value) or not low <= value <= high:
+        raise BenchmarkDataError(f"{where}.value must be within {low:g}..{high:g}, got {value}")
     source, date = raw.get("source"), raw.get("date")
     if not isinstance(source, str) or not source.strip():
         raise BenchmarkDataError(f"{where}.source is required for a known score")
@@ -67,12 +98,17 @@ def parse_benchmarks(data: Mapping[str, Any]) -> dict[str, ModelBenchmarks]:
     for model_id, entry in models.items():
         if not isinstance(entry, Mapping):
             raise BenchmarkDataError(f"benchmarks[{model_id!r}] must be an object")
+        unknown = set(entry) - set(BENCHMARKS) - {"notes"}
+        if unknown:
+            raise BenchmarkDataError(f"benchmarks[{model_id!r}] has unknown keys {sorted(unknown)}")
         fields: dict[str, Any] = {}
         for benchmark in BENCHMARKS:
             value, source = _parse_score(model_id, benchmark, entry.get(benchmark))
             fields[benchmark] = value
             fields[f"{benchmark}_source"] = source
-        out[model_id] = ModelBenchmarks(model_id=model_id, **fields)
+        out[model_id] = ModelBenchmarks(
+            model_id=model_id, notes=str(entry.get("notes") or ""), **fields
+        )
     return out
 
 

@@ -1,151 +1,105 @@
-"""The classifier's parameters: factor names, documented priors, category evidence weights,
-and the learned tier weights and wording lexicon read once from data/classifier_weights.json.
+"""The learned task classifier's parameters, read once from data/task_classifier.json.
+
+The artifact is written by scripts/train_classifier.py: per structural feature a tier weight
+and six category weights (floats), and per hashed n-gram bucket the same seven weights,
+quantised to int16 and stored base64 (stdlib `array`, no numpy at run time).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import sys
+from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annas_gift.routing.types import Category
+from annas_gift.routing.features import HASH_BITS, STRUCTURAL
+from annas_gift.routing.types import CATEGORIES
 
-WEIGHTS_PATH = Path(__file__).with_name("data") / "classifier_weights.json"
+ARTIFACT_PATH = Path(__file__).with_name("data") / "task_classifier.json"
 
-# The factors, in a fixed order (the weight vectors follow it). What each one measures is in
-# docs/routing.md; every value is in [0, 1].
-FACTOR_NAMES: tuple[str, ...] = (
-    "length",
-    "code_block",
-    "code_terms",
-    "math_notation",
-    "quantities",
-    "math_terms",
-    "word_problem",
-    "proof",
-    "reasoning",
-    "logic",
-    "multi_step",
-    "constraints",
-    "passage",
-    "extraction",
-    "creative_writing",
-    "roleplay",
-    "knowledge_terms",
-    "multiple_choice",
-    "chit_chat",
-    "brevity",
-    "output_length",
-    "conversation_depth",
-    "system_prompt",
-    "images",
-    "tool_use",
-    "wording",
-)
+# Documented tier priors for features the labelled data never exercises. A proof request has no
+# labelled example in the corpus (MATH train has one), yet "prove ..." is the clearest case of
+# a task a fast model fails; +3 logits moves an otherwise average prompt to about p = 0.9.
+PRIOR_TIER_WEIGHTS: dict[str, float] = {"proof_cue": 3.0}
 
-# Prior tier weights (logit units per unit of factor). The training script starts from these,
-# keeps each learned weight on its prior's side of zero, and pulls it back towards the prior;
-# factors the public data never exercises (code, writing, dialogue, system prompts, images,
-# tools, requested length) keep these values exactly.
-PRIOR_TIER_WEIGHTS: dict[str, float] = {
-    "length": 1.0,
-    "code_block": 1.2,
-    "code_terms": 1.0,
-    "math_notation": 1.0,
-    "quantities": 0.5,
-    "math_terms": 0.5,
-    "word_problem": 0.5,
-    "proof": 2.5,
-    "reasoning": 1.0,
-    "logic": 1.0,
-    "multi_step": 1.0,
-    "constraints": 0.8,
-    "passage": 0.5,
-    "extraction": 0.0,
-    "creative_writing": -0.5,
-    "roleplay": -0.3,
-    "knowledge_terms": 0.0,
-    "multiple_choice": 0.0,
-    "chit_chat": -2.0,
-    "brevity": -1.0,
-    "output_length": 1.5,
-    "conversation_depth": 0.6,
-    "system_prompt": 0.4,
-    "images": 1.0,
-    "tool_use": 1.0,
-    "wording": 1.0,
-}
-PRIOR_TIER_BIAS = -1.8
-# Policy, not fit: a request goes to the powerful tier once the fast model is expected to fail
-# on about one in three (or more) of the requests like it that the powerful model gets right.
-DEFAULT_THRESHOLD = 0.35
+# Seven weights per feature: the tier logit, then one logit per category in CATEGORIES order.
+Weights = tuple[float, ...]
 
-# Category evidence (hand-set, not learned: the labelled data covers only math and knowledge).
-CATEGORY_WEIGHTS: dict[Category, dict[str, float]] = {
-    "code": {"code_block": 4.0, "code_terms": 3.0, "tool_use": 1.0},
-    "math": {
-        "math_notation": 2.0,
-        "quantities": 1.5,
-        "math_terms": 2.5,
-        "word_problem": 1.5,
-        "proof": 2.0,
-        "logic": 2.5,
-        # Numbers inside a supplied passage are data to read, not a problem to solve.
-        "passage": -1.5,
-    },
-    "knowledge": {"knowledge_terms": 2.5, "multiple_choice": 1.5, "reasoning": 1.0},
-    "reading": {"passage": 4.0, "extraction": 2.0},
-    "writing": {"creative_writing": 3.0, "roleplay": 3.0, "output_length": 0.5},
-    # Small talk is short: without social cues, a longer message is a question, not chat.
-    "chat": {"chit_chat": 3.0, "brevity": 0.3, "length": -2.0},
-}
-# With no evidence at all a short message is small talk and a longer one a knowledge question.
-CATEGORY_BIAS: dict[Category, float] = {"chat": 0.8, "knowledge": 0.3}
+
+class ArtifactError(ValueError):
+    """The classifier artifact does not match this code."""
 
 
 @dataclass(frozen=True, slots=True)
 class ClassifierModel:
-    """Tier weights, the learned wording lexicon and the decision threshold."""
+    """Both heads of the classifier: weights per structural feature and per hashed bucket."""
 
     tier_bias: float
-    tier_weights: tuple[float, ...]
-    lexicon_bias: float = 0.0
-    lexicon: Mapping[str, float] = field(default_factory=dict)
-    threshold: float = DEFAULT_THRESHOLD
+    platt_a: float
+    platt_b: float
+    threshold: float
+    category_bias: tuple[float, ...]
+    structural: tuple[Weights, ...]  # per STRUCTURAL feature
+    table: Mapping[int, Weights]  # hashed bucket -> weights
+    training: Mapping[str, Any]
+    # Derived at load, for the request path: per head, the weights of all structural features;
+    # per category, its weights less the six categories' mean (what sets it apart).
+    heads: tuple[tuple[float, ...], ...] = ()
+    centred: tuple[tuple[float, ...], ...] = ()
 
-    def weight(self, name: str) -> float:
-        """The tier weight of one factor."""
-        return self.tier_weights[FACTOR_NAMES.index(name)]
+    def tier_weight(self, feature: str) -> float:
+        """The tier-logit weight of one structural feature."""
+        return self.structural[STRUCTURAL.index(feature)][0]
 
 
-def prior_model() -> ClassifierModel:
-    """The model made of the documented priors alone (no learned lexicon)."""
-    return ClassifierModel(PRIOR_TIER_BIAS, tuple(PRIOR_TIER_WEIGHTS[n] for n in FACTOR_NAMES))
+def _decode(text: str, typecode: str) -> array[int]:
+    values = array(typecode, base64.b64decode(text))
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
 
 
 def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
-    """Build a model from the weights file's JSON; factors it does not name keep their prior."""
-    tier = data.get("tier", {})
-    learned = tier.get("weights", {})
-    weights = tuple(float(learned.get(n, PRIOR_TIER_WEIGHTS[n])) for n in FACTOR_NAMES)
-    lexicon = data.get("lexicon", {})
+    """Build the model from the artifact's JSON; refuses an artifact made for other features."""
+    if data.get("hash_bits") != HASH_BITS or tuple(data.get("structural", ())) != STRUCTURAL:
+        raise ArtifactError("classifier artifact does not match features.py: re-train it")
+    if tuple(data.get("categories", ())) != CATEGORIES:
+        raise ArtifactError("classifier artifact has other categories: re-train it")
+    tier, cat, hashed = data["tier"], data["category"], data["hashed"]
+    columns = [tier["structural"], *cat["structural"]]
+    structural = tuple(tuple(float(col[j]) for col in columns) for j in range(len(STRUCTURAL)))
+    scale = float(hashed["scale"])
+    buckets = _decode(hashed["buckets"], "I")
+    weights = _decode(hashed["weights"], "h")
+    width = 1 + len(CATEGORIES)
+    if len(weights) != width * len(buckets):
+        raise ArtifactError("classifier artifact is truncated")
+    table = {
+        bucket: tuple(v * scale for v in weights[i * width : (i + 1) * width])
+        for i, bucket in enumerate(buckets)
+    }
+    a, b = tier["platt"]
+    heads = tuple(tuple(w[j] for w in structural) for j in range(width))
+    means = [sum(w[1:]) / len(CATEGORIES) for w in structural]
+    centred = tuple(tuple(w - m for w, m in zip(head, means, strict=True)) for head in heads[1:])
     return ClassifierModel(
-        tier_bias=float(tier.get("bias", PRIOR_TIER_BIAS)),
-        tier_weights=weights,
-        lexicon_bias=float(lexicon.get("bias", 0.0)),
-        lexicon={str(k): float(v) for k, v in lexicon.get("weights", {}).items()},
-        threshold=float(data.get("threshold", DEFAULT_THRESHOLD)),
+        tier_bias=float(tier["bias"]),
+        platt_a=float(a),
+        platt_b=float(b),
+        threshold=float(tier["threshold"]),
+        category_bias=tuple(float(v) for v in cat["bias"]),
+        structural=structural,
+        table=table,
+        training=dict(data.get("training", {})),
+        heads=heads,
+        centred=centred,
     )
 
 
-def load_model(path: Path = WEIGHTS_PATH) -> ClassifierModel:
-    """Read a weights file; without one (before the first training run) use the priors."""
-    if not path.is_file():
-        return prior_model()
+def load_model(path: Path = ARTIFACT_PATH) -> ClassifierModel:
+    """Read the artifact shipped in the package (or another one)."""
     return model_from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-DEFAULT_MODEL = load_model()
-POWERFUL_THRESHOLD = DEFAULT_MODEL.threshold

@@ -1,34 +1,57 @@
-"""Evaluate the task classifier on the public routing data (RouteLLM GSM8K/MMLU, MT-Bench).
+"""`annas-gift eval-classifier`: the learned classifier beside its baselines, on unseen data.
 
-Two questions, answered separately:
-
-* Tier score: ROC AUC of `score` for "only the strong model was right" (positive) against
-  "both models were right" (negative), on GSM8K, on MMLU and overall. The classifier's lexicon
-  and weights were trained on a fixed 75% of these prompts; the headline numbers are on the
-  other 25% (`is_held_out`), with the training-split AUC beside them to show the gap.
-* Category: accuracy on the 80 MT-Bench first turns, through `MT_BENCH_CATEGORIES`.
+Data (data/routing/ in the repository, or --data-dir):
+* the validation fifth of the training corpus (routing/corpus.py: whole templates, groups or
+  prompts held out): MATH and ARC tier AUCs, category accuracy per source, tier balanced
+  accuracy;
+* RouteLLM's GSM8K-test and MMLU-test prompts with Mixtral / GPT-4 correctness: the
+  performance gap recovered when the top-scoring 20/35/50% go to the strong model;
+* MT-Bench first turns: category accuracy on a benchmark's own prompts.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import zlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import NamedTuple
 
-from annas_gift.routing.task_classifier import DEFAULT_MODEL, ClassifierModel, classify_task
-from annas_gift.routing.types import CATEGORIES, Category
+from annas_gift.routing.baselines import (
+    System,
+    Verdict,
+    learned_system,
+    legacy_system,
+    length_system,
+    litellm_system,
+)
+from annas_gift.routing.corpus import (
+    CorpusRow,
+    RoutingDataMissingError,
+    default_data_dir,
+    load_corpus,
+    read_jsonl,
+)
+from annas_gift.routing.metrics import balanced_accuracy, performance_gap_recovered, roc_auc
+from annas_gift.routing.types import Category
 
-DATA_ENV = "ANNAS_GIFT_ROUTING_DATA"
-ROUTELLM_FILE = "routellm_gsm8k_mmlu.jsonl"
-MT_BENCH_FILE = "mt_bench_questions.jsonl"
+__all__ = [
+    "ROUTELLM_FILE",
+    "STRONG_SHARES",
+    "EvalReport",
+    "RoutingDataMissingError",
+    "SystemResult",
+    "default_systems",
+    "evaluate",
+    "format_report",
+]
 
-# MT-Bench category -> ours. Reasoning questions are logic puzzles and word problems (positions
-# in a race, family relations, syllogisms): the skill math benchmarks measure, so "math" (which
-# here means math and formal reasoning) and the selector picks a model strong at GSM8K.
+ROUTELLM_FILE = "routellm_gsm8k_mmlu.jsonl.gz"
+MT_BENCH_FILE = "mt_bench_questions.jsonl.gz"
+STRONG_SHARES = (0.20, 0.35, 0.50)
+
+# MT-Bench category -> ours (reasoning questions are logic puzzles and word problems: math).
 MT_BENCH_CATEGORIES: dict[str, Category] = {
     "coding": "code",
     "math": "math",
@@ -40,270 +63,232 @@ MT_BENCH_CATEGORIES: dict[str, Category] = {
     "humanities": "knowledge",
 }
 
-MISSING_DATA_HELP = (
-    "Routing evaluation data not found in {path}. Point {env} (or --data-dir) at a folder with "
-    f"{ROUTELLM_FILE} and {MT_BENCH_FILE}. They are built from the RouteLLM project "
-    "(github.com/lm-sys/RouteLLM, Apache-2.0): routellm/evals/gsm8k/gsm8k_responses.csv, "
-    "routellm/evals/mmlu/responses/*.csv and routellm/evals/mt_bench/question.jsonl; the format "
-    "is described in ../shared/data/routing/README.md of the project workspace."
-)
 
-
-class RoutingDataMissingError(FileNotFoundError):
-    """The routing evaluation data is not where it was looked for."""
-
-
-class LabelledPrompt(NamedTuple):
-    """One RouteLLM prompt with both models' correctness."""
+@dataclass(frozen=True, slots=True)
+class RouteLlmRow:
+    """A RouteLLM prompt and whether each model answered it correctly."""
 
     prompt: str
-    source: str
     weak_correct: bool
     strong_correct: bool
 
-    @property
-    def benchmark(self) -> str:
-        """'gsm8k' or 'mmlu' (without the MMLU subject)."""
-        return self.source.split(":", 1)[0]
 
-
-class MtBenchQuestion(NamedTuple):
-    """One MT-Bench question."""
-
-    question_id: int
-    category: str
-    turns: tuple[str, ...]
-
-
-def default_data_dir() -> Path:
-    """$ANNAS_GIFT_ROUTING_DATA, else ../shared/data/routing next to the repository root."""
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env)
-    repo_root = Path(__file__).resolve().parents[2]
-    return repo_root.parent / "shared" / "data" / "routing"
-
-
-def is_held_out(prompt: str) -> bool:
-    """The fixed evaluation split: a stable hash of the prompt puts 25% of prompts here."""
-    return zlib.crc32(prompt.encode("utf-8")) % 4 == 0
-
-
-def _require(path: Path) -> Path:
-    if not path.is_file():
-        raise RoutingDataMissingError(MISSING_DATA_HELP.format(path=path.parent, env=DATA_ENV))
-    return path
-
-
-def load_routellm(data_dir: Path) -> Iterator[LabelledPrompt]:
-    """Read routellm_gsm8k_mmlu.jsonl."""
-    with _require(data_dir / ROUTELLM_FILE).open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                yield LabelledPrompt(
-                    str(row["prompt"]),
-                    str(row["source"]),
-                    bool(row["weak_correct"]),
-                    bool(row["strong_correct"]),
-                )
-
-
-def load_mt_bench(data_dir: Path) -> Iterator[MtBenchQuestion]:
-    """Read mt_bench_questions.jsonl."""
-    with _require(data_dir / MT_BENCH_FILE).open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                turns = tuple(str(t) for t in row["turns"])
-                yield MtBenchQuestion(int(row["question_id"]), str(row["category"]), turns)
-
-
-def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """ROC AUC by the Mann-Whitney rank sum; tied scores share their average rank."""
-    if len(scores) != len(labels):
-        raise ValueError("scores and labels differ in length")
-    n_pos = sum(1 for label in labels if label)
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("ROC AUC needs at least one positive and one negative")
-    order = sorted(range(len(scores)), key=scores.__getitem__)
-    rank_sum = 0.0
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        average_rank = (i + j) / 2 + 1  # ranks are 1-based
-        rank_sum += average_rank * sum(1 for k in order[i : j + 1] if labels[k])
-        i = j + 1
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
-@dataclass(frozen=True, slots=True)
-class AucRow:
-    """AUC of the tier score on one slice of the GSM8K/MMLU data."""
+@dataclass(slots=True)
+class SystemResult:
+    """Every metric for one system (None where it does not apply or the data has no case)."""
 
     name: str
-    positives: int
-    negatives: int
-    auc: float | None
-    train_auc: float | None
-    powerful_share: float
-
-
-@dataclass(frozen=True, slots=True)
-class CategoryRow:
-    """MT-Bench category accuracy for one MT-Bench category."""
-
-    mt_category: str
-    expected: Category
-    total: int
-    correct: int
-    predicted: dict[Category, int]
-    powerful: int
-
-    @property
-    def accuracy(self) -> float:
-        """Share of questions given the expected category."""
-        return self.correct / self.total if self.total else 0.0
+    math_auc: float | None = None  # MATH level 1-2 vs 4-5
+    math_auc_extremes: float | None = None  # MATH level 1 vs 5
+    arc_auc: float | None = None
+    category_by_source: dict[str, float] = field(default_factory=dict)
+    category_overall: float | None = None
+    category_mt_bench: float | None = None
+    tier_balanced: float | None = None  # all validation rows with a tier label
+    tier_balanced_difficulty: float | None = None  # source difficulty labels only
+    pgr: dict[float, float] = field(default_factory=dict)
+    median_us: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class EvalReport:
-    """Everything `format_report` prints."""
+    """What `format_report` prints."""
 
     data_dir: str
-    threshold: float
-    auc_rows: tuple[AucRow, ...]
-    category_rows: tuple[CategoryRow, ...]
-
-    @property
-    def category_accuracy(self) -> float:
-        """Overall MT-Bench category accuracy."""
-        total = sum(r.total for r in self.category_rows)
-        return sum(r.correct for r in self.category_rows) / total if total else 0.0
-
-    @property
-    def confusion(self) -> dict[Category, dict[Category, int]]:
-        """Expected category -> predicted category -> count, over MT-Bench."""
-        out: dict[Category, dict[Category, int]] = {
-            c: dict.fromkeys(CATEGORIES, 0) for c in CATEGORIES
-        }
-        for row in self.category_rows:
-            for cat, n in row.predicted.items():
-                out[row.expected][cat] += n
-        return out
+    validation_rows: int
+    routellm_rows: int
+    systems: tuple[SystemResult, ...]
 
 
-def _auc_or_none(scores: list[float], labels: list[bool]) -> float | None:
+def _auc(scores: list[float], labels: list[bool]) -> float | None:
     try:
         return roc_auc(scores, labels)
     except ValueError:
         return None
 
 
-def evaluate(data_dir: Path | None = None, model: ClassifierModel = DEFAULT_MODEL) -> EvalReport:
-    """Score the classifier on the routing data in data_dir (default: `default_data_dir()`)."""
+def _length_threshold(train: Sequence[CorpusRow]) -> float:
+    """The word count that best separates powerful from fast on the TRAINING split."""
+    pairs = sorted((len(r.prompt.split()), r.tier == "powerful") for r in train if r.tier)
+    labels = [p for _, p in pairs]
+    best, best_t = -1.0, 1.0
+    for t in sorted({w for w, _ in pairs}):
+        try:
+            score = balanced_accuracy([w >= t for w, _ in pairs], labels)
+        except ValueError:
+            return 1.0
+        if score > best:
+            best, best_t = score, float(t)
+    return best_t
+
+
+def default_systems(train: Sequence[CorpusRow]) -> list[System]:
+    """Length alone, LiteLLM's router, the previous classifier and the learned one."""
+    return [
+        length_system(_length_threshold(train)),
+        litellm_system(),
+        legacy_system(),
+        learned_system(),
+    ]
+
+
+def _timed(system: System, prompt: str, times: list[int]) -> Verdict:
+    start = time.perf_counter_ns()
+    verdict = system.classify(prompt)
+    times.append(time.perf_counter_ns() - start)
+    return verdict
+
+
+def _evaluate_system(
+    system: System,
+    validation: Sequence[CorpusRow],
+    routellm: Sequence[RouteLlmRow],
+    mt_bench: Sequence[tuple[str, Category]],
+) -> SystemResult:
+    result = SystemResult(system.name)
+    times: list[int] = []
+    verdicts = [_timed(system, r.prompt, times) for r in validation]
+    math = [
+        (v.score, r.difficulty)
+        for r, v in zip(validation, verdicts, strict=True)
+        if r.source == "hendrycks_math"
+    ]
+    low, high = ("Level 1", "Level 2"), ("Level 4", "Level 5")
+    picked = [(s, d in high) for s, d in math if d in low + high]
+    result.math_auc = _auc([s for s, _ in picked], [y for _, y in picked])
+    ends = [(s, d == "Level 5") for s, d in math if d in ("Level 1", "Level 5")]
+    result.math_auc_extremes = _auc([s for s, _ in ends], [y for _, y in ends])
+    arc = [
+        (v.score, r.tier == "powerful")
+        for r, v in zip(validation, verdicts, strict=True)
+        if r.source in ("arc_easy", "arc_challenge")
+    ]
+    result.arc_auc = _auc([s for s, _ in arc], [y for _, y in arc])
+    tiered = [
+        (v.powerful, r.tier == "powerful", r.tier_kind)
+        for r, v in zip(validation, verdicts, strict=True)
+        if r.tier
+    ]
+    try:
+        result.tier_balanced = balanced_accuracy(
+            [p for p, _, _ in tiered], [y for _, y, _ in tiered]
+        )
+        hard = [(p, y) for p, y, kind in tiered if kind == "difficulty"]
+        result.tier_balanced_difficulty = balanced_accuracy(
+            [p for p, _ in hard], [y for _, y in hard]
+        )
+    except ValueError:
+        pass
+    if system.has_category:
+        by_source: dict[str, list[bool]] = {}
+        for r, v in zip(validation, verdicts, strict=True):
+            by_source.setdefault(r.family, []).append(v.category == r.category)
+        result.category_by_source = {s: sum(h) / len(h) for s, h in sorted(by_source.items())}
+        hits = [h for hs in by_source.values() for h in hs]
+        result.category_overall = sum(hits) / len(hits) if hits else None
+        if mt_bench:
+            correct = [system.classify(p).category == c for p, c in mt_bench]
+            result.category_mt_bench = sum(correct) / len(correct)
+    if routellm:
+        scores = [_timed(system, r.prompt, times).score for r in routellm]
+        weak = [r.weak_correct for r in routellm]
+        strong = [r.strong_correct for r in routellm]
+        try:
+            result.pgr = {
+                share: performance_gap_recovered(scores, weak, strong, share)
+                for share in STRONG_SHARES
+            }
+        except ValueError:
+            result.pgr = {}
+    result.median_us = statistics.median(times) / 1000 if times else 0.0
+    return result
+
+
+def evaluate(
+    data_dir: Path | None = None,
+    systems: Sequence[System] | None = None,
+    limit_per_source: int | None = None,
+) -> EvalReport:
+    """Run every system on the validation split, RouteLLM and MT-Bench in data_dir."""
     data_dir = data_dir if data_dir is not None else default_data_dir()
-    # slice -> split -> (scores, labels, powerful decisions)
-    slices: dict[str, dict[bool, tuple[list[float], list[bool], list[bool]]]] = {
-        name: {True: ([], [], []), False: ([], [], [])} for name in ("gsm8k", "mmlu", "overall")
-    }
-    for row in load_routellm(data_dir):
-        if not row.strong_correct:
-            continue  # neither "only strong right" nor "both right": not part of the question
-        result = classify_task([{"role": "user", "content": row.prompt}], model)
-        held_out = is_held_out(row.prompt)
-        for name in (row.benchmark, "overall"):
-            if name in slices:
-                scores, labels, powerful = slices[name][held_out]
-                scores.append(result.score)
-                labels.append(not row.weak_correct)
-                powerful.append(result.tier == "powerful")
-    auc_rows = []
-    for name, split in slices.items():
-        scores, labels, powerful = split[True]
-        auc_rows.append(
-            AucRow(
-                name,
-                sum(labels),
-                len(labels) - sum(labels),
-                _auc_or_none(scores, labels),
-                _auc_or_none(*split[False][:2]),
-                sum(powerful) / len(powerful) if powerful else 0.0,
-            )
-        )
-    grouped: dict[str, list[tuple[Category, bool]]] = {}
-    for q in load_mt_bench(data_dir):
-        if q.category in MT_BENCH_CATEGORIES and q.turns:
-            result = classify_task([{"role": "user", "content": q.turns[0]}], model)
-            grouped.setdefault(q.category, []).append((result.category, result.tier == "powerful"))
-    category_rows = []
-    for mt_category, results in grouped.items():
-        expected = MT_BENCH_CATEGORIES[mt_category]
-        predicted = dict.fromkeys(CATEGORIES, 0)
-        for cat, _ in results:
-            predicted[cat] += 1
-        category_rows.append(
-            CategoryRow(
-                mt_category,
-                expected,
-                len(results),
-                predicted[expected],
-                predicted,
-                sum(1 for _, p in results if p),
-            )
-        )
-    return EvalReport(str(data_dir), model.threshold, tuple(auc_rows), tuple(category_rows))
+    corpus = load_corpus(data_dir)
+    validation = [r for r in corpus if r.validation]
+    if limit_per_source is not None:
+        seen: dict[str, int] = {}
+        kept = []
+        for r in validation:
+            seen[r.family] = seen.get(r.family, 0) + 1
+            if seen[r.family] <= limit_per_source:
+                kept.append(r)
+        validation = kept
+    routellm = [
+        RouteLlmRow(str(row["prompt"]), bool(row["weak_correct"]), bool(row["strong_correct"]))
+        for row in read_jsonl(data_dir / ROUTELLM_FILE)
+    ]
+    if limit_per_source is not None:
+        routellm = routellm[: limit_per_source * 10]
+    mt_bench = [
+        (str(row["turns"][0]), MT_BENCH_CATEGORIES[str(row["category"])])  # type: ignore[index]
+        for row in read_jsonl(data_dir / MT_BENCH_FILE)
+        if str(row["category"]) in MT_BENCH_CATEGORIES
+    ]
+    if systems is None:
+        systems = default_systems([r for r in corpus if not r.validation])
+    results = tuple(_evaluate_system(s, validation, routellm, mt_bench) for s in systems)
+    return EvalReport(str(data_dir), len(validation), len(routellm), results)
 
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def format_report(report: EvalReport) -> str:
-    """The report as markdown tables."""
+def format_report(report: EvalReport, today: date | None = None) -> str:
+    """The report as one markdown table: a row per metric, a column per system."""
+    systems = report.systems
+    rows: list[tuple[str, list[str]]] = [
+        ("tier AUC: MATH level 1-2 vs 4-5", [_fmt(s.math_auc) for s in systems]),
+        ("tier AUC: MATH level 1 vs 5", [_fmt(s.math_auc_extremes) for s in systems]),
+        ("tier AUC: ARC-Easy vs ARC-Challenge", [_fmt(s.arc_auc) for s in systems]),
+        ("tier balanced accuracy (all tier labels)", [_fmt(s.tier_balanced) for s in systems]),
+        (
+            "tier balanced accuracy (difficulty labels only)",
+            [_fmt(s.tier_balanced_difficulty) for s in systems],
+        ),
+    ]
+    for share in STRONG_SHARES:
+        rows.append(
+            (
+                f"RouteLLM PGR at {share:.0%} strong (random: {share:.2f})",
+                [_fmt(s.pgr.get(share)) for s in systems],
+            )
+        )
+    rows.append(("category accuracy, overall", [_fmt(s.category_overall) for s in systems]))
+    sources = sorted({src for s in systems for src in s.category_by_source})
+    rows.append(
+        (
+            "category accuracy, worst source",
+            [_fmt(min(s.category_by_source.values(), default=None)) for s in systems],
+        )
+    )
+    for src in sources:
+        rows.append(
+            (f"category accuracy: {src}", [_fmt(s.category_by_source.get(src)) for s in systems])
+        )
+    rows.append(
+        (
+            "category accuracy: MT-Bench first turns (80)",
+            [_fmt(s.category_mt_bench) for s in systems],
+        )
+    )
+    rows.append(("median µs per prompt", [f"{s.median_us:.1f}" for s in systems]))
+    day = (today or date.today()).isoformat()
     lines = [
-        "### Tier score: ROC AUC, only-strong-right (+) vs both-right (-)",
+        f"Classifier evaluation, {day}: {report.validation_rows} validation prompts (never "
+        f"trained on), {report.routellm_rows} RouteLLM prompts.",
         "",
-        "| slice | n+ | n- | AUC held-out | AUC train split (in-sample) "
-        "| routed powerful (held-out) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| metric | " + " | ".join(s.name for s in systems) + " |",
+        "|---|" + "---:|" * len(systems),
     ]
-    for r in report.auc_rows:
-        lines.append(
-            f"| {r.name} | {r.positives} | {r.negatives} | {_fmt(r.auc)} | {_fmt(r.train_auc)} "
-            f"| {r.powerful_share:.1%} |"
-        )
-    lines += [
-        "",
-        f"Held-out = prompts with crc32(prompt) % 4 == 0 (never trained on); the train split "
-        f"was seen in training, so its AUC is optimistic. Threshold {report.threshold:.2f}.",
-        "",
-        "### Category accuracy on MT-Bench (first turn)",
-        "",
-        "| MT-Bench category | expected | correct | accuracy | predicted | routed powerful |",
-        "|---|---|---:|---:|---|---:|",
-    ]
-    for c in report.category_rows:
-        spread = ", ".join(f"{k} {v}" for k, v in c.predicted.items() if v)
-        lines.append(
-            f"| {c.mt_category} | {c.expected} | {c.correct}/{c.total} | {c.accuracy:.0%} "
-            f"| {spread} | {c.powerful}/{c.total} |"
-        )
-    total = sum(c.total for c in report.category_rows)
-    correct = sum(c.correct for c in report.category_rows)
-    lines.append(f"| **overall** | | {correct}/{total} | {report.category_accuracy:.0%} | | |")
-    lines += [
-        "",
-        "### Confusion (rows: expected, columns: predicted)",
-        "",
-        "| expected \\ predicted | " + " | ".join(CATEGORIES) + " |",
-        "|---|" + "---:|" * len(CATEGORIES),
-    ]
-    for expected, row in report.confusion.items():
-        if any(row.values()):
-            lines.append(f"| {expected} | " + " | ".join(str(row[c]) for c in CATEGORIES) + " |")
+    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows]
     lines += ["", f"Data: {report.data_dir}"]
     return "\n".join(lines)

@@ -1,372 +1,282 @@
-"""Raw evidence for the task classifier: message flattening, cue-word counts and text statistics.
+"""The task classifier's features: hashed word/character n-grams and named structural features.
 
-Everything here counts; nothing decides. `task_classifier` turns these counts into named
-factors in [0, 1] and scores them. The work per request is one lower-casing, one word
-tokenisation, a handful of precompiled regex scans and dictionary look-ups, so a prompt of
-a few sentences costs tens of microseconds.
+One definition serves training and inference: `scripts/train_classifier.py` builds its matrix
+from `hashed_features` and `structural_features`, and `task_classifier` computes the same dot
+products by summing per-word weight vectors (the model is linear, so the two agree to rounding;
+tests/routing/test_classifier_model.py checks it). Hashing is zlib.crc32, stable across runs and
+machines (Python's hash() is salted per process).
+
+Cost is bounded: n-grams come from at most HEAD_CHARS + TAIL_CHARS of the task (where requests
+state what they want) and CONTEXT_CHARS of earlier turns; the structural counts on long texts
+use C-level str methods, with regexes only on the same window.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+import zlib
+from functools import lru_cache
+from typing import NamedTuple
 
-from annas_gift.routing.cue_words import CUE_GROUPS, CUE_PHRASES, CUE_WORDS
+from annas_gift.routing.conversation import Conversation
 
-_G = {name: i for i, name in enumerate(CUE_GROUPS)}
+HASH_BITS = 18
+MASK = (1 << HASH_BITS) - 1
+CHAR_WEIGHT = 0.5  # each character 4-gram of a word counts half a word
+MIN_CHAR_WORD = 5  # shorter words are their own n-gram
+CONTEXT_WEIGHT = 0.5  # earlier turns set the topic; the last user turn sets the task
+HEAD_CHARS = 3_000
+TAIL_CHARS = 1_500
+CONTEXT_CHARS = 1_500
+BIGRAM_MIX = 0x9E3779B1
 
-
-# A phrase continuation: (second word, the words after it, group).
-_Phrase = tuple[str, tuple[str, ...], int]
-
-
-def _build_lookup() -> dict[str, tuple[tuple[int, ...], tuple[_Phrase, ...]]]:
-    """Word -> (groups it belongs to, phrases it starts); built once at import."""
-    groups: dict[str, list[int]] = {}
-    phrases: dict[str, list[_Phrase]] = {}
-    for name, words in CUE_WORDS.items():
-        for word in words.split():
-            members = groups.setdefault(word, [])
-            if _G[name] not in members:
-                members.append(_G[name])
-    for name, items in CUE_PHRASES.items():
-        for phrase in items:
-            first, second, *rest = phrase.split()
-            phrases.setdefault(first, []).append((second, tuple(rest), _G[name]))
-    keys = groups.keys() | phrases.keys()
-    return {k: (tuple(groups.get(k, ())), tuple(phrases.get(k, ()))) for k in keys}
+# Word characters: letters, digits and the joiners that keep "c++", "c#", "snake_case" whole.
+# Digits all map to "0": the shape of a number is evidence, its value is not.
+_WORD_BYTES = b"abcdefghijklmnopqrstuvwxyz_+#-"
+_TO_WORDS = bytes(c if c in _WORD_BYTES else (48 if 48 <= c <= 57 else 32) for c in range(256))
 
 
-_LOOKUP = _build_lookup()
-
-# Words: runs of letters, digits and the joiners that keep "c++", "c#", "trade-offs" and
-# "snake_case" whole. Tokenised with bytes.translate + split, several times faster than a regex;
-# an apostrophe splits ("don't" -> "don", "t"), so quoted words match their cues.
-_WORD_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_+#-")
-_TO_SPACE = bytes(c if c in _WORD_CHARS else 32 for c in range(256))
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words of a text (non-ASCII characters separate words)."""
+    return text.lower().encode("ascii", "replace").translate(_TO_WORDS).decode("ascii").split()
 
 
-def tokenize(lower: str) -> list[str]:
-    """Split lower-cased text into words (non-ASCII letters act as separators)."""
-    return lower.encode("ascii", "replace").translate(_TO_SPACE).decode("ascii").split()
+def window(text: str) -> str:
+    """The part of a task the n-grams read: all of it, or its head and tail when long."""
+    if len(text) <= HEAD_CHARS + TAIL_CHARS:
+        return text
+    return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
 
 
-_NUMBER_RE = re.compile(r"[0-9][0-9.,]*")
-# Each pattern below starts with a literal or a narrow character class, so the regex engine
-# skips ordinary prose quickly; the broader checks run only when a cheap test says they can hit.
-_MATH_SYMBOL_RE = re.compile(r"[=<>^+%√∑∫∏≤≥≠±\u00d7÷π∞∂∈∀∃]")  # \u00d7: multiplication sign
-_LATEX_RE = re.compile(r"\\[a-zA-Z]+")
-_CALL_RE = re.compile(r"\((?<=[a-zA-Z]\()[a-z0-9]\)")  # f(x), g(2)
-_TERM_RE = re.compile(r"[0-9][a-z](?![a-z])")  # 2x, 3n
-_CAMEL_RE = re.compile(r"[A-Z](?<=[a-z][a-z][A-Z])")  # camelCase
-_SNAKE_RE = re.compile(r"_(?<=[a-z0-9]_)[a-z0-9]")  # snake_case
-_DOT_CALL_RE = re.compile(r"\.[A-Za-z_]\w*\(")  # obj.method(
-# Stack traces and compiler/runtime errors.
+def word_hash(word: str) -> int:
+    """Stable 32-bit hash of a word."""
+    return zlib.crc32(word.encode("ascii"))
+
+
+@lru_cache(maxsize=65_536)
+def word_buckets(word: str) -> tuple[tuple[int, float], ...]:
+    """(bucket, weight) of a word's unigram and, for longer words, its character 4-grams."""
+    out = [(word_hash(word) & MASK, 1.0)]
+    if len(word) >= MIN_CHAR_WORD:
+        padded = f"<{word}>"
+        for i in range(len(padded) - 3):
+            out.append((zlib.crc32(b"#" + padded[i : i + 4].encode("ascii")) & MASK, CHAR_WEIGHT))
+    return tuple(out)
+
+
+def bigram_bucket(first_hash: int, second_hash: int) -> int:
+    """Bucket of a word pair, from the two words' hashes."""
+    return ((first_hash * BIGRAM_MIX) ^ second_hash) & MASK
+
+
+class TokenUnit(NamedTuple):
+    """Words of one part of the request and the weight each occurrence carries."""
+
+    words: list[str]
+    scale: float
+
+
+def token_units(conv: Conversation, task: list[str] | None = None) -> tuple[TokenUnit, ...]:
+    """The task's words at 1/sqrt(n) each, earlier turns' words at CONTEXT_WEIGHT/sqrt(n).
+
+    `task` is `tokenize(window(conv.task))` when the caller has it already."""
+    if task is None:
+        task = tokenize(window(conv.task))
+    units = [TokenUnit(task, 1.0 / math.sqrt(len(task)) if task else 0.0)]
+    earlier = (conv.context + "\n" + conv.reply).strip()
+    if earlier:
+        ctx = tokenize(earlier[-CONTEXT_CHARS:])
+        if ctx:
+            units.append(TokenUnit(ctx, CONTEXT_WEIGHT / math.sqrt(len(ctx))))
+    return tuple(units)
+
+
+def hashed_features(conv: Conversation) -> dict[int, float]:
+    """Bucket -> value of the hashed n-grams (the training-side form of the same features)."""
+    out: dict[int, float] = {}
+    for words, scale in token_units(conv):
+        prev = None
+        for word in words:
+            for bucket, weight in word_buckets(word):
+                out[bucket] = out.get(bucket, 0.0) + weight * scale
+            h = word_hash(word)
+            if prev is not None:
+                b = bigram_bucket(prev, h)
+                out[b] = out.get(b, 0.0) + scale
+            prev = h
+    return out
+
+
+# Structural features, in a fixed order (the artifact's weight rows follow it). Each is in
+# [0, 1]; what each measures is in docs/routing.md.
+STRUCTURAL: tuple[str, ...] = (
+    "passage_words",
+    "avg_word_length",
+    "sentences",
+    "lines",
+    "questions",
+    "code_block",
+    "code_lines",
+    "identifiers",
+    "traceback",
+    "latex_density",
+    "math_symbols",
+    "numbers",
+    "number_density",
+    "proof_cue",
+    "multiple_choice",
+    "list_items",
+    "requested_length",
+    "brevity_cue",
+    "max_tokens",
+    "context_words",
+    "conversation_turns",
+    "system_prompt",
+    "tools",
+    "images",
+)
+
+_LATEX_RE = re.compile(r"\\[a-zA-Z]+|\$")
+_MATH_SYMBOL_RE = re.compile(r"[=<>^+*/%√∑∫∏≤≥≠±\u00d7÷π∞∂∈∀∃]")
+_CAMEL_RE = re.compile(r"[a-z][A-Z][a-z]")
+_SNAKE_RE = re.compile(r"[a-z0-9]_[a-z0-9]")
+_CALL_RE = re.compile(r"[A-Za-z_]\w*\(")
 _TRACE_RE = re.compile(
     r"Traceback \(most recent call last\)|File \"[^\"\n]+\", line \d+|\n[ \t]+at [\w.$<>]+\("
-    r"|\w(?:Error|Exception)\b|Segmentation fault|panicked at|undefined reference"
+    r"|\b\w+(?:Error|Exception)\b|Segmentation fault|panicked at|undefined reference"
 )
-_CODE_STARTS = (
-    "def ", "class ", "import ", "from ", "return", "#include", "function", "const ", "let ",
-    "var ", "public ", "private ", "static ", "async ", "fn ", "func ", "package ", "using ",
-    "SELECT ", "INSERT ", "print(", "console.", "for (", "if (", "while (", "elif ", "except",
-    "try:", "@", "}", "<div", "<html", "<script",
-)  # fmt: skip
-_CODE_ENDS = (";", "{", "}", "):", "=>")
-# Numbered or bulleted list items, a) b) items; multiple-choice options are counted apart.
-_LIST_RE = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*•]|[a-h]\))[ \t]+", re.MULTILINE)
-_CHOICE_RE = re.compile(r"^[ \t]*\(?[A-E][.)][ \t].*", re.MULTILINE)
-# "in 500 words", "fewer than 3 paragraphs": the requested size of the answer.
+_CODE_LINE_RE = re.compile(
+    r"^[ \t]*(?:def |class |import |from \w+ import|return\b|#include|function\b|const |let |"
+    r"var |public |private |static |fn |func |package |SELECT |INSERT |UPDATE |print\(|"
+    r"console\.|for ?\(|if ?\(|while ?\(|elif |except|try:|\}|<\w+>)|[;{]\s*$|\):\s*$|=>",
+    re.MULTILINE,
+)
+# Cue words are looked up in the task's word set, cue phrases found as substrings of the
+# lower-cased text: both far cheaper than a regex alternation scanned at every position.
+_PROOF_WORDS = frozenset(
+    [
+        "prove",
+        "proves",
+        "proving",
+        "proof",
+        "proofs",
+        "disprove",
+        "theorem",
+        "lemma",
+        "corollary",
+        "olympiad",
+        "imo",
+        "putnam",
+    ]
+)
+_PROOF_PHRASES = ("show that", "demonstrate that", "if and only if", "for all integers")
+_BRIEF_WORDS = frozenset(["briefly", "brief", "concise", "tldr"])
+_BRIEF_PHRASES = (
+    "in one sentence",
+    "in one word",
+    "in one line",
+    "short answer",
+    "one-line",
+    "yes or no",
+    "just say",
+    "just answer",
+    "just tell",
+)
+_CHOICE_RE = re.compile(r"^[ \t]*\(?[A-E1-5][.)][ \t]", re.MULTILINE)
+_LIST_RE = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]+", re.MULTILINE)
 _SIZE_RE = re.compile(
     r"(\d[\d,]*)\s*(?:-\s*\d[\d,]*\s*)?"
-    r"(words?|pages?|paragraphs?|sentences?|lines?|bullet points?)\b"
+    r"(words?|pages?|paragraphs?|sentences?|lines?|bullet points?)\b",
+    re.IGNORECASE,
 )
 _UNIT_WORDS = {"word": 1, "page": 500, "paragraph": 120, "sentence": 20, "line": 12, "bullet": 15}
-
-# Cues inside supplied material (between the first and the last line) describe the material,
-# not the task, so they count half.
-BODY_WEIGHT = 0.5
-
-# Beyond this many characters only the head and tail are scanned: the counts saturate long
-# before, and huge pastes must not make classification slow.
-SCAN_LIMIT = 12_000
+_LOG_WORDS = math.log1p(5_000)
+_LOG_REQUESTED = math.log1p(5_000)
+_LOG_SYSTEM = math.log1p(1_000)
 
 
-class TextCounts(NamedTuple):
-    """Countable evidence in one text (a NamedTuple: cheap to build on the request path)."""
-
-    chars: int
-    words: int
-    numbers: int
-    math_marks: int
-    code_lines: int
-    identifiers: int
-    fences: int
-    list_items: int
-    choices: int
-    lines: int
-    questions: int
-    commas: int
-    sentences: int
-    requested_words: int
-    body_chars: int
-    cues: tuple[float, ...]
-    tokens: frozenset[str]
+def _cap(x: float) -> float:
+    return x if x < 1.0 else 1.0
 
 
-def _count_cues(words: list[str], head: int, tail: int) -> tuple[float, ...]:
-    """Cue-word and cue-phrase hits per group; words between the first `head` and the last
-    `tail` (supplied material, answer options) count BODY_WEIGHT each."""
-    cues = [0.0] * len(CUE_GROUPS)
-    last = len(words) - 1
-    tail_start = len(words) - tail
-    for i, hit in enumerate(map(_LOOKUP.get, words)):
-        if hit is None:
-            continue
-        weight = 1.0 if i < head or i >= tail_start else BODY_WEIGHT
-        for g in hit[0]:
-            cues[g] += weight
-        if hit[1] and i < last:
-            nxt = words[i + 1]
-            for second, rest, g in hit[1]:
-                # Compare the next word first: most phrase starters ("how", "in") go no further.
-                if nxt == second and (not rest or tuple(words[i + 2 : i + 2 + len(rest)]) == rest):
-                    cues[g] += weight
-    return tuple(cues)
-
-
-def _instruction_words(lower: str, n_words: int) -> tuple[int, int]:
-    """Words in the first and the last line: where a request states its task."""
-    stripped = lower.strip()
-    first, _, rest = stripped.partition("\n")
-    if not rest:
-        return n_words, 0
-    head = len(tokenize(first))
-    last_line = rest.rpartition("\n")[2]
-    tail = len(tokenize(last_line)) if len(last_line) <= 300 else 0
-    return head, tail
-
-
-def _requested_words(lower: str) -> int:
+def _requested_words(text: str) -> int:
     """The largest answer size the text asks for, in words (0 when it names none)."""
     requested = 0
-    for amount, unit in _SIZE_RE.findall(lower):
-        digits = amount.replace(",", "")[:7]
-        size = int(digits or 0) * _UNIT_WORDS.get(unit.split()[0].rstrip("s"), 1)
+    for amount, unit in _SIZE_RE.findall(text):
+        digits = amount.replace(",", "")[:6]
+        size = int(digits or 0) * _UNIT_WORDS.get(unit.lower().split()[0].rstrip("s"), 1)
         requested = max(requested, size)
     return requested
 
 
-def _math_marks(text: str, has_digit: bool) -> int:
-    """Operators, relations, LaTeX commands, f(x)-style calls and 2x-style terms."""
-    n = len(_MATH_SYMBOL_RE.findall(text))
-    if "\\" in text:
-        n += len(_LATEX_RE.findall(text))
-    if "(" in text:
-        n += len(_CALL_RE.findall(text))
-    if has_digit:
-        n += len(_TERM_RE.findall(text))
-    return n
+def _word_count(text: str) -> int:
+    """Words in a text, by its separators (C-level counts: cheap on huge pastes)."""
+    if len(text) <= HEAD_CHARS + TAIL_CHARS:
+        return len(text.split())
+    return text.count(" ") + text.count("\n") + 1
 
 
-def _code_lines(text: str) -> int:
-    """Lines that look like source code, plus stack-trace and error lines."""
-    n = 0
-    if "\n" in text or ";" in text:
-        for line in text.splitlines():
-            stripped = line.strip()
-            if stripped.startswith(_CODE_STARTS) or stripped.endswith(_CODE_ENDS):
-                n += 1
-    if "Error" in text or "Exception" in text or "Traceback" in text or "  at " in text:
-        n += len(_TRACE_RE.findall(text))
-    return n
+def _cue(
+    words: frozenset[str], lower: str, cue_words: frozenset[str], phrases: tuple[str, ...]
+) -> float:
+    """1.0 when the task uses one of the cue words or phrases."""
+    if not words.isdisjoint(cue_words):
+        return 1.0
+    return 1.0 if any(p in lower for p in phrases) else 0.0
 
 
-def _identifiers(text: str) -> int:
-    """snake_case, camelCase, obj.method( and name() identifiers, and big-O complexities."""
-    n = len(_CAMEL_RE.findall(text))
-    if "_" in text:
-        n += len(_SNAKE_RE.findall(text))
-    if "(" in text:
-        n += len(_DOT_CALL_RE.findall(text)) + text.count("()") + text.count("O(")
-    return n
+def structural_features(conv: Conversation, task_words: list[str] | None = None) -> list[float]:
+    """The named structural features of a request, in STRUCTURAL order, each in [0, 1].
 
-
-def scan_text(text: str) -> TextCounts:
-    """Count the evidence in one text; linear in its length, bounded by SCAN_LIMIT."""
-    chars = len(text)
-    if chars > SCAN_LIMIT:
-        half = SCAN_LIMIT // 2
-        text = text[:half] + "\n" + text[-half:]
+    `task_words` is `tokenize(window(conv.task))` when the caller has it already."""
+    full = conv.task
+    text = window(full)
+    words = _word_count(full)
+    per_words = words + 1.0
+    win_words = len(text.split()) + 1.0  # densities are measured on the window
+    lines = full.count("\n") + 1
+    sentences = full.count(". ") + full.count(".\n") + full.count("? ") + full.count("! ") + 1
+    fences = text.count("```")
+    latex = len(_LATEX_RE.findall(text)) if ("\\" in text or "$" in text) else 0
+    numbers = sum(map(text.count, "0123456789"))
+    paren = "(" in text
+    idents = len(_CAMEL_RE.findall(text)) + (len(_SNAKE_RE.findall(text)) if "_" in text else 0)
+    if paren:
+        idents += len(_CALL_RE.findall(text))
+    has_lines = "\n" in text
     lower = text.lower()
-    words = tokenize(lower)
-    numbers = len(_NUMBER_RE.findall(text))
-    has_newline = "\n" in text
-    # Supplied material: whatever follows the first line (or the first colon on one line),
-    # except answer options, which belong to the question.
-    cut = text.find("\n")
-    if cut < 0:
-        cut = text.find(": ")
-    choices = _CHOICE_RE.findall(text) if has_newline else []
-    body = len(text) - cut - 1 - sum(map(len, choices)) if cut >= 0 else 0
-    sized = "word" in lower or "paragraph" in lower or "page" in lower or "sentence" in lower
-    # Positional arguments, in field order: measurably cheaper than keywords on this hot path.
-    n_words = len(words)
-    if chars > SCAN_LIMIT:
-        n_words = chars // 6
-    elif not lower.isascii():
-        # Scripts without spaces (or with many accents) tokenise poorly; characters still count.
-        n_words = max(n_words, chars // 4)
-    return TextCounts(
-        chars,
-        n_words,
-        numbers,
-        _math_marks(text, numbers > 0),
-        _code_lines(text),
-        _identifiers(text),
-        text.count("```"),
-        len(_LIST_RE.findall(text)) if has_newline else 0,
-        len(choices),
-        text.count("\n") + 1,
-        text.count("?"),
-        text.count(","),
-        # Sentence ends, less the "A. " of answer options.
-        text.count(". ")
-        + text.count(".\n")
-        + text.count("? ")
-        + text.count("! ")
-        + 1
-        - len(choices),
-        _requested_words(lower) if sized and numbers else 0,
-        max(0, body),
-        _count_cues(words, *_instruction_words(lower, len(words)))
-        if has_newline
-        else _count_cues(words, len(words), 0),
-        frozenset(words),
+    words_set = frozenset(tokenize(text) if task_words is None else task_words)
+    ctx_words = (
+        len(conv.context.split()) + len(conv.reply.split()) if conv.context or conv.reply else 0
     )
-
-
-EMPTY_COUNTS = scan_text("")
-
-# Supporting text (earlier turns, the last reply, the system prompt) only sets the topic; its
-# most recent part is enough for that, and capping it bounds the cost of long conversations.
-CONTEXT_LIMIT = 4_000
-
-
-class Supporting(NamedTuple):
-    """Words, cue hits and code fences of supporting text."""
-
-    words: int
-    cues: tuple[float, ...]
-    fences: int
-
-
-def scan_supporting(text: str) -> Supporting:
-    """Light scan of supporting text: cue words and code fences only, last CONTEXT_LIMIT chars."""
-    if len(text) > CONTEXT_LIMIT:
-        text = text[-CONTEXT_LIMIT:]
-    words = tokenize(text.lower())
-    return Supporting(len(words), _count_cues(words, len(words), 0), text.count("```"))
-
-
-class Conversation(NamedTuple):
-    """A chat request flattened to what the classifier reads."""
-
-    task: str  # the last user turn
-    context: str  # earlier user turns
-    reply: str  # the last assistant turn
-    system: str
-    user_turns: int
-    assistant_turns: int
-    tool_messages: int
-    images: int
-    max_tokens: int
-
-
-def _get(obj: Any, key: str) -> Any:
-    """Read a field from a dict or an object (Pydantic model, dataclass) alike."""
-    if type(obj) is dict:  # the common case, without the slower ABC check below
-        return obj.get(key)
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _content_text(content: Any) -> tuple[str, int]:
-    """Text of a message's content (str, list of parts or None) and its number of images."""
-    if isinstance(content, str):
-        return content, 0
-    if content is None:
-        return "", 0
-    if not isinstance(content, Sequence) or isinstance(content, bytes | bytearray):
-        return "", 0
-    texts: list[str] = []
-    images = 0
-    for part in content:
-        if isinstance(part, str):
-            texts.append(part)
-            continue
-        kind = _get(part, "type")
-        if kind in ("image_url", "image", "input_image"):
-            images += 1
-        text = _get(part, "text")
-        if isinstance(text, str):
-            texts.append(text)
-    return "\n".join(texts), images
-
-
-def flatten_request(request: Any) -> Conversation:
-    """Flatten a message list, or an object/dict with messages and max_tokens, to a Conversation."""
-    if isinstance(request, str):
-        return Conversation(request, "", "", "", 1, 0, 0, 0, 0)
-    messages: Any = request
-    max_tokens = 0
-    if type(request) is not list and not isinstance(request, Sequence):
-        messages = _get(request, "messages")
-        for key in ("max_tokens", "max_completion_tokens"):
-            value = _get(request, key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                max_tokens = value
-                break
-    if type(messages) is not list and (
-        not isinstance(messages, Sequence) or isinstance(messages, str | bytes | bytearray)
-    ):
-        messages = ()
-    users: list[str] = []
-    systems: list[str] = []
-    reply = ""
-    assistant_turns = tool_messages = images = 0
-    for message in messages:
-        role = _get(message, "role")
-        text, n_images = _content_text(_get(message, "content"))
-        images += n_images
-        if role in ("system", "developer"):
-            systems.append(text)
-        elif role == "assistant":
-            assistant_turns += 1
-            reply = text
-            # Tool calls the model made earlier mean an agent loop, whatever the text says.
-            if _get(message, "tool_calls"):
-                tool_messages += 1
-        elif role in ("tool", "function"):
-            tool_messages += 1
-        else:
-            users.append(text)
-    if users:
-        task, context = users[-1], "\n".join(users[:-1])
-    else:
-        # No user turn: classify what there is rather than nothing.
-        task, context = "\n".join(systems), ""
-    system = "\n".join(systems) if users else ""
-    return Conversation(
-        task,
-        context,
-        reply if users else "",
-        system,
-        len(users),
-        assistant_turns,
-        tool_messages,
-        images,
-        max_tokens,
-    )
+    turns = conv.user_turns + conv.assistant_turns - 1
+    return [
+        _cap(math.log1p(words) / _LOG_WORDS),
+        _cap(len(text) / per_words / 12.0),
+        _cap(math.log1p(sentences) / math.log1p(100)),
+        _cap(math.log1p(lines) / math.log1p(200)),
+        _cap(full.count("?") / 5),
+        1.0 if fences >= 2 else 0.0,
+        _cap(len(_CODE_LINE_RE.findall(text)) / 10) if has_lines or ";" in text else 0.0,
+        _cap(idents / 10),
+        1.0
+        if ("Error" in text or "Exception" in text or "Traceback" in text or " at " in text)
+        and _TRACE_RE.search(text)
+        else 0.0,
+        _cap(latex / (win_words / 10 + 1)),
+        _cap(len(_MATH_SYMBOL_RE.findall(text)) / (win_words / 5 + 1)),
+        _cap(numbers / 20),
+        _cap(numbers / win_words),
+        _cue(words_set, lower, _PROOF_WORDS, _PROOF_PHRASES),
+        _cap(len(_CHOICE_RE.findall(text)) / 4) if has_lines else 0.0,
+        _cap(len(_LIST_RE.findall(text)) / 8) if has_lines else 0.0,
+        _cap(math.log1p(_requested_words(text)) / _LOG_REQUESTED) if numbers else 0.0,
+        _cue(words_set, lower, _BRIEF_WORDS, _BRIEF_PHRASES),
+        _cap(math.log1p(conv.max_tokens) / _LOG_REQUESTED),
+        _cap(math.log1p(ctx_words) / _LOG_WORDS),
+        _cap(turns / 8) if turns > 0 else 0.0,
+        _cap(math.log1p(len(conv.system.split())) / _LOG_SYSTEM) if conv.system else 0.0,
+        _cap((conv.tools + conv.tool_messages) / 3),
+        _cap(conv.images / 2),
+    ]

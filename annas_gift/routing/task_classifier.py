@@ -1,87 +1,91 @@
-"""Academic task classifier: fast or powerful tier, task category, and the factors behind both.
+"""The learned task classifier: tier (does a fast model suffice?) and category of a chat request.
 
-Pipeline (all pure, deterministic, no I/O after import):
-
-1. `analyze_complexity` flattens the request and counts evidence (features.py).
-2. `calculate_factors` turns the counts into named factors in [0, 1].
-3. `calculate_scores` combines them: the tier score is a logistic model over the factors
-   (weights learned on public data where observable, documented priors elsewhere); the
-   category is the argmax of hand-set evidence weights, its confidence a softmax probability.
-
-Weights live in data/classifier_weights.json (written by scripts/train_classifier.py) and
-are read once at import. See docs/routing.md.
+Two linear heads over the same features (features.py): the tier head gives a calibrated
+probability that a fast model is not enough, the category head a six-way softmax. Inference is
+pure Python: the hashed n-grams are summed as per-word weight vectors (cached per word; a word's
+vector never changes, so the cache changes speed, not results), the structural features as
+named weights. `factors` are the model's own largest contributions to the tier logit; nothing
+is hand-listed beside the model. Parameters: data/task_classifier.json, read once at import
+(scripts/train_classifier.py writes it; docs/routing.md describes the training).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import repeat
 from operator import mul
-from typing import Any, NamedTuple
+from typing import Any
 
 from annas_gift.routing.classifier_model import (
-    CATEGORY_BIAS,
-    CATEGORY_WEIGHTS,
-    DEFAULT_MODEL,
-    DEFAULT_THRESHOLD,
-    FACTOR_NAMES,
-    PRIOR_TIER_BIAS,
-    PRIOR_TIER_WEIGHTS,
-    WEIGHTS_PATH,
+    ARTIFACT_PATH,
     ClassifierModel,
+    Weights,
     load_model,
     model_from_dict,
-    prior_model,
 )
-from annas_gift.routing.cue_words import CUE_GROUPS
+from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.features import (
-    TextCounts,
-    flatten_request,
-    scan_supporting,
-    scan_text,
+    BIGRAM_MIX,
+    MASK,
+    STRUCTURAL,
+    structural_features,
+    token_units,
+    tokenize,
+    window,
+    word_buckets,
+    word_hash,
 )
 from annas_gift.routing.types import CATEGORIES, Category, Tier
 
-# Re-exported: the classifier's public surface is this module.
 __all__ = [
-    "CATEGORY_BIAS",
-    "CATEGORY_WEIGHTS",
+    "ARTIFACT_PATH",
     "DEFAULT_MODEL",
-    "DEFAULT_THRESHOLD",
-    "FACTOR_NAMES",
     "POWERFUL_THRESHOLD",
-    "PRIOR_TIER_BIAS",
-    "PRIOR_TIER_WEIGHTS",
-    "WEIGHTS_PATH",
+    "TOP_FACTORS",
+    "WORDING",
     "ClassifierModel",
-    "Complexity",
-    "Scores",
     "TaskClassification",
-    "analyze_complexity",
-    "calculate_factors",
-    "calculate_scores",
     "classify_task",
-    "factor_contributions",
     "load_model",
     "model_from_dict",
-    "prior_model",
-    "wording_value",
+    "scores",
 ]
 
-POWERFUL_THRESHOLD = DEFAULT_MODEL.threshold
+WORDING = "wording"  # the factor name of all hashed word/character n-grams together
+TOP_FACTORS = 6
+_WIDTH = 1 + len(CATEGORIES)
+_CACHE_LIMIT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
 class TaskClassification:
-    """The classifier's verdict on one request."""
+    """The classifier's verdict on one request.
+
+    `factors`: the largest contributions to the tier logit (feature name -> logit units);
+    `category_factors`: what set the chosen category apart (its logit minus the mean of all).
+    """
 
     tier: Tier
     category: Category
     confidence: float
     score: float
     factors: dict[str, float] = field(hash=False)
+    category_factors: dict[str, float] = field(default_factory=dict, hash=False)
+    threshold: float = 0.5
+
+    @property
+    def explanation(self) -> list[str]:
+        """The decision in a few plain sentences, naming the top factors."""
+        need = "needs" if self.tier == "powerful" else "does not need"
+        return [
+            f"{self.tier} tier: this request {need} a powerful model "
+            f"(estimated chance a fast model is not enough: {self.score:.0%}, "
+            f"powerful from {self.threshold:.0%}).",
+            "Tier factors: " + _describe(self.factors) + ".",
+            f"Category {self.category} ({self.confidence:.0%} likely): "
+            + _describe(self.category_factors)
+            + ".",
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the shape the CLI and the API report)."""
@@ -91,265 +95,135 @@ class TaskClassification:
             "confidence": self.confidence,
             "score": self.score,
             "factors": dict(self.factors),
+            "category_factors": dict(self.category_factors),
+            "explanation": self.explanation,
         }
 
 
-class Complexity(NamedTuple):
-    """Counted evidence of one request: the task (last user turn) plus weighted context (earlier
-    user turns and the last reply at half weight; the system prompt likewise, minus personas)."""
-
-    task: TextCounts
-    cues: tuple[float, ...]
-    context_words: int
-    context_fences: int
-    system_words: int
-    user_turns: int
-    assistant_turns: int
-    tool_messages: int
-    images: int
-    max_tokens: int
-
-
-class Scores(NamedTuple):
-    """Tier score, chosen category, its confidence and every category's probability."""
-
-    score: float
-    category: Category
-    confidence: float
-    category_probabilities: dict[Category, float]
-
-
-# Earlier turns and the system prompt count at half weight: they set the topic, the last user
-# turn sets the task. A persona or greeting in a system prompt is framing, not a request.
-_CONTEXT_WEIGHT = 0.5
-_SYSTEM_IGNORED = frozenset({CUE_GROUPS.index("roleplay"), CUE_GROUPS.index("chit_chat")})
-
-
-def analyze_complexity(request: Any) -> Complexity:
-    """Flatten a request (message list, or object/dict with messages) and count its evidence."""
-    conv = flatten_request(request)
-    task = scan_text(conv.task)
-    cues: tuple[float, ...] = task.cues
-    context_words = context_fences = system_words = 0
-    for text in (conv.context, conv.reply):
-        if text:
-            ctx = scan_supporting(text)
-            if text is conv.context:
-                context_words = ctx.words
-            context_fences += ctx.fences
-            cues = tuple(a + _CONTEXT_WEIGHT * b for a, b in zip(cues, ctx.cues, strict=True))
-    if conv.system:
-        sys_counts = scan_supporting(conv.system)
-        system_words = sys_counts.words
-        cues = tuple(
-            a if i in _SYSTEM_IGNORED else a + _CONTEXT_WEIGHT * b
-            for i, (a, b) in enumerate(zip(cues, sys_counts.cues, strict=True))
-        )
-    return Complexity(
-        task,
-        cues,
-        context_words,
-        context_fences,
-        system_words,
-        conv.user_turns,
-        conv.assistant_turns,
-        conv.tool_messages,
-        conv.images,
-        conv.max_tokens,
+def _describe(contributions: dict[str, float]) -> str:
+    if not contributions:
+        return "none stood out"
+    return ", ".join(
+        f"{name.replace('_', ' ')} {'raises' if v > 0 else 'lowers'} it ({v:+.2f})"
+        for name, v in contributions.items()
     )
 
 
-def _cap(x: float) -> float:
-    return x if x < 1.0 else 1.0
-
-
-def _clamp(x: float) -> float:
-    return 0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x)
-
-
 def _sigmoid(z: float) -> float:
-    # Split by sign so huge |z| never overflows math.exp.
+    # Split by sign so a huge |z| never overflows math.exp.
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
 
 
-_LOG_LEN = math.log1p(1500)
-_LOG_SYS = math.log1p(1000)
-_LOG_OUT_LO = math.log(300)
-_LOG_OUT_SPAN = math.log(5000) - _LOG_OUT_LO
-(
-    _CODE,
-    _MATH,
-    _PROOF,
-    _REASON,
-    _LOGIC,
-    _STEPS,
-    _CONSTR,
-    _PASSAGE,
-    _EXTRACT,
-    _CREATIVE,
-    _ROLE,
-    _KNOW,
-    _CHAT,
-    _BRIEF,
-    _LONG,
-    _NUMW,
-) = range(len(CUE_GROUPS))
+def _word_entry(word: str, model: ClassifierModel) -> tuple[int, Weights | None]:
+    """A word's hash and the summed weights of its unigram and character n-gram buckets."""
+    table = model.table
+    acc: list[float] | None = None
+    for bucket, weight in word_buckets(word):
+        w = table.get(bucket)
+        if w is not None:
+            if acc is None:
+                acc = [weight * x for x in w]
+            else:
+                acc = [a + weight * x for a, x in zip(acc, w, strict=True)]
+    entry = (word_hash(word), None if acc is None else tuple(acc))
+    cache = _CACHES.setdefault(id(model.table), {})
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[word] = entry
+    return entry
 
 
-def _output_size(words: float) -> float:
-    """Requested answer size on a log scale: 300 words or less is 0, 5000 or more is 1."""
-    return _clamp((math.log(words) - _LOG_OUT_LO) / _LOG_OUT_SPAN) if words > 0 else 0.0
+_CACHES: dict[int, dict[str, tuple[int, Weights | None]]] = {}
 
 
-def wording_value(tokens: frozenset[str], model: ClassifierModel) -> float:
-    """The learned lexicon's probability that a prompt with these words needs the strong model."""
-    if not tokens:
-        return _sigmoid(model.lexicon_bias)
-    total = sum(map(model.lexicon.get, tokens, repeat(0.0)))  # C-level loop: hot path
-    return _sigmoid(model.lexicon_bias + total / math.sqrt(len(tokens)))
+def _hashed_logits(units: Any, model: ClassifierModel) -> list[float]:
+    """The n-grams' contribution to the seven logits (tier, then each category)."""
+    total = [0.0] * _WIDTH
+    table = model.table
+    cache = _CACHES.setdefault(id(table), {})
+    for words, scale in units:
+        vectors: list[Weights] = []
+        prev = -1
+        for word in words:
+            entry = cache.get(word)
+            if entry is None:
+                entry = _word_entry(word, model)
+            h, vec = entry
+            if vec is not None:
+                vectors.append(vec)
+            if prev >= 0:
+                pair = table.get(((prev * BIGRAM_MIX) ^ h) & MASK)  # bigram_bucket, inlined
+                if pair is not None:
+                    vectors.append(pair)
+            prev = h
+        if vectors:
+            for j, column in enumerate(zip(*vectors, strict=True)):
+                total[j] += scale * sum(column)
+    return total
 
 
-def _factor_values(c: Complexity, model: ClassifierModel) -> tuple[float, ...]:
-    # Every count is non-negative, so _cap (an upper clamp) is enough.
-    t, q = c.task, c.cues
-    words = t.words + _CONTEXT_WEIGHT * c.context_words
-    requested = t.requested_words
-    short_cap = 0 < requested <= 80 or 0 < c.max_tokens <= 150
-    quantities = t.numbers + q[_NUMW]
-    # A multiple-choice question asks for one of its options: what its stem talks about
-    # (a story, an argument, a proof) is its topic, not the shape of the requested answer.
-    ask = 0.0 if t.choices >= 3 else 1.0
-    # Beyond three sentences and one question, each extra one is a further step or demand.
-    steps = q[_STEPS] + t.list_items + t.commas / 3
-    if t.sentences > 3:
-        steps += (t.sentences - 3) / 2
-    if t.questions > 1:
-        steps += t.questions - 1
-    material = _cap(t.body_chars / 900)  # about 150 words of supplied text
-    out_size = 0.0
-    if requested or c.max_tokens:
-        out_size = max(_output_size(requested), _output_size(0.75 * c.max_tokens))
-    notation_unit = t.words / 5
-    notation_unit = 2.0 if notation_unit < 2.0 else (6.0 if notation_unit > 6.0 else notation_unit)
-    turns = c.user_turns + c.assistant_turns - 1
-    return (
-        _cap(math.log1p(words) / _LOG_LEN),
-        # Code pasted earlier in the conversation still makes this a code conversation.
-        _cap(
-            0.6 * (t.fences >= 2)
-            + 0.3 * (c.context_fences >= 2)
-            + (t.code_lines + t.identifiers) / 6
-        ),
-        ask * _cap(q[_CODE] / 3),
-        # Density-aware: one "%" in a five-word question is as telling as six in a paragraph.
-        _cap(t.math_marks / notation_unit),
-        _cap(quantities / 10),
-        _cap(q[_MATH] / 4),
-        # An open question stating several quantities in prose: its length tracks its steps.
-        # Scaled to the range such problems span (15 to 150 words), so its weight can be learned.
-        _clamp((t.words - 15) / 135) * _clamp((quantities - 1) / 3) * (t.choices < 2),
-        ask * _cap(q[_PROOF] / 2),
-        ask * _cap(q[_REASON] / 3),
-        ask * _cap(q[_LOGIC] / 2),
-        _cap(steps / 6),
-        ask * _cap(q[_CONSTR] / 4),
-        material * (0.4 + 0.6 * _cap((q[_PASSAGE] + q[_EXTRACT]) / 2)),
-        ask * _cap(q[_EXTRACT] / 2),
-        ask * _cap(q[_CREATIVE] / 2),
-        ask * _cap(q[_ROLE]),
-        _cap(q[_KNOW] / 4),
-        _cap(t.choices / 4),
-        ask * _cap(q[_CHAT] / 2) * (1.0 if t.words <= 30 else 30 / t.words),
-        ask * _cap(q[_BRIEF] / 2 + short_cap),
-        ask * _cap(out_size + q[_LONG] / 3),
-        _cap(turns / 8) if turns > 0 else 0.0,
-        _cap(math.log1p(c.system_words) / _LOG_SYS),
-        _cap(c.images / 2),
-        _cap(c.tool_messages / 3),
-        wording_value(t.tokens, model),
-    )
+def scores(request: Any, model: ClassifierModel) -> tuple[list[float], list[float]]:
+    """(the seven logits, the structural feature values) of a request."""
+    conv = flatten_request(request)
+    task_words = tokenize(window(conv.task))
+    values = structural_features(conv, task_words)
+    logits = _hashed_logits(token_units(conv, task_words), model)
+    biases = (model.tier_bias, *model.category_bias)
+    # map(mul) keeps the seven dot products in C: this runs on every request.
+    for j, head in enumerate(model.heads):
+        logits[j] += biases[j] + sum(map(mul, values, head))
+    return logits, values
 
 
-def calculate_factors(
-    analysis: Complexity, model: ClassifierModel = DEFAULT_MODEL
-) -> dict[str, float]:
-    """Named factors in [0, 1] from the counted evidence."""
-    return dict(zip(FACTOR_NAMES, _factor_values(analysis, model), strict=True))
+def _top(names: tuple[str, ...], parts: list[float], rest: float) -> dict[str, float]:
+    """The TOP_FACTORS largest contributions, `wording` (the n-grams' share) among them.
 
-
-# Sparse rows in CATEGORIES order: (bias, ((factor index, weight), ...)). A plain loop over
-# these beats map/itemgetter tricks for rows of two to eight entries.
-_CATEGORY_ROWS: tuple[tuple[float, tuple[tuple[int, float], ...]], ...] = tuple(
-    (
-        CATEGORY_BIAS.get(cat, 0.0),
-        tuple((FACTOR_NAMES.index(n), w) for n, w in CATEGORY_WEIGHTS[cat].items()),
-    )
-    for cat in CATEGORIES
-)
-
-
-def _evidence(values: tuple[float, ...]) -> list[float]:
-    """Category evidence (logits), in CATEGORIES order."""
-    out = []
-    for bias, row in _CATEGORY_ROWS:
-        e = bias
-        for i, w in row:
-            e += values[i] * w
-        out.append(e)
+    Sorted by size (ties by name); rounded to 4 places, those that round to 0 left out."""
+    # (-|v|, name, v) tuples sort in C, largest first, without a key function. Most features
+    # are 0 for any one request, so the list is short.
+    ranked = [(-abs(v), n, v) for n, v in zip(names, parts, strict=True) if v]
+    ranked.append((-abs(rest), WORDING, rest))
+    ranked.sort()
+    out = {}
+    for _, name, value in ranked[:TOP_FACTORS]:
+        rounded = round(value, 4)
+        if rounded:
+            out[name] = rounded
     return out
 
 
-def _tier_score(values: tuple[float, ...], model: ClassifierModel) -> float:
-    # map(mul) keeps the dot product in C: this runs on every request.
-    return _sigmoid(model.tier_bias + sum(map(mul, values, model.tier_weights)))
-
-
-def _best_category(evidence: list[float]) -> tuple[Category, float]:
-    """Argmax category and its softmax probability; the first in CATEGORIES order wins a tie."""
-    top = max(evidence)
-    norm = 0.0
-    for e in evidence:
-        norm += math.exp(e - top)
-    return CATEGORIES[evidence.index(top)], 1.0 / norm
-
-
-def _scores(values: tuple[float, ...], model: ClassifierModel) -> Scores:
-    evidence = _evidence(values)
-    best, confidence = _best_category(evidence)
-    top = max(evidence)
-    exps = [math.exp(e - top) for e in evidence]
-    norm = sum(exps)
-    probs = {cat: x / norm for cat, x in zip(CATEGORIES, exps, strict=True)}
-    return Scores(_tier_score(values, model), best, confidence, probs)
-
-
-def calculate_scores(
-    factors: Mapping[str, float], model: ClassifierModel = DEFAULT_MODEL
-) -> Scores:
-    """Tier score and category from named factors (missing factors count as 0)."""
-    return _scores(tuple(float(factors.get(n, 0.0)) for n in FACTOR_NAMES), model)
-
-
-def factor_contributions(
-    factors: Mapping[str, float], model: ClassifierModel = DEFAULT_MODEL
-) -> list[tuple[str, float, float]]:
-    """(name, value, contribution to the score's logit), largest absolute contribution first."""
-    rows = [
-        (name, float(factors.get(name, 0.0)), float(factors.get(name, 0.0)) * w)
-        for name, w in zip(FACTOR_NAMES, model.tier_weights, strict=True)
-    ]
-    return sorted(rows, key=lambda r: (-abs(r[2]), r[0]))
-
-
-def classify_task(request: Any, model: ClassifierModel = DEFAULT_MODEL) -> TaskClassification:
+def classify_task(request: Any, model: ClassifierModel | None = None) -> TaskClassification:
     """Classify a chat request: tier, category, confidence, score and the factors behind them."""
-    values = _factor_values(analyze_complexity(request), model)
-    score = _tier_score(values, model)
-    category, confidence = _best_category(_evidence(values))
-    tier: Tier = "powerful" if score >= model.threshold else "fast"
+    model = model or DEFAULT_MODEL
+    logits, values = scores(request, model)
+    score = _sigmoid(model.platt_a * logits[0] + model.platt_b)
+    cat_logits = logits[1:]
+    top = max(cat_logits)
+    best = cat_logits.index(top)
+    norm = sum(math.exp(x - top) for x in cat_logits)
+    tier_parts = list(map(mul, values, model.heads[0]))
+    # The n-grams' share is what the named parts and the bias leave of the logit.
+    tier_rest = logits[0] - model.tier_bias - sum(tier_parts)
+    cat_parts = list(map(mul, values, model.centred[best]))
+    biases = model.category_bias
+    cat_rest = (
+        top - sum(cat_logits) / len(CATEGORIES)
+        - sum(cat_parts)
+        - (biases[best] - sum(biases) / len(CATEGORIES))
+    )  # fmt: skip
     return TaskClassification(
-        tier, category, confidence, score, dict(zip(FACTOR_NAMES, values, strict=True))
+        tier="powerful" if score >= model.threshold else "fast",
+        category=CATEGORIES[best],
+        confidence=1.0 / norm,
+        score=score,
+        factors=_top(STRUCTURAL, tier_parts, tier_rest),
+        category_factors=_top(STRUCTURAL, cat_parts, cat_rest),
+        threshold=model.threshold,
     )
+
+
+DEFAULT_MODEL = load_model()
+POWERFUL_THRESHOLD = DEFAULT_MODEL.threshold

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
 from annas_gift.core import errors
 from annas_gift.core.types import ChatInput
 from annas_gift.routing.benchmark_selector import (
     BenchmarkSelector,
-    Candidate,
+    PreparedCatalog,
     Selection,
     SelectionWeights,
 )
 from annas_gift.routing.benchmarks import get_model_benchmarks
+from annas_gift.routing.explanation import DecisionExplanation, explain_decision
 from annas_gift.routing.task_classifier import TaskClassification, classify_task
 from annas_gift.routing.types import Category, ModelProfile, Tier
 from annas_gift.services.limits import estimate_prompt_tokens
@@ -47,6 +49,27 @@ def profile_of(model: CatalogModel) -> ModelProfile:
     )
 
 
+def explain_plan(plan: RoutePlan) -> DecisionExplanation | None:
+    """The plain-words explanation of an auto plan (None for an explicit model)."""
+    if plan.classification is None or plan.selection is None:
+        return None
+    return explain_decision(plan.classification, plan.selection, plan.tier or "fast")
+
+
+class _Prepared(NamedTuple):
+    """The per-(catalog, environment) half of `plan`: ranking tables and who lacks keys."""
+
+    catalog: Catalog
+    table: PreparedCatalog
+    unavailable: frozenset[str]  # the same object on every call: its hash is cached
+    checked_at: float  # clock time the credentials were last looked up
+
+
+# Provider keys can be set while the gateway runs; they are looked up again at most this often
+# (a lookup is one environment read per model, too slow to repeat on every request).
+ENV_RECHECK_S = 1.0
+
+
 class AutoRouter:
     """Plans `auto`, `auto:fast` and `auto:powerful` requests."""
 
@@ -64,6 +87,9 @@ class AutoRouter:
         self._clock = clock
         self._profiled: Catalog | None = None
         self._profiles: list[tuple[CatalogModel, ModelProfile]] = []
+        self._prepared: _Prepared | None = None
+        # Fallback model lists by ranking: a repeated decision reuses the list it built.
+        self._models: dict[int, tuple[tuple[object, ...], list[CatalogModel]]] = {}
 
     @classmethod
     def from_settings(cls, weights: Mapping[str, float], threshold: float | None) -> AutoRouter:
@@ -82,6 +108,26 @@ class AutoRouter:
             self._profiled = catalog
         return self._profiles
 
+    def _prepare(self, catalog: Catalog, now: float) -> _Prepared:
+        """The ranking tables for this catalog, re-reading credentials when they may have moved."""
+        ready = self._prepared
+        fresh = ready is not None and now - ready.checked_at < ENV_RECHECK_S
+        if ready is not None and fresh and ready.catalog is catalog:
+            return ready
+        pairs = self._catalog_profiles(catalog)
+        table = self.selector.prepare([p for _, p in pairs])
+        unavailable = frozenset(m.name for m, _ in pairs if m.missing_env(self._env))
+        if ready is not None and ready.table is table and ready.unavailable == unavailable:
+            unavailable = ready.unavailable  # keep the object whose hash the cache keys hold
+        else:
+            self._models.clear()
+        self._prepared = _Prepared(catalog, table, unavailable, now)
+        return self._prepared
+
+    def refresh_credentials(self) -> None:
+        """Look provider keys up again on the next plan (call after keys change at run time)."""
+        self._prepared = None
+
     def classify(self, inp: ChatInput) -> tuple[TaskClassification, Tier]:
         """The classification and the tier to route to (forced by `auto:<tier>`)."""
         max_tokens = inp.params.get("max_tokens") or inp.params.get("max_completion_tokens")
@@ -94,23 +140,43 @@ class AutoRouter:
         return classification, classification.tier
 
     def _nothing_qualifies(
-        self, tier: str, category: str, selection: Selection, candidates: list[Candidate]
+        self,
+        selection: Selection,
+        unavailable: frozenset[str],
+        live: Mapping[str, ModelLiveState] | None,
+        now: float,
     ) -> errors.GatewayError:
         """429 with the earliest cooldown end when every usable model is cooling down, else 503."""
         details = {"excluded": selection.to_dict()["excluded"]}
-        message = f"no model can serve this {tier} {category} request: {selection.reason}"
-        usable = [c for c in candidates if c.available]
-        now = self._clock()
-        waits = [
-            c.cooled_down_until - now
-            for c in usable
-            if c.cooled_down_until is not None and c.cooled_down_until > now
-        ]
+        message = (
+            f"no model can serve this {selection.tier} {selection.category} request: "
+            f"{selection.reason}"
+        )
+        usable = [name for name, _ in selection.excluded if name not in unavailable]
+        waits = []
+        for name in usable:
+            state = live.get(name) if live else None
+            until = state.cooled_down_until if state is not None else None
+            if until is not None and until > now:
+                waits.append(until - now)
         if usable and len(waits) == len(usable):
             return errors.RateLimited(
                 message, code="all_models_cooling_down", retry_after=min(waits), details=details
             )
         return errors.AllAttemptsFailed(message, details=details)
+
+    def _fallback_models(self, selection: Selection, catalog: Catalog) -> list[CatalogModel]:
+        # Keyed by the ranking tuple, which a cached decision shares (a cooldown refresh
+        # copies the Selection, not its ranking); the stored ranking keeps the id from reuse.
+        ranking = selection.ranking
+        hit = self._models.get(id(ranking))
+        if hit is not None and hit[0] is ranking:
+            return list(hit[1])
+        models = [m for name in selection.fallback_order if (m := catalog.get(name)) is not None]
+        if len(self._models) >= 4096:
+            self._models.clear()
+        self._models[id(ranking)] = (ranking, models)
+        return list(models)
 
     def plan(
         self, inp: ChatInput, catalog: Catalog, live: Mapping[str, ModelLiveState] | None = None
@@ -118,41 +184,25 @@ class AutoRouter:
         """Rank every catalog model for this request; the ranking is the fallback order.
 
         `live` is the shared state's snapshot (health, cooldowns, headroom) by model name; a
-        model missing from it counts as healthy with its whole budget.
+        model missing from it counts as healthy with its whole budget. Everything that depends
+        only on the catalog is prepared once; an unchanged live state reuses the last ranking.
         """
         classification, tier = self.classify(inp)
-        live = live or {}
-        candidates = []
-        for model, profile in self._catalog_profiles(catalog):
-            available = not model.missing_env(self._env)
-            state = live.get(model.name)
-            if state is None:
-                candidates.append(Candidate(profile=profile, available=available))
-                continue
-            candidates.append(
-                Candidate(
-                    profile=profile,
-                    available=available,
-                    healthy=state.healthy,
-                    cooled_down_until=state.cooled_down_until,
-                    headroom=state.headroom,
-                    latency_p50_ms=state.latency_p50_ms,
-                    error_rate=state.error_rate,
-                )
-            )
+        now = self._clock()
+        ready = self._prepare(catalog, now)
         max_tokens = inp.params.get("max_tokens") or 0
-        selection = self.selector.select_model(
-            candidates,
-            tier=tier,
-            category=classification.category,
+        selection = ready.table.select(
+            tier,
+            classification.category,
+            live=live,
+            unavailable=ready.unavailable,
             required_context=estimate_prompt_tokens(inp.messages) + int(max_tokens),
-            now=self._clock(),
+            now=now,
         )
         if selection.model is None:
-            raise self._nothing_qualifies(tier, classification.category, selection, candidates)
-        models = [m for name in selection.fallback_order if (m := catalog.get(name)) is not None]
+            raise self._nothing_qualifies(selection, ready.unavailable, live, now)
         return RoutePlan(
-            models=models,
+            models=self._fallback_models(selection, catalog),
             explicit=False,
             tier=tier,
             category=classification.category,

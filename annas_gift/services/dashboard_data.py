@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annas_gift.catalog.registry import CatalogModel
 from annas_gift.core.events import UsageStat, utc_hour
-from annas_gift.routing.task_classifier import factor_contributions
 from annas_gift.state import GatewayState
 from annas_gift.storage.models import ClassificationRow, SelectionRow, UsageRecord
 from annas_gift.storage.repositories import (
@@ -287,19 +286,18 @@ async def routing(sessions: Sessions, window: str | None, now: datetime) -> dict
 
 def classification_dict(row: ClassificationRow) -> dict[str, Any]:
     """The classifier's verdict with each factor's value and its pull on the tier score."""
-    factors = {k: float(v) for k, v in (row.factors or {}).items()}
+    # Stored factors are the classifier's own top contributions (logit pull toward powerful).
+    pulls = {k: float(v) for k, v in (row.factors or {}).items()}
     rows = [
-        {"name": name, "value": value, "contribution": 0.0 if abs(pull) < 5e-4 else pull}
-        for name, value, pull in factor_contributions(factors)
-        if name in factors
+        {"name": name, "contribution": pull}
+        for name, pull in sorted(pulls.items(), key=lambda item: -abs(item[1]))
     ]
     return {
         "tier": row.tier,
         "category": row.category,
         "confidence": row.confidence,
         "score": row.score,
-        "factors": [r for r in rows if r["value"] or r["contribution"]],
-        "zero_factors": [r["name"] for r in rows if not (r["value"] or r["contribution"])],
+        "factors": rows,
     }
 
 

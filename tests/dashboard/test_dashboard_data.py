@@ -93,7 +93,7 @@ async def test_activity_views_on_the_database(
         ),
         usage_event(request_id="r4", created_at=now, cached=True, saved_cost_usd=0.01),
         usage_event(request_id="old", created_at=old),
-        ClassificationEvent("r2", now, "fast", "code", 0.8, 0.3, {"code_terms": 1.0}),
+        ClassificationEvent("r2", now, "fast", "code", 0.8, 0.3, {"code_block": 0.4, "wording": -1.0}),  # noqa: E501
         SelectionEvent("r2", now, "fast", "code", "openai", "gpt-small", "ranks first", 0.7,
                        80.0, {"cost": 0.5}, [{"model": "gpt-small", "status": 200}]),
         SelectionEvent("x", old, "powerful", "math", "p", "m", "old", None, None, None, None),
@@ -115,7 +115,7 @@ async def test_activity_views_on_the_database(
 
     detail = await data.request_detail(sessions, "r2")
     assert detail is not None
-    assert detail["classification"]["factors"][0]["name"] == "code_terms"
+    assert [f["name"] for f in detail["classification"]["factors"]] == ["wording", "code_block"]
     assert detail["selection"]["model"] == "gpt-small"
     assert [c["request_id"] for c in detail["calls"]] == ["r2"]
     assert await data.request_detail(sessions, "nope") is None

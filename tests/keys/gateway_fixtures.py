@@ -45,9 +45,9 @@ def model_list(base_url: str) -> list[dict[str, Any]]:
 
     return [
         # A strong benchmark: auto's selector picks it over the cheap one when budgets allow.
-        entry("budget", PRICE_OUT, benchmark_id="openai/gpt-oss-120b"),
+        entry("budget", PRICE_OUT, benchmark_id="google/gemma-4-31b-it"),  # has an arena rating
         entry("overrun", PRICE_OUT),
-        entry("cheap", PRICE_OUT / 100),
+        entry("cheap", PRICE_OUT / 100, categories=["code"]),  # not a chat pick on its merits
         entry("other", PRICE_OUT),
     ]
 

@@ -1,6 +1,8 @@
-"""Category → benchmark mapping, blended scores and the benchmark-only fallback order."""
+"""Category → benchmark mapping, published-only blends and the benchmark-only fallback order."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -13,13 +15,8 @@ from annas_gift.routing.categorization import (
 from annas_gift.routing.types import CATEGORIES, Category, ModelBenchmarks, ModelProfile, Tier
 
 
-def bm(
-    mmlu: float | None = None,
-    hellaswag: float | None = None,
-    gsm8k: float | None = None,
-    humaneval: float | None = None,
-) -> ModelBenchmarks:
-    return ModelBenchmarks("x", mmlu=mmlu, hellaswag=hellaswag, gsm8k=gsm8k, humaneval=humaneval)
+def bm(**scores: Any) -> ModelBenchmarks:
+    return ModelBenchmarks("x", **scores)
 
 
 def profile(
@@ -33,76 +30,80 @@ def profile(
     )
 
 
-def test_every_category_is_mapped_with_positive_weights() -> None:
+def test_every_category_is_mapped_with_positive_weights_summing_to_one() -> None:
     assert set(CATEGORY_BENCHMARKS) == set(CATEGORIES)
     for blend in CATEGORY_BENCHMARKS.values():
         assert blend
         assert all(weight > 0 for _, weight in blend)
+        assert sum(weight for _, weight in blend) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
     ("category", "label"),
     [
-        ("code", "HumanEval"),
-        ("math", "GSM8K"),
-        ("knowledge", "MMLU"),
-        ("reading", "MMLU"),
-        ("writing", "HellaSwag+MMLU"),
-        ("chat", "HellaSwag+MMLU"),
+        ("code", "LiveCodeBench+SWE-bench Verified+HumanEval"),
+        ("math", "AIME+MATH-500+GSM8K"),
+        ("knowledge", "MMLU-Pro+GPQA Diamond+MMLU"),
+        ("reading", "IFEval+LMArena (text)"),
+        ("writing", "LMArena (text)+IFEval"),
+        ("chat", "LMArena (text)"),
     ],
 )
 def test_mapping_and_labels(category: Category, label: str) -> None:
     assert benchmark_label(category) == label
 
 
-FULL = bm(mmlu=80.0, hellaswag=90.0, gsm8k=70.0, humaneval=60.0)
+def test_hellaswag_no_longer_decides_a_category() -> None:
+    assert all(b != "hellaswag" for blend in CATEGORY_BENCHMARKS.values() for b, _ in blend)
 
 
 @pytest.mark.parametrize(
     ("benchmarks", "category", "expected"),
     [
-        (FULL, "code", 60.0),
-        (FULL, "math", 70.0),
-        (FULL, "knowledge", 80.0),
-        (FULL, "reading", 80.0),
-        (FULL, "writing", 85.0),  # 50/50 blend of HellaSwag and MMLU
-        (FULL, "chat", 85.0),
-        (bm(mmlu=80.0), "chat", 80.0),  # unknown HellaSwag: MMLU alone, not averaged with 0
-        (bm(hellaswag=90.0), "writing", 90.0),
+        (bm(livecodebench=80.0, swe_bench_verified=60.0, humaneval=90.0), "code", 75.0),
+        (bm(humaneval=90.0), "code", 90.0),  # the known one alone, not averaged with zeros
+        (bm(aime=90.0, gsm8k=80.0), "math", pytest.approx((0.45 * 90 + 0.2 * 80) / 0.65)),
+        (bm(mmlu_pro=70.0, gpqa_diamond=60.0, mmlu=80.0), "knowledge", pytest.approx(68.0)),
+        (bm(arena_elo=1400.0), "chat", 80.0),  # 1000 Elo -> 0 points, 1500 -> 100
+        (bm(arena_elo=1700.0), "chat", 100.0),  # clamped
+        (bm(ifeval=80.0, arena_elo=1300.0), "reading", pytest.approx(0.6 * 80 + 0.4 * 60)),
         (bm(mmlu=80.0), "code", None),
+        (bm(hellaswag=90.0), "writing", None),
         (bm(), "knowledge", None),
         (None, "math", None),
     ],
 )
-def test_benchmark_score_for(
-    benchmarks: ModelBenchmarks | None, category: Category, expected: float | None
+def test_benchmark_score_for_uses_published_numbers_only(
+    benchmarks: ModelBenchmarks | None, category: Category, expected: object
 ) -> None:
     assert benchmark_score_for(benchmarks, category) == expected
 
 
-def test_fallback_order_by_score_unknown_last() -> None:
+def test_fallback_order_by_score_an_estimate_never_beats_a_known_good_score() -> None:
     models = [
         profile("c-unknown"),
-        profile("b-weak", benchmarks=bm(humaneval=40.0)),
-        profile("a-strong", benchmarks=bm(humaneval=90.0)),
+        profile("b-weak", benchmarks=bm(livecodebench=40.0)),
+        profile("a-strong", benchmarks=bm(livecodebench=90.0)),
     ]
+    # The unknown model is estimated below the median (65) with a penalty: below the known good
+    # one, but above one that is known to be bad (40).
     assert get_category_fallback_order("code", "fast", models) == [
         "a-strong",
-        "b-weak",
         "c-unknown",
+        "b-weak",
     ]
 
 
 def test_fallback_order_ties_by_name_regardless_of_input_order() -> None:
-    models = [profile(n, benchmarks=bm(gsm8k=50.0)) for n in ("zeta", "alpha", "mid")]
+    models = [profile(n, benchmarks=bm(aime=50.0)) for n in ("zeta", "alpha", "mid")]
     assert get_category_fallback_order("math", "fast", models) == ["alpha", "mid", "zeta"]
     assert get_category_fallback_order("math", "fast", models[::-1]) == ["alpha", "mid", "zeta"]
 
 
 def test_fallback_order_requested_tier_first() -> None:
     models = [
-        profile("fast-best", tier="fast", benchmarks=bm(mmlu=95.0)),
-        profile("powerful-weak", tier="powerful", benchmarks=bm(mmlu=50.0)),
+        profile("fast-best", tier="fast", benchmarks=bm(gpqa_diamond=95.0)),
+        profile("powerful-weak", tier="powerful", benchmarks=bm(gpqa_diamond=50.0)),
     ]
     assert get_category_fallback_order("knowledge", "powerful", models) == [
         "powerful-weak",
@@ -116,8 +117,8 @@ def test_fallback_order_requested_tier_first() -> None:
 
 def test_fallback_order_models_listing_the_category_first() -> None:
     models = [
-        profile("generalist", categories=("chat",), benchmarks=bm(humaneval=95.0)),
-        profile("coder", categories=("code",), benchmarks=bm(humaneval=70.0)),
+        profile("generalist", categories=("chat",), benchmarks=bm(livecodebench=95.0)),
+        profile("coder", categories=("code",), benchmarks=bm(livecodebench=70.0)),
     ]
     assert get_category_fallback_order("code", "fast", models) == ["coder", "generalist"]
 

@@ -10,9 +10,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from annas_gift.routing.features import STRUCTURAL
 from annas_gift.routing.task_classifier import (
     DEFAULT_MODEL,
-    FACTOR_NAMES,
+    TOP_FACTORS,
+    WORDING,
     TaskClassification,
     classify_task,
 )
@@ -97,9 +99,15 @@ def check(result: TaskClassification) -> None:
     assert 0.0 <= result.score <= 1.0
     assert 0.0 <= result.confidence <= 1.0
     assert (result.tier == "powerful") == (result.score >= DEFAULT_MODEL.threshold)
-    assert list(result.factors) == list(FACTOR_NAMES)
-    for name, value in result.factors.items():
-        assert math.isfinite(value) and 0.0 <= value <= 1.0, (name, value)
+    named = {*STRUCTURAL, WORDING}
+    for factors in (result.factors, result.category_factors):
+        assert len(factors) <= TOP_FACTORS
+        for name, value in factors.items():
+            assert name in named and math.isfinite(value) and value != 0, (name, value)
+        # Largest contribution first.
+        sizes = [abs(v) for v in factors.values()]
+        assert sizes == sorted(sizes, reverse=True)
+    assert len(result.explanation) == 3
     json.dumps(result.to_dict(), allow_nan=False)
 
 
@@ -130,7 +138,8 @@ def test_huge_inputs_stay_bounded() -> None:
     huge = "Prove that the series converges. " * 40_000  # about 1.3 MB
     result = classify_task([{"role": "user", "content": huge}])
     check(result)
-    assert result.factors["length"] == 1.0
+    assert result.tier == "powerful"
+    assert "passage_words" in result.factors
     many = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}] * 2_000
     check(classify_task(many))
     parts = [{"type": "text", "text": "x = 1\n"}] * 10_000

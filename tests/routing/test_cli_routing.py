@@ -10,8 +10,10 @@ import typer
 from typer.testing import CliRunner
 
 from annas_gift.cli_routing import register
-from annas_gift.routing.evaluate import DATA_ENV
-from annas_gift.routing.task_classifier import FACTOR_NAMES, classify_task
+from annas_gift.routing.corpus import DATA_ENV
+from annas_gift.routing.features import STRUCTURAL
+from annas_gift.routing.task_classifier import WORDING, classify_task
+from tests.routing.routing_data import write_routing_data
 
 
 @pytest.fixture
@@ -29,12 +31,13 @@ def test_classify_prints_a_table(app: typer.Typer) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["tier", "powerful"]
-    assert lines[1].split()[:2] == ["category", "math"]
+    assert lines[1].split()[0] == "category"
     assert lines[2].startswith("score")
     assert "confidence" in lines[1]
-    # Factors follow, largest contribution first: proof leads this one.
+    # Factors follow, largest contribution first: the proof cue leads this one.
     header = next(i for i, line in enumerate(lines) if line.startswith("factor"))
-    assert lines[header + 1].split()[0] == "proof"
+    assert lines[header + 1].split()[0] == "proof_cue"
+    assert lines[-3].startswith("powerful tier: this request needs a powerful model")
 
 
 def test_classify_json(app: typer.Typer) -> None:
@@ -64,8 +67,16 @@ def test_classify_jsonl_good_and_bad_lines(app: typer.Typer) -> None:
     out = [json.loads(line) for line in result.output.splitlines()]
     assert len(out) == 6  # blank lines are skipped, every other line answers
     assert out[0]["category"] == "writing"
-    assert set(out[0]) == {"tier", "category", "confidence", "score", "factors"}
-    assert list(out[0]["factors"]) == list(FACTOR_NAMES)
+    assert set(out[0]) == {
+        "tier",
+        "category",
+        "confidence",
+        "score",
+        "factors",
+        "category_factors",
+        "explanation",
+    }
+    assert set(out[0]["factors"]) <= {*STRUCTURAL, WORDING}
     assert out[1]["error"].startswith("line 3: invalid JSON")
     assert out[2]["category"] == "math"
     assert "error" in out[3] and "error" in out[4]
@@ -82,32 +93,20 @@ def test_classify_jsonl_survives_bad_bytes(app: typer.Typer) -> None:
     assert [("error" in o) for o in out] == [False, True, False]
 
 
-def _write_data(folder: Path) -> None:
-    rows = [
-        {
-            "prompt": "Add 3 4 5 6 7 8 9 10 11 12",
-            "source": "gsm8k",
-            "weak_correct": False,
-            "strong_correct": True,
-        },
-        {
-            "prompt": "What is 2 plus 2?",
-            "source": "gsm8k",
-            "weak_correct": True,
-            "strong_correct": True,
-        },
-    ]
-    (folder / "routellm_gsm8k_mmlu.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    questions = [{"question_id": 1, "category": "writing", "turns": ["Write a haiku.", "More."]}]
-    (folder / "mt_bench_questions.jsonl").write_text(json.dumps(questions[0]) + "\n")
-
-
-def test_eval_classifier_prints_tables(app: typer.Typer, tmp_path: Path) -> None:
-    _write_data(tmp_path)
+@pytest.mark.slow
+def test_eval_classifier_prints_the_comparison(app: typer.Typer, tmp_path: Path) -> None:
+    write_routing_data(tmp_path)
     result = runner.invoke(app, ["eval-classifier", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "| slice |" in result.output
-    assert "| writing | writing | 1/1 |" in result.output
+    header = next(line for line in result.output.splitlines() if line.startswith("| metric"))
+    assert header.split(" | ")[1:] == [
+        "length (>= 1 words)",
+        "LiteLLM complexity_router",
+        "previous classifier",
+        "learned classifier |",
+    ]
+    assert "| tier AUC: MATH level 1 vs 5 | 1.000 |" in result.output
+    assert "median µs per prompt" in result.output
 
 
 def test_eval_classifier_explains_missing_data(
@@ -116,4 +115,4 @@ def test_eval_classifier_explains_missing_data(
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "nowhere"))
     result = runner.invoke(app, ["eval-classifier"])
     assert result.exit_code == 2
-    assert DATA_ENV in result.output and "RouteLLM" in result.output
+    assert DATA_ENV in result.output and "data/routing" in result.output

@@ -194,3 +194,109 @@ def test_registry_parses_the_shipped_catalog() -> None:
     ollama = catalog.by_provider("ollama")[0]
     assert ollama.missing_env({}) == ["OLLAMA_API_BASE"]
     assert ollama.missing_env({"OLLAMA_API_BASE": "http://localhost:11434"}) == []
+
+
+# ── the selection on the shipped catalog ───────────────────────────────────────────────────────
+
+ALL_KEYS = {**{v: "key" for v in KEY_ENV.values()}, "OLLAMA_API_BASE": "http://localhost:11434"}
+
+# The best *published* model per (tier, category), from the numbers in benchmarks.json, among
+# the entries of the tier whose catalog entry lists the category:
+BEST_KNOWN = {
+    # gpt-oss-20b publishes SWE-bench Verified 60.7; qwen2.5-coder-7b only the saturated
+    # HumanEval (88.4); codestral nothing.
+    ("fast", "code"): "openai/gpt-oss-20b",
+    # the only fast entry listing math; AIME 2025 91.7.
+    ("fast", "math"): "openai/gpt-oss-20b",
+    # Gemma 4 31B: MMLU-Pro 85.2, GPQA Diamond 84.3; Flash-Lite and Mistral Small publish nothing.
+    ("fast", "knowledge"): "google/gemma-4-31b-it",
+    # Gemma 4 31B: LMArena text 1452, the only arena rating among fast models (Llama 3.1 8B has
+    # IFEval 80.4 but lists neither reading nor knowledge).
+    ("fast", "reading"): "google/gemma-4-31b-it",
+    ("fast", "writing"): "google/gemma-4-31b-it",
+    ("fast", "chat"): "google/gemma-4-31b-it",
+    # Qwen3.8 27B: LiveCodeBench v6 90.3 against Qwen3-Coder's SWE-bench Verified 67.0.
+    ("powerful", "code"): "qwen/qwen3.8-27b",
+    # gpt-oss-120b: AIME 2025 92.5, the only published math number among powerful models.
+    ("powerful", "math"): "openai/gpt-oss-120b",
+    # Qwen3.8 27B: GPQA Diamond 89.2 against gpt-oss-120b's 80.1.
+    ("powerful", "knowledge"): "qwen/qwen3.8-27b",
+}
+# No powerful model publishes IFEval or an arena rating, so these are estimates (documented in
+# docs/benchmarks.md): equal estimates, broken by published evidence, then name.
+ESTIMATED = {
+    ("powerful", "reading"): "openai/gpt-oss-120b",
+    ("powerful", "writing"): "google/gemini-3.8-flash",
+    ("powerful", "chat"): "google/gemini-3.8-flash",
+}
+
+
+@cache
+def shipped_selector() -> Any:
+    from annas_gift.catalog.registry import Catalog
+    from annas_gift.routing.benchmark_selector import BenchmarkSelector
+    from annas_gift.services.auto_routing import profile_of
+
+    catalog = Catalog.from_yaml(CONFIG, price=False)
+    unavailable = frozenset(m.name for m in catalog.all() if m.missing_env(ALL_KEYS))
+    assert unavailable == frozenset()
+    prepared = BenchmarkSelector().prepare([profile_of(m) for m in catalog.all()])
+    return prepared, {m.name: m.benchmark_id for m in catalog.all()}
+
+
+def test_every_tier_and_category_has_an_expectation() -> None:
+    assert set(BEST_KNOWN) | set(ESTIMATED) == {(t, c) for t in TIERS for c in CATEGORIES}
+
+
+@pytest.mark.parametrize(("tier", "category"), sorted(BEST_KNOWN))
+def test_the_chosen_model_is_the_best_known_for_its_category(tier: str, category: str) -> None:
+    prepared, benchmark_id = shipped_selector()
+    selection = prepared.select(tier, category, now=0.0, required_context=1_000)
+    winner = selection.ranking[0]
+    assert benchmark_id[winner.name] == BEST_KNOWN[(tier, category)], selection.reason
+    assert not winner.benchmark_imputed  # decided by a published number
+    assert winner.tier == tier
+    assert winner.in_category
+    # Nothing without a published number in this category ranks above it.
+    explanation = selection.explanation
+    assert explanation is not None
+    # fast math: gpt-oss-20b is the only fast entry listing math, and also leads on AIME.
+    assert explanation.decided_by in ("benchmark", "category")
+    assert explanation.benchmark is not None
+    assert explanation.benchmark_label in explanation.summary
+    assert not explanation.winner_imputed
+    assert benchmark_id[explanation.runner_up] != benchmark_id[winner.name]
+
+
+@pytest.mark.parametrize(("tier", "category"), sorted(ESTIMATED))
+def test_categories_without_published_numbers_fall_back_deterministically(
+    tier: str, category: str
+) -> None:
+    prepared, benchmark_id = shipped_selector()
+    selection = prepared.select(tier, category, now=0.0, required_context=1_000)
+    winner = selection.ranking[0]
+    assert benchmark_id[winner.name] == ESTIMATED[(tier, category)]
+    assert winner.benchmark_imputed
+    assert "estimated" in selection.reason
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_no_ties_are_decided_by_file_order(tier: str, category: str) -> None:
+    from annas_gift.catalog.registry import Catalog
+    from annas_gift.routing.benchmark_selector import BenchmarkSelector
+    from annas_gift.services.auto_routing import profile_of
+
+    profiles = [profile_of(m) for m in Catalog.from_yaml(CONFIG, price=False).all()]
+    forward = BenchmarkSelector().prepare(profiles).select(tier, category, now=0.0)  # type: ignore[arg-type]
+    backward = BenchmarkSelector().prepare(profiles[::-1]).select(tier, category, now=0.0)  # type: ignore[arg-type]
+    assert forward.fallback_order == backward.fallback_order
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_every_model_has_a_score_for_every_category(tier: str, category: str) -> None:
+    prepared, _ = shipped_selector()
+    selection = prepared.select(tier, category, now=0.0)
+    assert len(selection.ranking) == len(entries())
+    assert all(r.benchmark_score is not None for r in selection.ranking)

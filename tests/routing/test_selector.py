@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -246,17 +246,19 @@ def test_benchmark_rank_and_score_components() -> None:
         cand("d/unknown"),
     ]
     by_name = {r.name: r for r in select(models).ranking}
-    assert [by_name[n].components["benchmark_rank"] for n in ("a/best", "b/mid", "c/worst")] == [
-        1.0,
-        0.5,
-        0.0,
-    ]
+    ranks = [by_name[n].components["benchmark_rank"] for n in ("a/best", "b/mid", "c/worst")]
+    assert ranks == pytest.approx([1.0, 2 / 3, 1 / 3])
     assert by_name["a/best"].components["benchmark_score"] == pytest.approx(0.9)
     assert by_name["a/best"].benchmark_score == 90.0
-    # Unknown scores are neutral, neither rewarded nor punished.
-    assert by_name["d/unknown"].components["benchmark_rank"] == 0.5
-    assert by_name["d/unknown"].components["benchmark_score"] == 0.5
-    assert by_name["d/unknown"].benchmark_score is None
+    assert not by_name["a/best"].benchmark_imputed
+    # Unknown is estimated, flagged as such, and ranked below every published score here: it is
+    # assumed no stronger than the weakest known model of its tier, minus the penalty.
+    unknown = by_name["d/unknown"]
+    assert unknown.benchmark_imputed
+    assert unknown.benchmark_score is not None
+    assert unknown.benchmark_score < 30.0
+    assert unknown.components["benchmark_rank"] == 0.0
+    assert [p.imputed for p in unknown.benchmark_parts] == [True]
 
 
 def test_equal_benchmark_scores_share_the_better_rank() -> None:
@@ -341,3 +343,221 @@ def test_selection_is_frozen() -> None:
     result = select([cand("a/ok")])
     with pytest.raises(AttributeError):
         result.model = "b/other"  # type: ignore[misc]
+
+
+# ── imputation in the ranking ──────────────────────────────────────────────────────────────────
+
+
+def test_an_unknown_model_never_beats_a_known_good_one() -> None:
+    known_good = cand("z/known-good", humaneval=85.0)
+    also_known = cand("y/known-ok", humaneval=70.0)
+    weak = cand("x/known-weak", humaneval=40.0)
+    unknown = cand("a/unknown")  # first by name: would win any tie on name
+    result = select([unknown, weak, also_known, known_good])
+    order = result.fallback_order
+    assert order.index("z/known-good") < order.index("a/unknown")
+    assert order.index("y/known-ok") < order.index("a/unknown")
+    assert result.model == "z/known-good"
+
+
+def test_a_model_strong_elsewhere_gets_a_better_estimate_than_a_weak_one() -> None:
+    def model(name: str, gpqa: float, lcb: float | None) -> Candidate:
+        benchmarks = ModelBenchmarks(name, gpqa_diamond=gpqa, livecodebench=lcb)
+        return Candidate(ModelProfile(name, "p", "powerful", ("code",), 128_000, benchmarks))
+
+    models = [model("a/ref1", 60.0, 60.0), model("b/ref2", 80.0, 80.0), model("c/mid", 70.0, None)]
+    strong, weak = model("d/strong", 95.0, None), model("e/weak", 40.0, None)
+    by_name = {r.name: r for r in select([*models, strong, weak]).ranking}
+    assert by_name["d/strong"].benchmark_score > by_name["e/weak"].benchmark_score  # type: ignore[operator]
+
+
+# ── tie-breaks ─────────────────────────────────────────────────────────────────────────────────
+
+
+def test_equal_scores_prefer_more_published_evidence_over_name() -> None:
+    # Same code estimate for both (nothing known about code), but b publishes two benchmarks.
+    a = cand("a/no-evidence")
+    b = cand("b/evidence", mmlu=80.0)
+    c = cand("c/ref", humaneval=60.0, mmlu=80.0)
+    d = cand("d/ref", humaneval=70.0, mmlu=80.0)
+    e = cand("e/ref", humaneval=80.0, mmlu=80.0)
+    order = select([a, b, c, d, e]).fallback_order
+    assert order.index("b/evidence") < order.index("a/no-evidence")
+
+
+def test_equal_totals_are_broken_by_price_then_latency_then_name() -> None:
+    # Weight only headroom so every total is equal; the documented tie-break order remains.
+    only_headroom = SelectionWeights(0, 0, 1, 0, 0, 0)
+    cheap = cand("z/cheap", price=1e-7)
+    dear = cand("a/dear", price=1e-6)
+    assert select([dear, cheap], weights=only_headroom).fallback_order == ["z/cheap", "a/dear"]
+    quick = cand("z/quick", latency_p50_ms=100.0)
+    slow = cand("a/slow", latency_p50_ms=900.0)
+    unknown = cand("b/unknown")
+    assert select([slow, unknown, quick], weights=only_headroom).fallback_order == [
+        "z/quick",
+        "a/slow",
+        "b/unknown",
+    ]
+    twins = [cand("m/two"), cand("m/one")]
+    assert select(twins, weights=only_headroom).fallback_order == ["m/one", "m/two"]
+
+
+# ── explanation ────────────────────────────────────────────────────────────────────────────────
+
+
+def test_explanation_names_the_deciding_benchmark_and_the_runner_up() -> None:
+    def model(name: str, **scores: Any) -> Candidate:
+        provider, model_id = name.split("/")
+        benchmarks = ModelBenchmarks(model_id, **scores)
+        return Candidate(ModelProfile(name, provider, "powerful", ("code",), 0, benchmarks))
+
+    winner = model("a/coder", livecodebench=90.0, swe_bench_verified=60.0, humaneval=80.0)
+    second = model("b/other", livecodebench=70.0, swe_bench_verified=62.0, humaneval=85.0)
+    result = select([second, winner])
+    why = result.explanation
+    assert why is not None
+    assert result.model == "a/coder"
+    assert why.decided_by == "benchmark"
+    assert (why.benchmark, why.benchmark_label) == ("livecodebench", "LiveCodeBench")
+    assert (why.winner_value, why.runner_up_value) == (90.0, 70.0)
+    assert why.runner_up == "b/other"
+    assert why.runner_up_score == result.ranking[1].score
+    assert "LiveCodeBench" in why.summary
+    assert "90.0%" in why.summary
+    assert "b/other" in why.summary
+    assert "decided by LiveCodeBench" in result.reason
+
+
+def test_runner_up_is_the_best_different_model_not_the_same_one_elsewhere() -> None:
+    shared = ModelBenchmarks("vendor/model", livecodebench=90.0)
+    here = Candidate(ModelProfile("a/model", "a", "powerful", ("code",), 0, shared))
+    there = Candidate(ModelProfile("b/model", "b", "powerful", ("code",), 0, shared))
+    other = Candidate(
+        ModelProfile(
+            "c/rival", "c", "powerful", ("code",), 0, ModelBenchmarks("c", livecodebench=60.0)
+        )
+    )
+    result = select([there, other, here])
+    assert result.fallback_order == ["a/model", "b/model", "c/rival"]
+    assert result.explanation is not None
+    assert result.explanation.runner_up == "c/rival"
+    assert result.explanation.benchmark == "livecodebench"
+
+
+def test_explanation_when_live_state_decides() -> None:
+    a = cand("a/busy", humaneval=80.0, headroom=0.05)
+    b = cand("b/idle", humaneval=80.0, headroom=1.0)
+    result = select([a, b])
+    assert result.model == "b/idle"
+    why = result.explanation
+    assert why is not None
+    assert why.decided_by == "headroom"
+    assert "budget" in why.summary
+
+
+def test_explanation_for_a_tie_and_for_a_single_candidate() -> None:
+    tie = select([cand("b/x"), cand("a/y")])
+    assert tie.explanation is not None
+    assert tie.explanation.decided_by == "tie-break"
+    assert "name" in tie.explanation.summary
+    alone = select([cand("a/only")])
+    assert alone.explanation is not None
+    assert alone.explanation.decided_by == "only candidate"
+    assert alone.explanation.runner_up is None
+    assert select([]).explanation is None
+
+
+def test_explanation_is_in_the_json() -> None:
+    data = select([cand("a/ok", humaneval=80.0), cand("b/meh", humaneval=20.0)]).to_dict()
+    assert data["explanation"]["runner_up"] == "b/meh"
+    assert data["explanation"]["benchmark"] == "humaneval"
+    assert data["ranking"][0]["benchmark_parts"][0]["benchmark"] == "humaneval"
+
+
+# ── prepared catalog: static part once, live state per request ─────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Live:
+    healthy: bool = True
+    cooled_down_until: float | None = None
+    headroom: float = 1.0
+    latency_p50_ms: float | None = None
+    error_rate: float = 0.0
+
+
+def _profiles() -> list[ModelProfile]:
+    return [
+        cand("a/strong", humaneval=90.0).profile,
+        cand("b/good", humaneval=80.0).profile,
+        cand("c/small", humaneval=50.0, context=4_000).profile,
+    ]
+
+
+def test_prepared_select_matches_select_model() -> None:
+    profiles = _profiles()
+    prepared = BenchmarkSelector().prepare(profiles)
+    fast_path = prepared.select("powerful", "code", now=NOW, required_context=1_000)
+    slow_path = select([Candidate(p) for p in profiles])
+    assert fast_path.to_dict() == slow_path.to_dict()
+
+
+def test_prepared_select_applies_live_state_and_unavailability() -> None:
+    prepared = BenchmarkSelector().prepare(_profiles())
+    sick = prepared.select("powerful", "code", live={"a/strong": Live(healthy=False)}, now=NOW)
+    assert sick.model == "b/good"
+    assert sick.excluded == (("a/strong", "unhealthy"),)
+    gone = prepared.select("powerful", "code", unavailable=frozenset({"a/strong"}), now=NOW)
+    assert gone.model == "b/good"
+    assert "credentials" in gone.excluded[0][1]
+    too_long = prepared.select("powerful", "code", required_context=10_000, now=NOW)
+    assert "c/small" not in too_long.fallback_order
+
+
+def test_unchanged_live_state_reuses_the_decision_and_a_change_recomputes_it() -> None:
+    prepared = BenchmarkSelector().prepare(_profiles())
+    live = {"a/strong": Live(headroom=0.9)}
+    first = prepared.select("powerful", "code", live=live, now=NOW)
+    again = prepared.select("powerful", "code", live={"a/strong": Live(headroom=0.9)}, now=NOW)
+    assert again is first  # same signature: cached, nothing recomputed
+    changed = prepared.select("powerful", "code", live={"a/strong": Live(headroom=0.0)}, now=NOW)
+    assert changed is not first
+    assert changed.ranking[0].components["headroom"] != first.ranking[0].components["headroom"]
+
+
+def test_a_cooldown_is_not_served_from_the_cache() -> None:
+    prepared = BenchmarkSelector().prepare(_profiles())
+    live = {"a/strong": Live(cooled_down_until=NOW + 30)}
+    now = prepared.select("powerful", "code", live=live, now=NOW)
+    later = prepared.select("powerful", "code", live=live, now=NOW + 20)
+    assert "30s left" in dict(now.excluded)["a/strong"]
+    assert "10s left" in dict(later.excluded)["a/strong"]
+    over = prepared.select("powerful", "code", live=live, now=NOW + 31)
+    assert over.model == "a/strong"
+
+
+def test_the_shared_states_live_record_is_accepted() -> None:
+    from annas_gift.state import ModelLiveState
+
+    state = ModelLiveState(
+        healthy=False,
+        breaker="closed",
+        cooled_down_until=None,
+        headroom=1.0,
+        latency_p50_ms=None,
+        error_rate=0.0,
+        remaining={},
+        last_error=None,
+        last_check=None,
+    )
+    prepared = BenchmarkSelector().prepare(_profiles())
+    assert prepared.select("powerful", "code", live={"a/strong": state}, now=NOW).model == "b/good"
+
+
+def test_prepare_is_reused_for_the_same_profiles() -> None:
+    selector = BenchmarkSelector()
+    profiles = _profiles()
+    assert selector.prepare(profiles) is selector.prepare(profiles)
+    assert selector.prepare(profiles) is selector.prepare(list(profiles))
+    assert selector.prepare(profiles[:2]) is not selector.prepare(profiles)

@@ -117,3 +117,65 @@ def test_deterministic_and_independent_of_input_order(
     assert other.fallback_order == first.fallback_order
     assert other.model == first.model
     assert sorted(other.excluded) == sorted(first.excluded)
+
+
+ALLOWED_DECIDERS = {
+    "benchmark",
+    "category",
+    "tier",
+    "headroom",
+    "cost",
+    "latency",
+    "health",
+    "tie-break",
+    "only candidate",
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(cands=candidates, **request)
+def test_explanation_is_about_the_ranking(
+    cands: list[Candidate], tier: str, category: str, required_context: int, now: float
+) -> None:
+    result = BenchmarkSelector().select_model(
+        cands,
+        tier=tier,  # type: ignore[arg-type]
+        category=category,  # type: ignore[arg-type]
+        required_context=required_context,
+        now=now,
+    )
+    why = result.explanation
+    if not result.ranking:
+        assert why is None
+        return
+    assert why is not None
+    assert why.decided_by in ALLOWED_DECIDERS
+    assert why.summary
+    if len(result.ranking) > 1:
+        assert why.runner_up in result.fallback_order[1:]
+    if why.benchmark is not None:
+        assert why.winner_value is None or 0.0 <= why.winner_value <= 100.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(cands=candidates, **request)
+def test_prepared_select_by_name_equals_select_model(
+    cands: list[Candidate], tier: str, category: str, required_context: int, now: float
+) -> None:
+    unique = list({c.name: c for c in cands}.values())  # by-name live state needs unique names
+    selector = BenchmarkSelector()
+    kwargs = {"tier": tier, "category": category, "required_context": required_context, "now": now}
+    slow = selector.select_model(unique, **kwargs)  # type: ignore[arg-type]
+    prepared = BenchmarkSelector().prepare([c.profile for c in unique])
+    fast = prepared.select(
+        live={c.name: c for c in unique},
+        unavailable=frozenset(c.name for c in unique if not c.available),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert fast.to_dict() == slow.to_dict()
+    again = prepared.select(
+        live={c.name: c for c in unique},
+        unavailable=frozenset(c.name for c in unique if not c.available),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert again.to_dict() == fast.to_dict()  # a cache hit returns the same decision

@@ -9,20 +9,23 @@ from pydantic import BaseModel
 
 from annas_gift.api.deps import CatalogDep, Chat, KeyId, PlannerDep
 from annas_gift.api.routes.common import json_body, read_body, to_chat_input
-from annas_gift.api.schemas.native import ChatRequest
+from annas_gift.api.schemas.native import ChatRequest, DecisionExplanation
 from annas_gift.core.types import AUTO_MODELS
+from annas_gift.services.auto_routing import explain_plan
 
 routes = APIRouter(prefix="/api/v1", tags=["routing"])
 
 
 class ClassifyResponse(BaseModel):
-    """What `auto` would do with this request: the classification and the ranked selection."""
+    """What `auto` would do with this request: the classification, the ranked selection, and
+    both in plain words (`explanation`)."""
 
     tier: str
     category: str
     classification: dict[str, Any]
     selection: dict[str, Any]
     fallback_order: list[str]
+    explanation: DecisionExplanation
 
 
 @routes.post("/classify", response_model=ClassifyResponse, openapi_extra=json_body(ChatRequest))
@@ -37,7 +40,8 @@ async def classify(
     # The same live view of health and headroom that a real auto request would be ranked with.
     plan = planner.plan(inp, catalog, await chat.live_state())
     # An auto plan always carries its decision; the checks narrow the types for mypy.
-    if plan.classification is None or plan.selection is None:
+    explained = explain_plan(plan)
+    if plan.classification is None or plan.selection is None or explained is None:
         raise ValueError("the planner returned a plan without its decision")
     return ClassifyResponse(
         tier=plan.tier or plan.classification.tier,
@@ -45,4 +49,5 @@ async def classify(
         classification=plan.classification.to_dict(),
         selection=plan.selection.to_dict(),
         fallback_order=[m.name for m in plan.models],
+        explanation=DecisionExplanation.model_validate(explained.to_dict()),
     )

@@ -19,6 +19,7 @@ from annas_gift.api.schemas.native import (
     AttemptInfo,
     ChatRequest,
     ChatResponse,
+    DecisionExplanation,
     ModelInfo,
     ModelStatus,
     ProviderStatus,
@@ -29,6 +30,8 @@ from annas_gift.api.schemas.native import (
 from annas_gift.catalog.registry import CatalogModel
 from annas_gift.core.errors import InsufficientPermissions, InvalidRequest, NotFound
 from annas_gift.core.types import RequestContext
+from annas_gift.services.auto_routing import explain_plan
+from annas_gift.services.types import RoutePlan
 from annas_gift.state import GatewayState
 
 routes = APIRouter(prefix="/api/v1", tags=["native"])
@@ -77,7 +80,13 @@ async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | St
         attempts=[AttemptInfo(**a.to_dict()) for a in result.attempts],
         classification=plan.classification.to_dict() if plan.classification else None,
         selection=plan.selection.to_dict() if plan.selection else None,
+        explanation=_explanation(plan),
     )
+
+
+def _explanation(plan: RoutePlan) -> DecisionExplanation | None:
+    explained = explain_plan(plan)
+    return DecisionExplanation.model_validate(explained.to_dict()) if explained else None
 
 
 def _model_info(model: CatalogModel) -> ModelInfo:

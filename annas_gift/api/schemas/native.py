@@ -42,6 +42,42 @@ class AttemptInfo(BaseModel):
     latency_ms: float
 
 
+class ExplanationFactor(BaseModel):
+    """One named feature of the request and how far it pushed the classifier (logit units)."""
+
+    name: str = Field(description="the classifier's feature name, e.g. proof_cue")
+    label: str = Field(description="the same in plain words")
+    contribution: float = Field(description="+ pushes towards the decision's side, - against")
+
+
+class DecisionExplanation(BaseModel):
+    """Why `auto` chose this model, in plain words: top factors, deciding benchmark, runner-up."""
+
+    summary: str = Field(description="the whole decision in a few sentences")
+    tier: str
+    tier_reason: str
+    category: str
+    category_reason: str
+    factors: list[ExplanationFactor] = Field(
+        description="largest contributions to the tier score (+ = needs a powerful model)"
+    )
+    category_factors: list[ExplanationFactor] = Field(
+        description="what set the chosen category apart from the others"
+    )
+    model: str | None
+    choice_reason: str = Field(description="why this model and not the runner-up")
+    decided_by: str | None = Field(
+        description="benchmark, headroom, cost, latency, health, tier, category or tie-break"
+    )
+    benchmark: str | None = Field(description="the benchmark that decided the choice")
+    benchmark_label: str | None
+    model_value: float | None = Field(description="the chosen model on it, 0..100 points")
+    model_value_estimated: bool = Field(description="true when not published but imputed")
+    runner_up: str | None = Field(description="the best-ranked different model")
+    runner_up_value: float | None
+    runner_up_value_estimated: bool
+
+
 class ChatResponse(BaseModel):
     """The answer plus everything the gateway decided and measured."""
 
@@ -63,6 +99,9 @@ class ChatResponse(BaseModel):
     attempts: list[AttemptInfo]
     classification: dict[str, Any] | None = None
     selection: dict[str, Any] | None = None
+    explanation: DecisionExplanation | None = Field(
+        default=None, description="for auto requests: the routing decision in plain words"
+    )
 
 
 class ModelInfo(BaseModel):
