@@ -1,4 +1,4 @@
-"""Connection limits for the gateway's HTTP server and the uvicorn configuration that applies them."""
+"""Connection limits for the gateway's HTTP server, and the uvicorn configuration applying them."""
 
 from __future__ import annotations
 

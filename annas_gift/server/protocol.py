@@ -256,7 +256,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._linger_timer = self.loop.call_later(seconds, self.transport.close)
 
     def _client_label(self) -> str:
-        return "%s:%d" % self.client if self.client else "client"
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "client"
 
 
 def protocol_class(limits: ServerLimits) -> type[GuardedHttpToolsProtocol]:

@@ -1,4 +1,4 @@
-"""A tiny ASGI app and a real uvicorn server around it (thread or subprocess) for the limit tests."""
+"""A tiny ASGI app, and the real uvicorn server around it (thread or subprocess), for the tests."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def tiny_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """`/` answers ok (with the client port), `/echo` counts the body, `/sse` streams for a while."""
+    """`/` and `/echo` read the body and report its size; `/sse?seconds=N` streams for N s."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -44,28 +44,38 @@ async def tiny_app(scope: Scope, receive: Receive, send: Send) -> None:
     if path == "/sse":
         seconds = float(scope["query_string"].decode().partition("=")[2] or 1)
         await send(
-            {"type": "http.response.start", "status": 200,
-             "headers": [(b"content-type", b"text/event-stream")]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
         )
         deadline = time.monotonic() + seconds
         i = 0
         while time.monotonic() < deadline:
-            await send({"type": "http.response.body", "body": b"data: %d\n\n" % i, "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": b"data: %d\n\n" % i, "more_body": True}
+            )
             i += 1
             await asyncio.sleep(0.1)
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
         return
     body = json.dumps({"path": path, "bytes": size, "client_port": scope["client"][1]}).encode()
     await send(
-        {"type": "http.response.start", "status": 200,
-         "headers": [(b"content-type", b"application/json"),
-                     (b"content-length", str(len(body)).encode())]}
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
     )
     await send({"type": "http.response.body", "body": body})
 
 
 class ServerThread:
-    """`app` under the real uvicorn server (guarded protocol) on a free loopback port, in a thread."""
+    """`app` under the real uvicorn server (guarded protocol) on a free loopback port."""
 
     def __init__(self, app: Any, limits: ServerLimits) -> None:
         config = build_config(app, host="127.0.0.1", port=0, log_level="warning", limits=limits)
@@ -100,8 +110,10 @@ def _gateway_app(workdir: Path) -> Any:
 
     settings = load_settings(
         auth={"api_keys": ["sk-test-key"]},
-        storage={"database_url": f"sqlite+aiosqlite:///{workdir / 'gw.db'}",
-                 "spool_path": str(workdir / "spool.jsonl")},
+        storage={
+            "database_url": f"sqlite+aiosqlite:///{workdir / 'gw.db'}",
+            "spool_path": str(workdir / "spool.jsonl"),
+        },
         server={"access_log": False},
     )
     # The upstream is never called: these tests are about what happens before any route runs.
