@@ -40,8 +40,10 @@ class ServerLimits:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"server limit {field.name} must be a positive number: {value!r}")
+            kind = int if field.type == "int" else int | float
+            if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
+                noun = "integer" if kind is int else "number"
+                raise ValueError(f"server limit {field.name} must be a positive {noun}: {value!r}")
 
     @classmethod
     def from_settings(cls, section: Any) -> ServerLimits:

@@ -20,6 +20,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from annas_gift.server.config import ServerLimits
 from annas_gift.upstream.errors import GatewayError
 
+_REFUSAL_LOG_INTERVAL_S = 10.0
+
 
 class _Phase(enum.Enum):
     IDLE = 0  # no request in progress: new connection or between keep-alive requests
@@ -56,17 +58,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol that enforces `limits` on every connection it serves."""
 
     limits: ClassVar[ServerLimits] = ServerLimits()
+    _last_refusal_log: ClassVar[float] = float("-inf")
+    _refused_since_log: ClassVar[int] = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._phase = _Phase.IDLE
         self._head_bytes = 0  # raw bytes read for the current head (an upper bound of its size)
-        self._head_fields = 0  # URL + header names + values of the current head, exactly
+        self._head_uncounted = False  # part of the current head came in an uncounted read
         self._body_window_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
         self._closing = False  # answered with an error: discard whatever the client still sends
+        self._pending_reply: bytes | None = None
 
     # Connection lifecycle
 
@@ -78,7 +83,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 # A flood: do not even spend a reply and a linger on it.
                 transport.abort()
                 return
-            self.logger.warning("connection refused: %d open", len(self.connections) - 1)
+            self._warn_refused()
             message = (
                 "The server has too many open connections "
                 f"(limit {self.limits.max_connections}); retry shortly."
@@ -125,7 +130,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.send_400_response(msg)
             return
         phase = self._phase
-        if phase is _Phase.HEAD:
+        if phase is _Phase.IDLE:
+            self._head_uncounted = False  # the read ended with a request: the next one counts
+        elif phase is _Phase.HEAD:
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse_head_too_large()
             elif self._head_timer is None:
@@ -144,24 +151,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """A new request starts: its head is being read."""
         super().on_message_begin()
         self._phase = _Phase.HEAD
-        self._head_fields = 0
-
-    def on_url(self, url: bytes) -> None:
-        """Count the URL towards the head limit."""
-        super().on_url(url)
-        self._head_fields += len(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        """Count a header towards the head limit."""
-        super().on_header(name, value)
-        self._head_fields += len(name) + len(value)
 
     def on_headers_complete(self) -> None:
         """The head is complete: check its size, stop its timer, hand it to the app."""
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        if self._head_fields > self.limits.max_header_bytes:
+        limit = self.limits.max_header_bytes
+        # The raw byte count (this whole read included) bounds the head from above, so the exact
+        # sum is only needed for a big head that arrived complete in one read.
+        if (self._head_bytes > limit or self._head_uncounted) and self._head_size() > limit:
             self._refuse_head_too_large()
             raise _Refused
         self._phase = _Phase.BODY
@@ -174,9 +173,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._body_timer = None
         self._phase = _Phase.IDLE
         self._head_bytes = 0
+        # The rest of this read (a pipelined request) is not in the count: check it exactly.
+        self._head_uncounted = True
         super().on_message_complete()
 
     # Limits
+
+    def _head_size(self) -> int:
+        """URL plus header names and values of the head just parsed."""
+        return len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
 
     def _refuse_head_too_large(self) -> None:
         limit = self.limits.max_header_bytes
@@ -229,6 +234,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 timer.cancel()
         self._head_timer = self._body_timer = None
         cycle = self.cycle
+        reply = error_reply(status, code, message, self.server_state.default_headers)
+        if (
+            self._phase is not _Phase.BODY
+            and cycle is not None
+            and not cycle.response_complete
+            and not self.pipeline
+        ):
+            # A pipelined head behind a request still being answered: reply once that is done.
+            self._pending_reply = reply
+            return
         if self._phase is _Phase.BODY:
             # The cycle is this request's: answer only if the app has not started a response.
             may_answer = cycle is None or not cycle.response_started
@@ -243,8 +258,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         self.logger.info("%s: %d %s", self._client_label(), status, code)
-        self.transport.write(error_reply(status, code, message, self.server_state.default_headers))
+        self.transport.write(reply)
         self._linger(self.limits.linger_s if linger is None else linger)
+
+    def on_response_complete(self) -> None:
+        """After a response, send a refusal that waited for it, or carry on as usual."""
+        reply, self._pending_reply = self._pending_reply, None
+        if reply is None:
+            super().on_response_complete()
+            return
+        self.server_state.total_requests += 1
+        if not self.transport.is_closing():
+            self.transport.write(reply)
+            self._linger(self.limits.linger_s)
 
     def _linger(self, seconds: float) -> None:
         # Closing with unread input makes the kernel send a reset, which can destroy the reply
@@ -255,10 +281,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write_eof()
         self._linger_timer = self.loop.call_later(seconds, self.transport.close)
 
+    def _warn_refused(self) -> None:
+        # One line per interval, not one per refused connection: a flood must not flood the log.
+        cls = type(self)
+        cls._refused_since_log += 1
+        now = self.loop.time()
+        if now - cls._last_refusal_log >= _REFUSAL_LOG_INTERVAL_S:
+            self.logger.warning(
+                "refused %d connection(s): %d open, server.max_connections is %d",
+                cls._refused_since_log,
+                len(self.connections) - 1,
+                self.limits.max_connections,
+            )
+            cls._last_refusal_log = now
+            cls._refused_since_log = 0
+
     def _client_label(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "client"
 
 
 def protocol_class(limits: ServerLimits) -> type[GuardedHttpToolsProtocol]:
     """A protocol class bound to `limits`, to pass as uvicorn's `http` setting."""
-    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
+    namespace = {"limits": limits, "_last_refusal_log": float("-inf"), "_refused_since_log": 0}
+    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), namespace)

@@ -73,6 +73,22 @@ def test_complete_head_over_the_limit_in_one_write_gets_431(
 
 
 @pytest.mark.slow
+def test_oversized_head_pipelined_behind_a_normal_request_gets_431(
+    gateway_process: ServerProcess,
+) -> None:
+    small = b"GET /health HTTP/1.1\r\nHost: gateway\r\n\r\n"
+    big = b"GET /health HTTP/1.1\r\nHost: gateway\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n"
+    with connect(gateway_process.port) as sock:
+        sock.sendall(small + big)  # one write: the second head arrives in the same read
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK")
+    assert b"HTTP/1.1 431 Request Header Fields Too Large" in data
+    assert data.endswith(b'"code":"headers_too_large","param":null}}')
+
+
+@pytest.mark.slow
 def test_ten_huge_heads_do_not_grow_the_server(gateway_process: ServerProcess) -> None:
     def wave(count: int) -> list[socket.socket]:
         socks = [connect(gateway_process.port) for _ in range(count)]

@@ -30,6 +30,12 @@ def test_non_positive_limits_are_refused(field: str, value: object) -> None:
         ServerLimits(**{field: value})  # type: ignore[arg-type]
 
 
+def test_byte_and_count_limits_must_be_integers() -> None:
+    with pytest.raises(ValueError, match="max_header_bytes must be a positive integer"):
+        ServerLimits(max_header_bytes=1.5)  # type: ignore[arg-type]
+    assert ServerLimits(header_timeout_s=1).header_timeout_s == 1
+
+
 def test_limits_from_a_settings_section_take_its_values_and_default_the_rest() -> None:
     section = SimpleNamespace(max_connections=10, header_timeout_s=2.5, port=8000)
     limits = ServerLimits.from_settings(section)
