@@ -29,6 +29,7 @@ class PromptFilter(logging.Filter):
 
 
 PROMPT_FILTER = PromptFilter("prompt-safety")
+_raised: set[str] = set()  # loggers whose level install() raised, to restore on log_prompts
 
 
 def install(*, log_prompts: bool = False) -> None:
@@ -37,11 +38,15 @@ def install(*, log_prompts: bool = False) -> None:
     if log_prompts:  # the operator asked for bodies in the logs: undo an earlier install
         for target in (*handlers, *(logging.getLogger(n) for n in BODY_LOGGERS)):
             target.removeFilter(PROMPT_FILTER)
+        for name in _raised:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        _raised.clear()
         return
     for name in BODY_LOGGERS:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.INFO:
             logger.setLevel(logging.INFO)
+            _raised.add(name)
         logger.addFilter(PROMPT_FILTER)  # addFilter ignores a filter already present
     for handler in handlers:
         handler.addFilter(PROMPT_FILTER)
