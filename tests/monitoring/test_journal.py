@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import signal
 import subprocess
@@ -11,8 +12,13 @@ import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tracker_probes import count
 
@@ -228,3 +234,37 @@ async def test_fsync_thread_syncs_what_was_written(
         assert synced  # within a few intervals of the write
     finally:
         journal.close(release_all=True)
+
+
+def _proposed_migration() -> ModuleType:
+    path = ROOT / "annas_gift/migrations/proposed/0003_usage_request_id_unique.py"
+    spec = importlib.util.spec_from_file_location("proposed_0003", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_proposed_migration_dedupes_then_refuses_duplicates(
+    engine: AsyncEngine, sessions: Sessions, usage_event: Make
+) -> None:
+    twice = _event(usage_event, 1)
+    await write_events(sessions, [twice, twice, _event(usage_event, 2)])
+    migration = _proposed_migration()
+
+    def run(step: str) -> Callable[[Connection], None]:
+        def apply(conn: Connection) -> None:
+            with Operations.context(MigrationContext.configure(conn)):
+                getattr(migration, step)()
+
+        return apply
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run("upgrade"))
+    assert await count(sessions) == 2
+    with pytest.raises(IntegrityError):
+        await write_events(sessions, [twice])
+    async with engine.begin() as conn:
+        await conn.run_sync(run("downgrade"))
+    await write_events(sessions, [twice])  # the index is gone again
+    assert await count(sessions) == 3
