@@ -151,7 +151,7 @@ class AcademicSettings(_Section):
     @field_validator("weights")
     @classmethod
     def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
-        from annas_gift.routing.benchmark_selector import COMPONENTS
+        from annas_gift.core.names import COMPONENTS
 
         for name in value:
             if name not in COMPONENTS:
@@ -189,7 +189,7 @@ class VPNSettings(_Section):
     def _known_policy(cls, value: str) -> str:
         # The rotation module owns the names and aliases; checked here so that every command
         # (not only `serve`) refuses a bad value at settings load.
-        from annas_gift.upstream.vpn_policies import normalize_policy
+        from annas_gift.core.names import normalize_policy
 
         normalize_policy(value)
         return value

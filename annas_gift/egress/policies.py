@@ -8,26 +8,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# Re-exported: the names live in core so that settings can validate them.
+from annas_gift.core.names import POLICIES as POLICIES
+from annas_gift.core.names import normalize_policy as normalize_policy
 from annas_gift.storage.repositories.vpn import mask_url
-
-POLICIES = ("round_robin", "random", "least_used", "timed", "sticky")
-_ALIASES = {
-    "roundrobin": "round_robin",
-    "rr": "round_robin",
-    "least_recently_used": "least_used",
-    "interval": "timed",
-    "every_n_minutes": "timed",
-    "sticky_per_provider": "sticky",
-}
-
-
-def normalize_policy(name: str) -> str:
-    """The canonical policy name (case and `-`/`_` insensitive); ValueError if unknown."""
-    key = name.strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in POLICIES:
-        raise ValueError(f"unknown rotation policy {name!r} (use one of: {', '.join(POLICIES)})")
-    return key
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.monitoring.events import (
+from annas_gift.core.events import (
     ClassificationEvent,
     Event,
     SelectionEvent,

@@ -31,10 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from annas_gift.core.names import COMPONENTS
 from annas_gift.routing.categorization import benchmark_label, benchmark_score_for
 from annas_gift.routing.types import CATEGORIES, TIERS, Category, ModelProfile, Tier
 
-COMPONENTS = ("benchmark_rank", "benchmark_score", "headroom", "cost", "latency", "health")
 NEUTRAL = 0.5
 
 

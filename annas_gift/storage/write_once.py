@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.monitoring.events import (
+from annas_gift.core.events import (
     ClassificationEvent,
     Event,
     SelectionEvent,

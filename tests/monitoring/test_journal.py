@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tracker_probes import count
 
-from annas_gift.monitoring.events import ClassificationEvent, UsageEvent, decode_event
+from annas_gift.core.events import ClassificationEvent, UsageEvent, decode_event
 from annas_gift.monitoring.journal import JournaledRecorder, UsageJournal, replay_orphans
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.storage import database
@@ -40,7 +40,7 @@ CHILD = textwrap.dedent(
     import os, signal, sys
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
-    from annas_gift.monitoring.events import UsageEvent
+    from annas_gift.core.events import UsageEvent
     from annas_gift.monitoring.journal import UsageJournal
 
     journal = UsageJournal(Path(sys.argv[1]), fsync_interval_s=3600)  # no fsync: kill, not power

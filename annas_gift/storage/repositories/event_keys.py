@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from annas_gift.monitoring.events import ClassificationEvent, SelectionEvent, UsageEvent
-from annas_gift.storage.models import ModelSelection, TaskClassification, UsageRecord
+from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
+from annas_gift.storage.models import SelectionRow, ClassificationRow, UsageRecord
 from annas_gift.storage.repositories._sql import fit_row
 
 UsageKey = tuple[str, str, datetime]
@@ -64,8 +64,8 @@ class EventKeyRepository:
         """(event class, request id) for the decisions among `events` already stored."""
         found: set[tuple[type[Any], str]] = set()
         for cls, model in (
-            (ClassificationEvent, TaskClassification),
-            (SelectionEvent, ModelSelection),
+            (ClassificationEvent, ClassificationRow),
+            (SelectionEvent, SelectionRow),
         ):
             ids = [e.request_id for e in events if isinstance(e, cls)]
             for chunk in _chunks(ids):
