@@ -73,10 +73,10 @@ def serve(
     ] = False,
 ) -> None:
     """Start the gateway (SQLite and in-process state unless DATABASE_URL/REDIS_URL are set)."""
-    import uvicorn
-
     from annas_gift.api.app import create_app
     from annas_gift.catalog.registry import CatalogError, load_catalog_file
+    from annas_gift.server import ServerLimits
+    from annas_gift.server import serve as serve_http
 
     settings = _settings({"server.host": ("--host", host), "server.port": ("--port", port)})
     _setup_logging(settings.server.log_level, log_prompts=settings.logging.log_prompts)
@@ -101,20 +101,20 @@ def serve(
         raise _fail(str(exc)) from None
     guard = startup_errors.LifespanGuard(gateway, where=_addresses(settings))
     try:
-        uvicorn.run(
+        started = serve_http(
             guard,
             host=settings.server.host,
             port=settings.server.port,
             log_level=settings.server.log_level,
-            access_log=False,  # the gateway writes its own JSON access log, without secrets
-            loop="auto",
-            http="auto",
+            limits=ServerLimits.from_settings(settings.server),
         )
-    except SystemExit:
-        if guard.failure is None:
-            raise
+    except SystemExit:  # uvicorn exits when it cannot bind, after logging why in one line
+        raise typer.Exit(code=startup_errors.EXIT_UNAVAILABLE) from None
+    if guard.failure is not None:
         typer.echo(f"error: {guard.failure.message}", err=True)
-        raise typer.Exit(code=guard.failure.code) from None
+        raise typer.Exit(code=guard.failure.code)
+    if not started:  # uvicorn said why (a port in use, a failing start-up) in one log line
+        raise typer.Exit(code=startup_errors.EXIT_UNAVAILABLE)
 
 
 @app.command()

@@ -61,6 +61,7 @@ PATH_SETTINGS = (
     ("auth", "key_file"),
     ("litellm", "config_path"),
     ("storage", "spool_path"),
+    ("storage", "journal_dir"),
     ("storage", "database_url"),
 )
 # ANNAS_GIFT_* names read by something other than the settings sections.
@@ -82,6 +83,14 @@ class ServerSettings(_Section):
     request_timeout_s: float = Field(default=120.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
+    # Connection limits of the HTTP server (annas_gift/server, docs/server-limits.md).
+    max_header_bytes: int = Field(default=64 * 1024, gt=0)
+    header_timeout_s: float = Field(default=30.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    body_min_rate: int = Field(default=1024, gt=0)  # bytes/s, averaged per body window
+    keepalive_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1024, gt=0)
+    linger_s: float = Field(default=2.0, gt=0)
 
 
 class KeyLimits(_Section):
@@ -212,6 +221,19 @@ class StorageSettings(_Section):
     max_buffer: int = Field(default=100_000, gt=0)
     spool_path: Path | None = Path("./annas_gift.usage-spool.jsonl")
     migrate_on_start: bool = True
+    # Crash safety (monitoring/journal.py): each finished request's usage is appended to a local
+    # journal before the response, so `kill -9` loses none. None: a folder next to the spool.
+    journal: bool = True
+    journal_dir: Path | None = None
+    journal_fsync_interval_s: float = Field(default=0.05, gt=0)
+
+    def journal_path(self) -> Path | None:
+        """The journal folder, or None when the journal is off (or has nowhere to go)."""
+        if not self.journal:
+            return None
+        if self.journal_dir is not None:
+            return self.journal_dir
+        return None if self.spool_path is None else self.spool_path.with_suffix(".journal")
 
     @field_validator("database_url")
     @classmethod

@@ -89,11 +89,13 @@ def build_config(
 
 def serve(
     app: Any, *, host: str, port: int, log_level: str = "info", limits: ServerLimits | None = None
-) -> None:
-    """Run the gateway app until interrupted, with the limits applied."""
-    uvicorn.Server(
+) -> bool:
+    """Run the gateway app until interrupted, with the limits applied; False if it never started."""
+    server = uvicorn.Server(
         build_config(app, host=host, port=port, log_level=log_level, limits=limits)
-    ).run()
+    )
+    server.run()
+    return bool(server.started)
 
 
 def ensure_fd_budget(needed: int) -> int:

@@ -3,7 +3,7 @@
 Replaying a journal or spool after a crash may offer events the database took just before the
 crash; writing them again would count usage twice. Within one transaction, the stored keys are
 looked up and only the new events are inserted (and only they reach the hourly metrics).
-Proposed as the body of `batch.write_events` once the unique index of migration 0003 exists.
+`batch.write_batch` (the tracker's writer) uses it; migration 0003 adds the unique index.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from annas_gift.core.events import ClassificationEvent, UsageEvent, decode_event
 from annas_gift.monitoring.journal import JournaledRecorder, UsageJournal, replay_orphans
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.storage import database
-from annas_gift.storage.batch import write_events
+from annas_gift.storage.batch import write_batch, write_events
 from annas_gift.storage.repositories import ClassificationRepository, UsageRepository
 
 Make = Callable[..., UsageEvent]
@@ -236,21 +236,19 @@ async def test_fsync_thread_syncs_what_was_written(
         journal.close(release_all=True)
 
 
-def _proposed_migration() -> ModuleType:
-    path = ROOT / "annas_gift/migrations/proposed/0003_usage_request_id_unique.py"
-    spec = importlib.util.spec_from_file_location("proposed_0003", path)
+def _migration_0003() -> ModuleType:
+    path = ROOT / "annas_gift/migrations/versions/0003_usage_request_id_unique.py"
+    spec = importlib.util.spec_from_file_location("migration_0003", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-async def test_proposed_migration_dedupes_then_refuses_duplicates(
+async def test_migration_0003_dedupes_then_refuses_duplicates(
     engine: AsyncEngine, sessions: Sessions, usage_event: Make
 ) -> None:
-    twice = _event(usage_event, 1)
-    await write_events(sessions, [twice, twice, _event(usage_event, 2)])
-    migration = _proposed_migration()
+    migration = _migration_0003()
 
     def run(step: str) -> Callable[[Connection], None]:
         def apply(conn: Connection) -> None:
@@ -259,12 +257,15 @@ async def test_proposed_migration_dedupes_then_refuses_duplicates(
 
         return apply
 
+    async with engine.begin() as conn:  # a database from before 0003: no unique index
+        await conn.run_sync(run("downgrade"))
+    twice = _event(usage_event, 1)
+    await write_events(sessions, [twice, twice, _event(usage_event, 2)])
     async with engine.begin() as conn:
         await conn.run_sync(run("upgrade"))
     assert await count(sessions) == 2
     with pytest.raises(IntegrityError):
         await write_events(sessions, [twice])
-    async with engine.begin() as conn:
-        await conn.run_sync(run("downgrade"))
-    await write_events(sessions, [twice])  # the index is gone again
-    assert await count(sessions) == 3
+    result = await write_batch(sessions, [twice, _event(usage_event, 3)])  # the tracker's path
+    assert (result.error, result.rejected) == (None, 0)
+    assert await count(sessions) == 3  # the stored one skipped, the new one written

@@ -50,7 +50,7 @@ async def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     assert await asyncio.to_thread(migrate.current, database_url) is None
 
     await asyncio.to_thread(migrate.upgrade, database_url)
-    assert await asyncio.to_thread(migrate.current, database_url) == migrate.head() == "0001"
+    assert await asyncio.to_thread(migrate.current, database_url) == migrate.head() == "0003"
     assert await _inspect(database_url, _tables) >= TABLES
 
     await asyncio.to_thread(migrate.downgrade, database_url, "base")
@@ -58,7 +58,7 @@ async def test_upgrade_downgrade_upgrade(database_url: str) -> None:
     assert not (await _inspect(database_url, _tables) & TABLES)
 
     await asyncio.to_thread(migrate.upgrade, database_url)
-    assert await asyncio.to_thread(migrate.current, database_url) == "0001"
+    assert await asyncio.to_thread(migrate.current, database_url) == "0003"
     assert await _inspect(database_url, _tables) >= TABLES
 
 
@@ -74,12 +74,12 @@ async def test_an_empty_database_differs_from_the_models(database_url: str) -> N
 
 async def test_upgrade_works_when_called_inside_a_running_loop(database_url: str) -> None:
     migrate.upgrade(database_url)  # sync call from async code: must not trip over the loop
-    assert migrate.current(database_url) == "0001"
+    assert migrate.current(database_url) == "0003"
 
 
 async def test_upgrade_is_idempotent(migrated_url: str) -> None:
     await asyncio.to_thread(migrate.upgrade, migrated_url)
-    assert await asyncio.to_thread(migrate.current, migrated_url) == "0001"
+    assert await asyncio.to_thread(migrate.current, migrated_url) == "0003"
 
 
 async def test_migrating_never_logs_the_password(
@@ -110,5 +110,5 @@ def test_alembic_ini_works_by_hand(sqlite_url: str) -> None:
         return result.stdout + result.stderr
 
     alembic("upgrade", "head")
-    assert "0001 (head)" in alembic("current")
+    assert "0003 (head)" in alembic("current")
     assert "No new upgrade operations detected" in alembic("check")

@@ -1,16 +1,13 @@
 """Usage records unique by (request_id, model, created_at): a replay can never count twice.
 
-PROPOSED, not active: alembic does not load this folder. To activate (integrator):
-move it to migrations/versions/, keep `down_revision` pointing at the last revision before it
-("0002" once the keys migration lands, else "0001"), add
-`Index(None, "request_id", "model", "created_at", unique=True)` to UsageRecord.__table_args__,
-and switch `storage.batch.write_events` to `storage.write_once.write_events_once`.
+INTEGRATOR: `down_revision` must be "0002" (0002_virtual_keys, branch wip/keys2) once that
+migration is on the branch; it points at "0001" only because this branch does not have 0002 yet.
 
 A request has one usage record per upstream attempt (fallbacks add more), so the request id
 alone is not unique; with the model and the microsecond timestamp it is.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0001 (0002 once the keys migration lands)
 Create Date: 2025-01-03 00:00:00
 
 """
@@ -22,7 +19,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"  # integrator: the revision before this one
+down_revision: str | Sequence[str] | None = "0001"  # INTEGRATOR: "0002" after wip/keys2
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
