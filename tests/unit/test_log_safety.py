@@ -34,11 +34,17 @@ class _Capture(logging.Handler):
 
 @pytest.fixture
 def clean_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    level = root.level
+    """Body loggers at their defaults during the test, as other tests left them afterwards."""
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in log_safety.BODY_LOGGERS)]
+    saved = [(lg, lg.level, lg.disabled) for lg in loggers]
+    for lg in loggers[1:]:
+        lg.setLevel(logging.NOTSET)
+        lg.disabled = False
     yield
-    log_safety.install(log_prompts=True)  # undo: other tests see logging as they found it
-    root.setLevel(level)
+    log_safety.install(log_prompts=True)  # undo the filters
+    for lg, level, disabled in saved:
+        lg.setLevel(level)
+        lg.disabled = disabled
 
 
 def test_debug_records_of_body_loggers_are_dropped(clean_logging: None) -> None:
@@ -129,7 +135,7 @@ def _serve_and_chat(tmp_path: Path, sandbox: RunningSandbox, prompt: str, log_pr
             f"{url}/v1/chat/completions",
             headers={"Authorization": f"Bearer {KEY}"},
             json={"model": "sandbox/fast-small", "messages": [{"role": "user", "content": prompt}]},
-            timeout=20,
+            timeout=90,  # the first LiteLLM call imports and warms LiteLLM: slow on a busy host
         )
         assert r.status_code == 200, r.text
     finally:
