@@ -66,12 +66,14 @@ class EndpointState:
 
     @property
     def state(self) -> str:
-        """inactive | down | suspect | up."""
+        """inactive | down | suspect | unknown (never checked) | up."""
         if not self.active:
             return "inactive"
         if not self.healthy:
             return "down"
-        return "suspect" if self.suspended else "up"
+        if self.suspended:
+            return "suspect"
+        return "unknown" if self.last_checked is None else "up"
 
     def note_failure(self, error: str, now: float, threshold: int, *, suspend: bool) -> bool:
         """Count a failure (a request's when `suspend`, else a probe's); True if now down."""
