@@ -17,8 +17,8 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from annas_gift.server.config import ServerLimits
 from annas_gift.core.errors import GatewayError
+from annas_gift.server.config import ServerLimits
 
 _REFUSAL_LOG_INTERVAL_S = 10.0
 
@@ -104,7 +104,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = self._body_timer = self._linger_timer = None
         super().connection_lost(exc)
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes) -> None:  # noqa: C901 - one feed: head bytes, timers, pipelining
         """Feed the parser, counting head bytes and arming read timers as phases span reads."""
         if self._closing:
             return

@@ -15,7 +15,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
-from annas_gift.storage.models import SelectionRow, ClassificationRow, UsageRecord
+from annas_gift.storage.models import ClassificationRow, SelectionRow, UsageRecord
 from annas_gift.storage.repositories._sql import fit_row
 
 UsageKey = tuple[str, str, datetime]
