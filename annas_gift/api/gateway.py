@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from annas_gift import log_safety
 from annas_gift.api.auth import KeyRing
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
@@ -117,6 +118,8 @@ async def _start_recording(
 async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
     """Build the gateway; close what was opened, in reverse order, on failure or shutdown."""
     settings = plan.settings
+    # Also here, not only in the CLI: an app served by any ASGI server keeps prompts out of logs.
+    log_safety.install(log_prompts=settings.logging.log_prompts)
     async with AsyncExitStack() as stack:
         url = database.normalize_url(settings.storage.database_url)
         if settings.storage.migrate_on_start:
