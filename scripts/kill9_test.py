@@ -6,8 +6,8 @@ Starts the sandbox upstream, then `annas-gift serve` as a subprocess on a free p
 chats at --rate per second for --seconds, kills the gateway with SIGKILL while requests are
 still flowing, starts it again (which replays whatever it can), stops it cleanly, and counts
 the usage records of this run (its own client key name). Prints sent / recorded / lost and exits
-1 if any answered request has no usage record. Without the journal wired in, the usage of the
-last flush interval is lost; with it, the target is 0.
+1 if any answered request has no usage record. Without the journal (storage.journal) the usage
+of the last flush interval is lost; with it, none. tests/integration/test_kill9.py runs it.
 """
 
 from __future__ import annotations
@@ -45,15 +45,16 @@ def free_port() -> int:
 
 def start_gateway(workdir: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """`annas-gift serve` in `workdir`, logging to gateway-<port>.log; returns once healthy."""
-    log = (workdir / f"gateway-{port}.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
-        [sys.executable, "-m", "annas_gift", "serve", "--port", str(port)],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    log_path = workdir / f"gateway-{port}.log"
+    with log_path.open("ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
+            [sys.executable, "-m", "annas_gift", "serve", "--port", str(port)],
+            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"gateway exited; see {log.name}")
+            raise SystemExit(f"gateway exited; see {log_path}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc
@@ -109,16 +110,10 @@ async def count_rows(url: str, key_id: str) -> int:
         await engine.dispose()
 
 
-def main() -> int:
-    """Run the scenario once and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
-    parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-
+def run_scenario(db_url: str | None, rate: float, seconds: float) -> tuple[int, int, Path]:
+    """Load, SIGKILL, restart, stop; (answered 200, usage rows recorded, the logs folder)."""
     workdir = Path(tempfile.mkdtemp(prefix="kill9-"))
-    db_url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'usage.db'}"
+    db_url = db_url or f"sqlite+aiosqlite:///{workdir / 'usage.db'}"
     run = f"kill9-{secrets.token_hex(4)}"
     key = f"sk-{secrets.token_hex(12)}"
     with start_in_thread() as sandbox:
@@ -136,13 +131,23 @@ def main() -> int:
         )
         port = free_port()
         first = start_gateway(workdir, env, port)
-        sent = asyncio.run(load(f"http://127.0.0.1:{port}", key, args.rate, args.seconds, first))
+        sent = asyncio.run(load(f"http://127.0.0.1:{port}", key, rate, seconds, first))
         second = start_gateway(workdir, env, free_port())  # start-up replays what it can
         second.send_signal(signal.SIGTERM)  # a clean stop flushes everything it holds
         second.wait(timeout=60)
-    recorded = asyncio.run(count_rows(db_url, run))
+    return sent, asyncio.run(count_rows(db_url, run)), workdir
+
+
+def main() -> int:
+    """Run the scenario once and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    sent, recorded, workdir = run_scenario(args.database_url, args.rate, args.seconds)
     lost = max(0, sent - recorded)
-    backend = "sqlite" if database.is_sqlite(db_url) else "postgresql"
+    backend = "postgresql" if args.database_url and "postgresql" in args.database_url else "sqlite"
     print(f"{backend}: sent {sent} (answered 200), recorded {recorded}, lost {lost}")
     print(f"logs in {workdir}")
     return 1 if lost else 0
