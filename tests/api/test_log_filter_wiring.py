@@ -11,18 +11,6 @@ from annas_gift import log_safety
 from tests.api.conftest import AUTH
 
 
-@pytest.fixture(autouse=True)
-def _restore_levels() -> object:
-    levels = {n: logging.getLogger(n).level for n in log_safety.BODY_LOGGERS}
-    yield
-    for name, level in levels.items():
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        logger.removeFilter(log_safety.PROMPT_FILTER)
-    for handler in logging.getLogger().handlers:
-        handler.removeFilter(log_safety.PROMPT_FILTER)
-
-
 async def test_a_started_gateway_drops_body_debug_logs(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
