@@ -17,9 +17,19 @@ STRICT_JSON_ROUTES = (*STREAMING_ROUTES, "/api/v1/classify")
 _ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 _DESCRIPTIONS = {
     "400": "Invalid request (the field is named in `error.param`)",
-    "404": "Not found",
+    "401": "Missing or unknown gateway key",
+    "404": "Not found (e.g. a model the catalog lacks)",
+    "413": "Request body too large",
     "415": "Unsupported Content-Type (send application/json)",
+    "429": "Rate limited (see Retry-After)",
+    "502": "The provider failed",
+    "503": "No model could serve the request, or a service is down",
+    "504": "The provider timed out",
 }
+# Bodies that name something which may not exist (not a path parameter).
+_NAMES_IN_BODY = ("/api/v1/vpn/rotate",)
+# What a chat request can end in, whichever of the chat routes it went to.
+_CHAT_ERRORS = ("400", "401", "404", "413", "415", "429", "502", "503", "504")
 
 
 def _error(code: str) -> dict[str, Any]:
@@ -39,16 +49,18 @@ def match_behaviour(spec: dict[str, Any]) -> dict[str, Any]:
             params = operation.get("parameters", [])
             if params or "requestBody" in operation:
                 responses.setdefault("400", _error("400"))
-            if any(p.get("in") == "path" for p in params):
+            if path in _NAMES_IN_BODY or any(p.get("in") == "path" for p in params):
                 responses.setdefault("404", _error("404"))
             if path in STRICT_JSON_ROUTES and "requestBody" in operation:
-                responses.setdefault("415", _error("415"))
+                for code in _CHAT_ERRORS:
+                    responses.setdefault(code, _error(code))
             if path in STREAMING_ROUTES and "200" in responses:
                 content = responses["200"].setdefault("content", {})
                 content["text/event-stream"] = {
-                    "schema": {
-                        "type": "string",
-                        "description": "`data: {chunk}` events, then `data: [DONE]`",
+                    "schema": {  # one event: `data:` a JSON chunk, and last `data: [DONE]`
+                        "type": "object",
+                        "properties": {"data": {"type": "string"}},
+                        "required": ["data"],
                     }
                 }
     return spec

@@ -95,7 +95,7 @@ class AutoRouter:
     def _nothing_qualifies(
         self, tier: str, category: str, selection: Selection, candidates: list[Candidate]
     ) -> errors.GatewayError:
-        """429 with the earliest cooldown end when every usable model is cooling down, else 503."""
+        """429 when every usable model cools down, 400 when none has the context, else 503."""
         details = {"excluded": selection.to_dict()["excluded"]}
         message = f"no model can serve this {tier} {category} request: {selection.reason}"
         usable = [c for c in candidates if c.available]
@@ -109,6 +109,11 @@ class AutoRouter:
             return errors.RateLimited(
                 message, code="all_models_cooling_down", retry_after=min(waits), details=details
             )
+        # The request itself is too big for every model that could take it: the client's
+        # fault (400, as a provider says it), not the gateway's (503).
+        why = dict(selection.excluded)
+        if usable and all(why.get(c.name, "").startswith("context window") for c in usable):
+            return errors.ContextWindowExceeded(message, details=details)
         return errors.AllAttemptsFailed(message, details=details)
 
     def plan(
