@@ -108,12 +108,12 @@ def serve(
             log_level=settings.server.log_level,
             limits=ServerLimits.from_settings(settings.server),
         )
-    except SystemExit:  # uvicorn exits when it cannot bind, after logging why in one line
-        raise typer.Exit(code=startup_errors.EXIT_UNAVAILABLE) from None
+    except SystemExit:  # uvicorn exits after a failed start-up, or when it cannot bind
+        started = False
     if guard.failure is not None:
         typer.echo(f"error: {guard.failure.message}", err=True)
         raise typer.Exit(code=guard.failure.code)
-    if not started:  # uvicorn said why (a port in use, a failing start-up) in one log line
+    if not started:  # uvicorn said why (a port in use) in one log line
         raise typer.Exit(code=startup_errors.EXIT_UNAVAILABLE)
 
 
