@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
 from typing import Annotated
 
 import typer
 from dotenv import load_dotenv
 
-from annas_gift import cli_keys, cli_models, cli_ops, cli_routing, cli_vpn
-from annas_gift.settings import ConfigError, Settings, load_settings
+from annas_gift import (
+    cli_keys,
+    cli_models,
+    cli_ops,
+    cli_routing,
+    cli_vpn,
+    log_safety,
+    startup_errors,
+)
+from annas_gift.settings import ConfigError, Settings, load_settings, load_settings_with_options
 
 app = typer.Typer(
     help="Anna's Gift: a self-hosted LLM gateway for academic work.",
@@ -26,19 +36,39 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _settings(**overrides: object) -> Settings:
+# Options given before the command (`annas-gift --log-level debug serve`).
+_global_options: dict[str, str | None] = {"log_level": None}
+
+
+@app.callback()
+def _options(
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="debug, info, warning or error; debug also prints a start-up failure's details.",
+        ),
+    ] = None,
+) -> None:
+    _global_options["log_level"] = log_level
+
+
+def _settings(options: dict[str, tuple[str, object]] | None = None) -> Settings:
+    """The settings with command-line options applied, validated by the same rules."""
+    log_level = ("--log-level", _global_options["log_level"])
     try:
-        return load_settings(**overrides)
+        return load_settings_with_options({"server.log_level": log_level, **(options or {})})
     except ConfigError as exc:
         raise _fail(str(exc)) from None
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, *, log_prompts: bool = False) -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    log_safety.install(log_prompts=log_prompts)  # no prompt in any log unless asked for
 
 
 @app.command()
@@ -50,14 +80,21 @@ def serve(
     ] = False,
 ) -> None:
     """Start the gateway (SQLite and in-process state unless DATABASE_URL/REDIS_URL are set)."""
-    import uvicorn
-
     from annas_gift.api.app import create_app
-    from annas_gift.catalog.registry import CatalogError
+    from annas_gift.catalog.registry import CatalogError, load_catalog_file
+    from annas_gift.server import ServerLimits
+    from annas_gift.server import serve as serve_http
 
-    settings = _settings()
-    _setup_logging(settings.server.log_level)
-    catalog = None
+    settings = _settings({"server.host": ("--host", host), "server.port": ("--port", port)})
+    _setup_logging(settings.server.log_level, log_prompts=settings.logging.log_prompts)
+    try:
+        catalog = None if demo else load_catalog_file(
+            settings.litellm.config_path,
+            explicit="config_path" in settings.litellm.model_fields_set,
+            allow_empty=settings.litellm.allow_empty_catalog,
+        )  # fmt: skip
+    except CatalogError as exc:
+        raise _fail(str(exc)) from None
     if demo:
         from annas_gift.catalog.demo import demo_catalog
         from annas_gift.sandbox import start_in_thread
@@ -69,15 +106,22 @@ def serve(
         gateway = create_app(settings, catalog=catalog)
     except (ConfigError, CatalogError) as exc:
         raise _fail(str(exc)) from None
-    uvicorn.run(
-        gateway,
-        host=host or settings.server.host,
-        port=port if port is not None else settings.server.port,
-        log_level=settings.server.log_level,
-        access_log=False,  # the gateway writes its own JSON access log, without secrets
-        loop="auto",
-        http="auto",
-    )
+    guard = startup_errors.LifespanGuard(gateway, where=_addresses(settings))
+    try:
+        started = serve_http(
+            guard,
+            host=settings.server.host,
+            port=settings.server.port,
+            log_level=settings.server.log_level,
+            limits=ServerLimits.from_settings(settings.server),
+        )
+    except SystemExit:  # uvicorn exits after a failed start-up, or when it cannot bind
+        started = False
+    if guard.failure is not None:
+        typer.echo(f"error: {guard.failure.message}", err=True)
+        raise typer.Exit(code=guard.failure.code)
+    if not started:  # uvicorn said why (a port in use) in one log line
+        raise typer.Exit(code=startup_errors.EXIT_UNAVAILABLE)
 
 
 @app.command()
@@ -133,4 +177,29 @@ def main() -> None:
     # `.env` supplies provider keys (os.environ/GROQ_API_KEY...), DATABASE_URL, REDIS_URL and
     # ANNAS_GIFT_API_KEY as well as settings; real environment variables win over it.
     load_dotenv(".env", override=False)
-    app()
+    try:
+        app()
+    except Exception as exc:  # the start-up error boundary: one line, exit 2 or 3
+        failure = startup_errors.describe(exc, where=_addresses(None))
+        if failure is None:
+            raise  # a bug: the traceback is what a maintainer needs
+        if (
+            _global_options["log_level"] or os.environ.get("ANNAS_GIFT_SERVER__LOG_LEVEL")
+        ) == "debug":
+            traceback.print_exception(exc)
+        typer.echo(f"error: {failure.message}", err=True)
+        sys.exit(failure.code)
+
+
+def _addresses(settings: Settings | None) -> dict[str, str]:
+    """Redacted service addresses for error messages ({} when the settings do not load)."""
+    from annas_gift.storage.database import redact_url
+
+    try:
+        settings = settings or load_settings()
+    except ConfigError:
+        return {}
+    out = {"database": redact_url(settings.storage.database_url)}
+    if settings.cache.redis_url:
+        out["Redis"] = redact_url(settings.cache.redis_url)
+    return out

@@ -178,6 +178,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - counts every nested sub-
             return [r.to_dict() for r in await m.manager.probe_all()]
 
         results = _run(action, probe_url)
+        if not results:
+            typer.echo("no VPN endpoints to test (add one: annas-gift vpn add NAME URL)", err=True)
+            raise typer.Exit(1)
         for r in results:
             egress = f"{r['egress_ip']} {r['egress_country'] or ''}".strip()
             where = f" egress {egress}" if r["egress_ip"] else ""
@@ -213,5 +216,6 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - counts every nested sub-
             body = _run(action)
             body["current"] = "(see --live)"
         state = "enabled" if body["enabled"] else "disabled"
-        typer.echo(f"vpn {state}, rotation {body['rotation']}, current {body['current']}")
+        current = body["current"] or "none"  # JSON null: no endpoint in use
+        typer.echo(f"vpn {state}, rotation {body['rotation']}, current {current}")
         _table(body["endpoints"])

@@ -13,8 +13,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -28,6 +30,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from annas_gift import settings_checks
 from annas_gift.settings_keys import (
     AdminKeySettings,
     BudgetSettings,
@@ -60,7 +63,37 @@ def substitute_env(text: str, env: dict[str, str] | None = None) -> str:
     return _VAR.sub(_sub, text)
 
 
-class ServerSettings(BaseModel):
+# Settings that hold file paths: relative ones in a config file mean "next to that file".
+PATH_SETTINGS = (
+    ("auth", "key_file"),
+    ("litellm", "config_path"),
+    ("storage", "spool_path"),
+    ("storage", "journal_dir"),
+    ("storage", "database_url"),
+)
+# ANNAS_GIFT_* names read by something other than the settings sections.
+# Our variables that are not settings paths: the config file, the conventional key variables,
+# the evaluation data folder, and two read by scripts (dashboard screenshots, container test).
+OTHER_ENV_NAMES = frozenset(
+    {
+        CONFIG_ENV,
+        "ANNAS_GIFT_API_KEY",
+        "ANNAS_GIFT_ADMIN_KEY",
+        "ANNAS_GIFT_ROUTING_DATA",
+        "ANNAS_GIFT_SCREENSHOTS",
+        "ANNAS_GIFT_CONTAINER_TEST",
+    }
+)
+TEST_ENV_PREFIX = "ANNAS_GIFT_TEST_"  # the test suite's own variables (database, Redis)
+
+
+class _Section(BaseModel):
+    """A settings section: a misspelled key is an error, not silently a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     cors_origins: list[str] = Field(default_factory=list)
@@ -68,9 +101,17 @@ class ServerSettings(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
+    # Connection limits of the HTTP server (annas_gift/server, docs/server-limits.md).
+    max_header_bytes: int = Field(default=64 * 1024, gt=0)
+    header_timeout_s: float = Field(default=30.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    body_min_rate: int = Field(default=1024, gt=0)  # bytes/s, averaged per body window
+    keepalive_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1024, gt=0)
+    linger_s: float = Field(default=2.0, gt=0)
 
 
-class KeyLimits(BaseModel):
+class KeyLimits(_Section):
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
 
@@ -97,15 +138,18 @@ class AuthSettings(AdminKeySettings):
         return value
 
 
-class LiteLLMSettings(BaseModel):
+class LiteLLMSettings(_Section):
     config_path: Path = Path("litellm_config.yaml")
     timeout_s: float = Field(default=60.0, gt=0)
     # Call OpenAI-wire providers (openai, groq, cerebras, openrouter, mistral) over a pooled
     # HTTP client instead of litellm.acompletion; everything else always goes through LiteLLM.
     direct_openai_wire: bool = True
+    # A catalog without models is a mistake (a misspelled `model_list`, an empty file) unless
+    # this says it is intended, e.g. a gateway that only serves the --demo sandbox.
+    allow_empty_catalog: bool = False
 
 
-class PortkeySettings(BaseModel):
+class PortkeySettings(_Section):
     enabled: bool = False
     api_key: SecretStr | None = None
     base_url: str = "https://api.portkey.ai/v1"
@@ -124,15 +168,28 @@ class PortkeySettings(BaseModel):
         return self
 
 
-class AcademicSettings(BaseModel):
+class AcademicSettings(_Section):
     # None: the classifier's calibrated threshold (docs/routing.md); else score >= this → powerful.
     powerful_threshold: float | None = Field(default=None, ge=0, le=1)
     # Selector weights by component (benchmark_rank, benchmark_score, headroom, cost, latency,
     # health); unset ones keep their defaults, and all are normalised to sum to 1.
     weights: dict[str, float] = Field(default_factory=dict)
 
+    @field_validator("weights")
+    @classmethod
+    def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
+        from annas_gift.core.names import COMPONENTS
 
-class VPNSettings(BaseModel):
+        for name in value:
+            if name not in COMPONENTS:
+                hint = settings_checks.did_you_mean(name, COMPONENTS)
+                raise ValueError(
+                    f"unknown weight {name!r}{hint}; valid names: {', '.join(COMPONENTS)}"
+                )
+        return value
+
+
+class VPNSettings(_Section):
     """Egress proxies (a VPN service's or a local VPN client's); see docs/vpn.md."""
 
     enabled: bool = False
@@ -154,8 +211,18 @@ class VPNSettings(BaseModel):
     # Seeded into the database on start: {name, url, country, provider_label, allowed_providers}
     endpoints: list[dict[str, Any]] = Field(default_factory=list)
 
+    @field_validator("rotation")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        # The rotation module owns the names and aliases; checked here so that every command
+        # (not only `serve`) refuses a bad value at settings load.
+        from annas_gift.core.names import normalize_policy
 
-class HealthSettings(BaseModel):
+        normalize_policy(value)
+        return value
+
+
+class HealthSettings(_Section):
     # Active probes (a one-token completion per model per interval); passive health from live
     # traffic is always on. Off by default: probes cost tokens on paid providers.
     active_checks: bool = False
@@ -165,13 +232,32 @@ class HealthSettings(BaseModel):
     providers: list[str] | None = None
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(_Section):
     database_url: str = "sqlite+aiosqlite:///./annas_gift.db"
     flush_interval_s: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=500, gt=0)
     max_buffer: int = Field(default=100_000, gt=0)
     spool_path: Path | None = Path("./annas_gift.usage-spool.jsonl")
     migrate_on_start: bool = True
+    # Crash safety (monitoring/journal.py): each finished request's usage is appended to a local
+    # journal before the response, so `kill -9` loses none. None: a folder next to the spool.
+    journal: bool = True
+    journal_dir: Path | None = None
+    journal_fsync_interval_s: float = Field(default=0.05, gt=0)
+
+    def journal_path(self) -> Path | None:
+        """The journal folder, or None when the journal is off (or has nowhere to go)."""
+        if not self.journal:
+            return None
+        if self.journal_dir is not None:
+            return self.journal_dir
+        return None if self.spool_path is None else self.spool_path.with_suffix(".journal")
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_url(cls, value: str) -> str:
+        settings_checks.check_database_url(value)
+        return value
 
     @field_validator("spool_path", mode="before")
     @classmethod
@@ -180,7 +266,13 @@ class StorageSettings(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-class CacheSettings(BaseModel):
+class LoggingSettings(_Section):
+    # Off: third-party debug loggers that print request bodies (the OpenAI SDK, httpx, LiteLLM)
+    # are silenced, so no prompt reaches a log even at log_level=debug. See log_safety.py.
+    log_prompts: bool = False
+
+
+class CacheSettings(_Section):
     # Shared state (rate limits, cooldowns, health, response cache); in-process when unset.
     redis_url: str | None = None
     # Prefix of every Redis key: deployments sharing one Redis stay apart by namespace.
@@ -221,6 +313,10 @@ class _JsonFileSource(PydanticBaseSettingsSource):
             raise ConfigError(f"{CONFIG_ENV}: {path} is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{CONFIG_ENV}: {path} must hold a JSON object")
+        bad = settings_checks.unknown_key(data, Settings)
+        if bad is not None:
+            raise ConfigError(f"unknown setting {bad} in {path}")
+        settings_checks.resolve_paths(data, path.resolve().parent, PATH_SETTINGS)
         return data
 
 
@@ -267,6 +363,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     keys: VirtualKeySettings = Field(default_factory=VirtualKeySettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -288,31 +385,57 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning any validation failure into one line that names the key."""
+    bad = settings_checks.unknown_key(overrides, Settings)
+    if bad is not None:
+        raise ConfigError(f"unknown setting {bad}")
+    _check_env_names()
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"invalid setting {key}: {first['msg']}") from None
+        note = " (from DATABASE_URL)" if os.environ.get("DATABASE_URL") else ""
+        notes = {"storage.database_url": note}
+        raise ConfigError(settings_checks.explain_validation_error(exc, Settings, notes)) from None
     except SettingsError as exc:
-        raise ConfigError(_explain_env_error(str(exc))) from None
+        raise ConfigError(
+            settings_checks.explain_env_error(str(exc), os.environ, Settings)
+        ) from None
 
 
-def _explain_env_error(message: str) -> str:
-    """Name the environment variable whose list/mapping value is not JSON."""
-    for name, value in os.environ.items():
-        section, sep, key = name.removeprefix("ANNAS_GIFT_").lower().partition("__")
-        if not name.startswith("ANNAS_GIFT_") or not sep or section not in Settings.model_fields:
+def load_settings_with_options(options: dict[str, tuple[str, Any]]) -> Settings:
+    """Settings with command-line options applied: {"server.port": ("--port", 8001)}.
+
+    The options go through the same validation as the settings; a bad one is reported by its
+    option name. Options whose value is None are left out.
+    """
+    overrides: dict[str, dict[str, Any]] = {}
+    names: dict[str, str] = {}
+    for key, (option, value) in options.items():
+        if value is None:
             continue
-        model = Settings.model_fields[section].annotation
-        field = getattr(model, "model_fields", {}).get(key)
-        if field is None or not any(t in str(field.annotation) for t in ("list", "dict")):
-            continue
-        try:
-            json.loads(value)
-        except ValueError:
-            return (
-                f"invalid setting {section}.{key}: {name} must be JSON, "
-                'e.g. ["http://localhost:3000"] or {"name": "value"}'
-            )
-    return message.replace("\n", " ")
+        section, _, field = key.partition(".")
+        overrides.setdefault(section, {})[field] = value
+        names[key] = option
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        message = str(exc)
+        for key, option in names.items():
+            prefix = f"invalid setting {key}:"
+            if message.startswith(prefix):
+                raise ConfigError(f"invalid option {option}:{message[len(prefix) :]}") from None
+        raise
+
+
+def _check_env_names() -> None:
+    """Refuse `ANNAS_GIFT_*` variables (environment or .env) that no setting reads."""
+    names = set(os.environ)
+    env_file = Path(".env")
+    if env_file.is_file():
+        names.update(name for name in dotenv_values(env_file) if name)
+    allowed = set(OTHER_ENV_NAMES) | {
+        n.upper() for n in names if n.upper().startswith(TEST_ENV_PREFIX)
+    }
+    allowed |= settings_checks.substituted_names(os.environ.get(CONFIG_ENV), _VAR)
+    problem = settings_checks.unknown_env_var(names, Settings, allowed)
+    if problem is not None:
+        raise ConfigError(problem)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 ADMIN_KEY_ENV = "ANNAS_GIFT_ADMIN_KEY"
 
@@ -22,7 +22,13 @@ def split_keys(value: Any) -> Any:
     return value
 
 
-class AdminKeySettings(BaseModel):
+class _Strict(BaseModel):
+    """A settings section: a misspelled key is an error, not silently a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AdminKeySettings(_Strict):
     """`auth.admin_keys`: keys that administer (keys, VPN, all usage, dashboard, alerts)."""
 
     # Named ("ops:sk-...") or bare, like auth.api_keys; the name is the key id usage records.
@@ -42,7 +48,7 @@ def admin_keys_from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
     return {"admin_keys": keys} if keys else {}
 
 
-class VirtualKeySettings(BaseModel):
+class VirtualKeySettings(_Strict):
     """`keys.*`: virtual keys stored in the database."""
 
     enabled: bool = True
@@ -50,7 +56,7 @@ class VirtualKeySettings(BaseModel):
     refresh_interval_s: float = Field(default=30.0, gt=0)
 
 
-class BudgetSettings(BaseModel):
+class BudgetSettings(_Strict):
     """`budgets.*`: the gateway-wide cap and how budgets shape routing."""
 
     # Global caps in USD over every key (None: unlimited); per-key and per-team budgets live

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
-class MetricsSettings(BaseModel):
+class _Strict(BaseModel):
+    """A settings section: a misspelled key is an error, not silently a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricsSettings(_Strict):
     """`GET /metrics` in the Prometheus text format."""
 
     enabled: bool = True
@@ -21,7 +27,7 @@ class MetricsSettings(BaseModel):
     max_series: int = Field(default=5_000, ge=10)
 
 
-class ChannelSettings(BaseModel):
+class ChannelSettings(_Strict):
     """One notification channel. `url` is a secret: it is only ever shown masked.
 
     http(s):// URLs get the generic JSON webhook; anything else is an apprise URL
@@ -43,7 +49,7 @@ class ChannelSettings(BaseModel):
         return self
 
 
-class RateRule(BaseModel):
+class RateRule(_Strict):
     """A ratio over a time window, with a minimum number of requests before it may fire."""
 
     enabled: bool = True
@@ -52,14 +58,14 @@ class RateRule(BaseModel):
     min_requests: int = Field(default=10, ge=1)
 
 
-class LatencyRule(BaseModel):
+class LatencyRule(_Strict):
     enabled: bool = True
     p95_ms: float = Field(default=30_000.0, gt=0)
     window_minutes: float = Field(default=5.0, gt=0)
     min_requests: int = Field(default=20, ge=1)
 
 
-class SpendRule(BaseModel):
+class SpendRule(_Strict):
     """Spend limits in USD; None disables that limit."""
 
     day_usd: float | None = Field(default=None, gt=0)
@@ -68,7 +74,7 @@ class SpendRule(BaseModel):
     per_key: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
-class DeliverySettings(BaseModel):
+class DeliverySettings(_Strict):
     """How notifications leave: in the background, rate limited, retried."""
 
     timeout_s: float = Field(default=10.0, gt=0)
@@ -78,7 +84,7 @@ class DeliverySettings(BaseModel):
     queue_size: int = Field(default=1_000, ge=1)
 
 
-class AlertsSettings(BaseModel):
+class AlertsSettings(_Strict):
     """Alert rules, where they go, and how often they are evaluated."""
 
     enabled: bool = False
@@ -121,7 +127,7 @@ class AlertsSettings(BaseModel):
         return self.rule_cooldown_s.get(rule, self.cooldown_s)
 
 
-class DashboardSettings(BaseModel):
+class DashboardSettings(_Strict):
     """`/dashboard`: who may log in and how long a login lasts."""
 
     # Admin keys always may log in; these settings-key ids (the name in "alice:sk-...") may too,

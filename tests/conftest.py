@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,19 @@ def _no_ambient_gateway_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key, raising=False)
     for key in ("DATABASE_URL", "REDIS_URL"):
         monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_prompt_filter() -> Iterator[None]:
+    """A gateway started by one test silences the body loggers process-wide: undo it after."""
+    from annas_gift import log_safety
+
+    levels = {name: logging.getLogger(name).level for name in log_safety.BODY_LOGGERS}
+    yield
+    for name, level in levels.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.removeFilter(log_safety.PROMPT_FILTER)
+    for handler in logging.getLogger().handlers:
+        handler.removeFilter(log_safety.PROMPT_FILTER)
+    log_safety._raised.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -39,9 +40,12 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def usage_event() -> Callable[..., UsageEvent]:
     """Build a UsageEvent; keyword arguments override the defaults."""
 
+    made = itertools.count(1)
+
     def make(**overrides: Any) -> UsageEvent:
+        # A fresh request id each: (request_id, model, created_at) is unique in usage_records.
         fields: dict[str, Any] = {
-            "request_id": "req-1",
+            "request_id": f"req-{next(made)}",
             "created_at": datetime(2024, 3, 1, 12, 30, tzinfo=UTC),
             "key_id": "alice",
             "route": "openai",

@@ -56,6 +56,7 @@ def _openapi_with_request_schemas(app: FastAPI) -> None:
     """Chat routes parse their bodies themselves; publish those schemas in the OpenAPI doc."""
     from fastapi.openapi.utils import get_openapi
 
+    from annas_gift.api.openapi import match_behaviour
     from annas_gift.api.schemas.embeddings import EmbeddingRequest
     from annas_gift.api.schemas.native import ChatRequest
     from annas_gift.api.schemas.openai import ChatCompletionRequest
@@ -70,7 +71,7 @@ def _openapi_with_request_schemas(app: FastAPI) -> None:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(schema.pop("$defs", {}))
                 schemas[model.__name__] = schema
-            app.openapi_schema = spec
+            app.openapi_schema = match_behaviour(spec)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from annas_gift import log_safety
 from annas_gift.api.auth import KeyRing
 from annas_gift.api.key_parts import KeyParts, open_key_parts
 from annas_gift.api.operations import Operations, open_operations
@@ -23,16 +24,23 @@ from annas_gift.catalog.registry import Catalog
 from annas_gift.egress.admin import VPNAdmin
 from annas_gift.egress.config import VPNConfig
 from annas_gift.egress.manager import VPNManager
+from annas_gift.monitoring.journal import JournaledRecorder, UsageJournal
 from annas_gift.monitoring.metrics import GatewayMetrics
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
-from annas_gift.services.collaborators import NO_EGRESS, ChatCollaborators, Egress, Planner
+from annas_gift.services.collaborators import (
+    NO_EGRESS,
+    ChatCollaborators,
+    Egress,
+    Planner,
+    Recorder,
+)
 from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.limits import Limits
 from annas_gift.services.model_probes import ModelProbes, probe_targets
 from annas_gift.services.response_cache import ResponseCache
 from annas_gift.services.types import ChatConfig
-from annas_gift.settings import Settings
+from annas_gift.settings import Settings, StorageSettings
 from annas_gift.state import GatewayState
 from annas_gift.storage import database, migrate
 from annas_gift.upstream.base import Upstream
@@ -96,10 +104,31 @@ def default_upstream(settings: Settings) -> Upstream:
     return DispatchUpstream(direct, LiteLLMUpstream())
 
 
+async def _start_recording(
+    stack: AsyncExitStack,
+    tracker: UsageTracker,
+    storage: StorageSettings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> Recorder:
+    """Start the tracker, behind the crash-safe journal unless it is off; stopped by `stack`."""
+    directory = storage.journal_path()
+    if directory is None:
+        stack.push_async_callback(tracker.stop)
+        await tracker.start()
+        return tracker
+    journal = UsageJournal(directory, fsync_interval_s=storage.journal_fsync_interval_s)
+    journaled = JournaledRecorder(tracker, journal, sessions, batch_size=storage.batch_size)
+    stack.push_async_callback(journaled.stop)
+    await journaled.start()  # also replays what a killed process left, skipping stored events
+    return journaled
+
+
 @asynccontextmanager
 async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
     """Build the gateway; close what was opened, in reverse order, on failure or shutdown."""
     settings = plan.settings
+    # Also here, not only in the CLI: an app served by any ASGI server keeps prompts out of logs.
+    log_safety.install(log_prompts=settings.logging.log_prompts)
     async with AsyncExitStack() as stack:
         url = database.normalize_url(settings.storage.database_url)
         if settings.storage.migrate_on_start:
@@ -125,8 +154,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             max_buffer=storage.max_buffer,
             spool_path=storage.spool_path,
         )
-        stack.push_async_callback(tracker.stop)
-        await tracker.start()
+        recorder = await _start_recording(stack, tracker, storage, database.session_factory(engine))
         metrics = GatewayMetrics(max_series=settings.metrics.max_series)
         vpn = VPNManager(database.session_factory(engine), plan.vpn)
         stack.push_async_callback(vpn.stop)
@@ -156,7 +184,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
         )  # fmt: skip
         egress: Egress = vpn if plan.vpn.enabled else NO_EGRESS
         parts = ChatCollaborators(
-            recorder=tracker,
+            recorder=recorder,
             planner=plan.planner,
             limits=limits,
             cache=ResponseCache(state, settings.cache.ttl_s),

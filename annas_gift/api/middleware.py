@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from annas_gift.core.errors import GatewayError, PayloadTooLarge
@@ -91,6 +92,12 @@ class GatewayMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_tracked)
+        except ClientDisconnect:
+            # The client went away mid-upload (or the server cut a too-slow body): nobody is
+            # left to answer and it is no gateway bug, so no ERROR line. 499 as nginx logs it.
+            status = 499
+            error_log.info("client_disconnected before its request was read (request %s)",
+                           request_id)  # fmt: skip
         except Exception:
             # Caught here, inside the server's own error middleware, so the client still gets
             # an OpenAI-shaped 500 with its request id and the traceback is logged once.

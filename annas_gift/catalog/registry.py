@@ -6,6 +6,8 @@ price overrides), so the file stays a valid LiteLLM proxy config.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +21,24 @@ CATEGORIES = ("code", "math", "knowledge", "reading", "writing", "chat")
 # LiteLLM's `model_info.mode` values the gateway serves; an entry without one is a chat model.
 MODES = ("chat", "embedding")
 _ENV_PREFIX = "os.environ/"
+log = logging.getLogger(__name__)
+
+# Keys a LiteLLM proxy config may hold at the top and in each entry; anything else is a typo
+# (`modellist:` would otherwise load as an empty catalog).
+TOP_LEVEL_KEYS = (
+    "model_list", "litellm_settings", "general_settings", "router_settings",
+    "environment_variables", "credential_list", "include",
+)  # fmt: skip
+ENTRY_KEYS = ("model_name", "litellm_params", "model_info")
+# Our routing metadata, plus the model_info keys LiteLLM itself reads.
+MODEL_INFO_KEYS = (
+    "provider", "tier", "categories", "context_window", "max_output_tokens",
+    "rpm", "tpm", "rpd", "tpd", "limits_source", "input_cost_per_token", "output_cost_per_token",
+    "benchmark_id", "description",
+    "id", "mode", "base_model", "max_tokens", "max_input_tokens", "access_groups", "team_id",
+    "output_vector_size", "max_output_tokens", "input_cost_per_second", "output_cost_per_second",
+    "typical_output_tokens",
+)  # fmt: skip
 
 
 class CatalogError(Exception):
@@ -99,10 +119,25 @@ def _float_or_none(entry: str, key: str, value: Any) -> float | None:
     return float(value)
 
 
+def _unknown(keys: Iterable[str], valid: tuple[str, ...], prefix: str = "") -> str | None:
+    """`key (did you mean `x`?)` for the first key not in `valid`, else None."""
+    for key in keys:
+        if key in valid or (prefix == "model_info." and str(key).startswith("supports_")):
+            continue  # LiteLLM's capability flags (supports_vision, ...) are all valid
+        match = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        return f"{prefix}{key}" + (f" (did you mean `{match[0]}`?)" if match else "")
+    return None
+
+
 def _parse_entry(raw: Any, index: int) -> CatalogModel:
     if not isinstance(raw, dict) or not isinstance(raw.get("model_name"), str):
         raise CatalogError(f"model_list[{index}] needs a string model_name")
     name = raw["model_name"]
+    bad = _unknown(raw, ENTRY_KEYS)
+    if bad is None and isinstance(raw.get("model_info"), dict):
+        bad = _unknown(raw["model_info"], MODEL_INFO_KEYS, "model_info.")
+    if bad is not None:
+        raise CatalogError(f"catalog entry {name!r}: unknown key {bad}")
     params = raw.get("litellm_params")
     if not isinstance(params, dict) or not isinstance(params.get("model"), str):
         raise CatalogError(f"catalog entry {name!r}: litellm_params.model is required")
@@ -179,7 +214,12 @@ class Catalog:
             raise CatalogError(f"cannot read catalog {path}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
             raise CatalogError(f"catalog {path} is not valid YAML: {exc}") from exc
-        return cls.from_model_list(data.get("model_list", []), price=price)
+        if not isinstance(data, dict):
+            raise CatalogError(f"catalog {path} must hold a mapping with a model_list")
+        bad = _unknown(data, TOP_LEVEL_KEYS)
+        if bad is not None:
+            raise CatalogError(f"catalog {path}: unknown key {bad}")
+        return cls.from_model_list(data.get("model_list") or [], price=price)
 
     def __contains__(self, name: object) -> bool:
         return name in self._models
@@ -202,3 +242,30 @@ class Catalog:
     def providers(self) -> list[str]:
         """Provider labels, in first-seen order."""
         return list(dict.fromkeys(m.provider for m in self._models.values()))
+
+
+def load_catalog_file(
+    path: Path, *, explicit: bool, allow_empty: bool = False, price: bool = True
+) -> Catalog:
+    """The catalog the settings name, refusing a missing or model-less one unless allowed.
+
+    `explicit`: the path was configured (a missing file is then always an error); otherwise it is
+    the default, and the error says where it was looked for.
+    """
+    if not path.exists():
+        where = path.expanduser().resolve()
+        if explicit:
+            raise CatalogError(f"catalog {path} not found (litellm.config_path; looked at {where})")
+        if not allow_empty:
+            raise CatalogError(
+                f"no catalog: looked for {where}; set litellm.config_path "
+                "(ANNAS_GIFT_LITELLM__CONFIG_PATH) or litellm.allow_empty_catalog"
+            )
+        log.warning("catalog %s not found: no models configured (allowed by settings)", where)
+        return Catalog([])
+    catalog = Catalog.from_yaml(path, price=price)
+    if not len(catalog) and not allow_empty:
+        raise CatalogError(
+            f"catalog {path} has no models; add a model_list or set litellm.allow_empty_catalog"
+        )
+    return catalog

@@ -81,10 +81,20 @@ class PayloadTooLarge(GatewayError):
     status, type, code = 413, "invalid_request_error", "payload_too_large"
 
 
+class UnsupportedMediaType(GatewayError):
+    status, type, code = 415, "invalid_request_error", "unsupported_media_type"
+
+
 class ServiceUnavailable(GatewayError):
     """A part of the gateway needed for this request is not running."""
 
     status, type, code = 503, "service_unavailable", "service_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The usage database does not answer (readiness says the same)."""
+
+    code = "database_unavailable"
 
 
 class ProviderNotConfigured(GatewayError):

@@ -14,7 +14,8 @@ from annas_gift.settings import ConfigError, VPNSettings
 
 # Returns the egress IP and country (ip=..., loc=...), which the probe reports.
 DEFAULT_PROBE_URL = "https://cloudflare.com/cdn-cgi/trace"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # the API schema publishes it too
+_NAME = re.compile(NAME_PATTERN)
 _ALIASES = {
     "provider": "provider_label",
     "label": "provider_label",

@@ -56,6 +56,7 @@ class VPNManager:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._next_probe = 0.0
+        self._unloaded = False  # start() could not read the endpoints (database down)
         self.failovers = 0  # requests moved to another endpoint after a proxy failure
         self.exhausted = 0  # requests for which every endpoint tried failed
 
@@ -69,10 +70,27 @@ class VPNManager:
         await self.reload()
 
     async def start(self) -> None:
-        """Load endpoints and, when enabled, start the background probes (the first one now)."""
-        await self.load()
-        if self.config.enabled and self._loop_task is None:
+        """Load endpoints and start the background loop (reloads always; probes when enabled).
+
+        A database that is down does not stop the gateway: the loop loads the endpoints once
+        it answers. Reloading while the VPN is disabled is what makes `vpn add` on another
+        instance (or the CLI) visible here within one probe interval.
+        """
+        try:
+            await self.load()
+        except Exception as exc:
+            self._unloaded = True
+            log.warning(
+                "vpn endpoints not loaded (%s); retrying every %.0f s",
+                scrub(str(exc), self._secrets()).splitlines()[0][:200] if str(exc) else
+                type(exc).__name__,
+                self.config.probe_interval_s,
+            )  # fmt: skip
+        if self._loop_task is None:
             self._stopping.clear()
+            # Enabled: the first probe now; disabled: the next reload after one interval.
+            later = self._clock() + self.config.probe_interval_s
+            self._next_probe = 0.0 if self.config.enabled else later
             self._loop_task = asyncio.create_task(self._run(), name="vpn-manager")
         log.info(
             "vpn %s: %d endpoints, rotation %s",
@@ -105,8 +123,13 @@ class VPNManager:
             try:
                 if self._clock() >= self._next_probe:
                     self._next_probe = self._clock() + self.config.probe_interval_s
-                    await self.reload()
-                    await self.probe_all()
+                    if self._unloaded:
+                        await self.load()  # seeds the declared endpoints too
+                        self._unloaded = False
+                    else:
+                        await self.reload()
+                    if self.config.enabled:
+                        await self.probe_all()
                 await self._flush()
             except Exception as exc:  # the loop must outlive a database hiccup
                 log.warning("vpn background check failed: %s", scrub(str(exc), self._secrets()))

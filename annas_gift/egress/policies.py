@@ -8,26 +8,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# Re-exported: the names live in core so that settings can validate them.
+from annas_gift.core.names import POLICIES as POLICIES
+from annas_gift.core.names import normalize_policy as normalize_policy
 from annas_gift.storage.repositories.vpn import mask_url
-
-POLICIES = ("round_robin", "random", "least_used", "timed", "sticky")
-_ALIASES = {
-    "roundrobin": "round_robin",
-    "rr": "round_robin",
-    "least_recently_used": "least_used",
-    "interval": "timed",
-    "every_n_minutes": "timed",
-    "sticky_per_provider": "sticky",
-}
-
-
-def normalize_policy(name: str) -> str:
-    """The canonical policy name (case and `-`/`_` insensitive); ValueError if unknown."""
-    key = name.strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in POLICIES:
-        raise ValueError(f"unknown rotation policy {name!r} (use one of: {', '.join(POLICIES)})")
-    return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +66,14 @@ class EndpointState:
 
     @property
     def state(self) -> str:
-        """inactive | down | suspect | up."""
+        """inactive | down | suspect | unknown (never checked) | up."""
         if not self.active:
             return "inactive"
         if not self.healthy:
             return "down"
-        return "suspect" if self.suspended else "up"
+        if self.suspended:
+            return "suspect"
+        return "unknown" if self.last_checked is None else "up"
 
     def note_failure(self, error: str, now: float, threshold: int, *, suspend: bool) -> bool:
         """Count a failure (a request's when `suspend`, else a probe's); True if now down."""

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from annas_gift.egress.config import NAME_PATTERN
+
+
+def _boolean_only(schema: dict[str, Any]) -> None:
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema["type"] = "boolean"
 
 
 class EndpointIn(BaseModel):
@@ -10,7 +20,7 @@ class EndpointIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128, examples=["nl-1"])
+    name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN, examples=["nl-1"])
     url: str = Field(
         min_length=1, max_length=2048, examples=["socks5://user:pass@nl.vpn.example:1080"]
     )
@@ -29,7 +39,15 @@ class EndpointPatch(BaseModel):
     country: str | None = Field(default=None, max_length=64)
     provider_label: str | None = Field(default=None, max_length=64)
     allowed_providers: list[str] | None = None
-    active: bool | None = None
+    # Omitted: unchanged; null is not a state (the schema says boolean, the validator agrees).
+    active: bool | None = Field(default=None, json_schema_extra=_boolean_only)
+
+    @field_validator("active", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("active must be true or false (omit it to leave it unchanged)")
+        return value
 
 
 class EndpointOut(BaseModel):

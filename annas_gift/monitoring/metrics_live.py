@@ -27,7 +27,7 @@ from annas_gift.state import GatewayState, ModelLiveState
 log = logging.getLogger(__name__)
 P = "annas_gift"
 BREAKER_STATES = ("closed", "open", "half_open")
-VPN_STATES = ("up", "suspect", "down", "inactive")
+VPN_STATES = ("unknown", "up", "suspect", "down", "inactive")  # unknown: not probed yet
 
 
 class UsageWriter(Protocol):

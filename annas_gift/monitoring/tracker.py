@@ -8,12 +8,14 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annas_gift.core.errors import DatabaseUnavailable
 from annas_gift.core.events import (
     ClassificationEvent,
     Event,
@@ -21,12 +23,24 @@ from annas_gift.core.events import (
     UsageEvent,
     UsageStat,
 )
-from annas_gift.storage.batch import describe_error, write_batch
+from annas_gift.storage.batch import describe_error, is_data_error, write_batch
 from annas_gift.storage.repositories import UsageRepository
 from annas_gift.storage.repositories.usage import GroupBy
 from annas_gift.storage.spool import Spool, replay
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    """A database that does not answer becomes a 503 `database_unavailable`, not a 500."""
+    try:
+        yield
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        if is_data_error(exc):
+            raise
+        log.warning("usage query failed: %s", describe_error(exc))
+        raise DatabaseUnavailable("The usage database is unavailable; try again later.") from None
 
 
 class UsageTracker:
@@ -173,8 +187,9 @@ class UsageTracker:
     ) -> list[UsageStat]:
         """Usage aggregates (of one key id if given), after flushing this process's buffer."""
         await self.flush()
-        async with self._sessions() as session:
-            return await UsageRepository(session).stats(since, until, group_by, key_id)
+        with _database_errors():
+            async with self._sessions() as session:
+                return await UsageRepository(session).stats(since, until, group_by, key_id)
 
     async def get_model_stats(
         self,
@@ -185,8 +200,9 @@ class UsageTracker:
     ) -> UsageStat:
         """Usage aggregates of one model, after flushing this process's buffer."""
         await self.flush()
-        async with self._sessions() as session:
-            return await UsageRepository(session).model_stats(provider, model, since, until)
+        with _database_errors():
+            async with self._sessions() as session:
+                return await UsageRepository(session).model_stats(provider, model, since, until)
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -10,10 +10,10 @@ import operator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from annas_gift.core.names import COMPONENTS as COMPONENTS  # settings checks weight names
 from annas_gift.routing.imputation import BenchmarkPart
 from annas_gift.routing.types import Category, ModelProfile, SelectionExplanation, Tier
 
-COMPONENTS = ("benchmark_rank", "benchmark_score", "headroom", "cost", "latency", "health")
 NEUTRAL = 0.5
 
 

@@ -146,7 +146,7 @@ class AutoRouter:
         live: Mapping[str, ModelLiveState] | None,
         now: float,
     ) -> errors.GatewayError:
-        """429 with the earliest cooldown end when every usable model is cooling down, else 503."""
+        """429 when every usable model cools down, 400 when none has the context, else 503."""
         details = {"excluded": selection.to_dict()["excluded"]}
         message = (
             f"no model can serve this {selection.tier} {selection.category} request: "
@@ -163,6 +163,11 @@ class AutoRouter:
             return errors.RateLimited(
                 message, code="all_models_cooling_down", retry_after=min(waits), details=details
             )
+        # The request itself is too big for every model that could take it: the client's
+        # fault (400, as a provider says it), not the gateway's (503).
+        why = dict(selection.excluded)
+        if usable and all(why.get(name, "").startswith("context window") for name in usable):
+            return errors.ContextWindowExceeded(message, details=details)
         return errors.AllAttemptsFailed(message, details=details)
 
     def _fallback_models(self, selection: Selection, catalog: Catalog) -> list[CatalogModel]:

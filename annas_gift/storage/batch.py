@@ -21,6 +21,7 @@ from annas_gift.storage.repositories import (
     SelectionRepository,
     UsageRepository,
 )
+from annas_gift.storage.write_once import write_events_once
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ async def write_batch(
     sessions: async_sessionmaker[AsyncSession], events: Sequence[Event]
 ) -> BatchResult:
     """Write events in one transaction; if one is unwritable, write them singly and skip it."""
+    # Idempotent: a spool or journal replay may offer events stored just before a crash, and
+    # the unique index on usage_records would refuse them (forever) with plain inserts.
+    write_events = write_events_once
     try:
         await write_events(sessions, events)
     except Exception as exc:

@@ -78,7 +78,11 @@ class UsageRecord(Base):
     """One upstream call: tokens, cost, latency and outcome."""
 
     __tablename__ = "usage_records"
-    __table_args__ = (Index(None, "provider", "model", "created_at"),)
+    __table_args__ = (
+        Index(None, "provider", "model", "created_at"),
+        # One row per attempt (migration 0003): a replay after a crash can never count twice.
+        Index(None, "request_id", "model", "created_at", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from annas_gift.api.app import create_app
 from annas_gift.catalog.registry import Catalog
 from annas_gift.egress.log_guard import SecretFilter
+from annas_gift.services.model_probes import ModelProbes
 from annas_gift.settings import load_settings
 from annas_gift.upstream.base import Completion, UpstreamCall
 
@@ -36,23 +36,27 @@ class ClosableUpstream:
 
 
 async def test_a_late_start_up_failure_closes_what_was_opened(
-    sqlite_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Unmigrated database: the tracker tolerates it (it buffers), but seeding the VPN's
-    # declared endpoint, a late step, fails for real with "no such table".
+    # The database may be down at start (the gateway then serves with usage buffered), so the
+    # late failing step here is the model probes, the last one before the gateway is ready.
     settings = load_settings(
         auth={"api_keys": ["sk-start"]},
         storage={
             "database_url": sqlite_url,
-            "migrate_on_start": False,
             "spool_path": str(tmp_path / "spool.jsonl"),
         },
         vpn={"enabled": True, "endpoints": [{"name": "a", "url": "http://127.0.0.1:9"}]},
     )
+
+    def fail() -> None:
+        raise RuntimeError("probes could not start")
+
+    monkeypatch.setattr(ModelProbes, "start", lambda self: fail())
     upstream = ClosableUpstream()
     app = create_app(settings, catalog=Catalog([]), upstream=upstream)
     before = asyncio.all_tasks()
-    with pytest.raises(OperationalError, match="vpn_endpoints"):
+    with pytest.raises(RuntimeError, match="probes could not start"):
         async with app.router.lifespan_context(app):
             pass  # pragma: no cover - start-up must fail
     assert upstream.closed == 1  # opened before the failure, closed after it

@@ -98,8 +98,10 @@ async def test_scrape_reads_breakers_cooldowns_headroom_vpn_and_usage(
     assert ("annas_gift_redis_up", ()) not in v  # no Redis configured: no gauge
     assert get("annas_gift_usage_buffer_events") == 3
     assert get("annas_gift_usage_spool_bytes") == 0
-    assert get("annas_gift_vpn_endpoint_up", endpoint="nl") == 1
-    assert get("annas_gift_vpn_endpoint_state", endpoint="nl", state="up") == 1
+    # Not probed yet: an endpoint is "unknown" (never "up" before a probe says so).
+    assert get("annas_gift_vpn_endpoint_up", endpoint="nl") == 0
+    assert get("annas_gift_vpn_endpoint_state", endpoint="nl", state="unknown") == 1
+    assert get("annas_gift_vpn_endpoint_state", endpoint="nl", state="up") == 0
     assert get("annas_gift_vpn_enabled") == 0
     assert get("annas_gift_vpn_failovers_total") == 0
     await tracker.flush()

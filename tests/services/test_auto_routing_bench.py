@@ -53,7 +53,7 @@ def test_bench_plan_with_unchanged_live_state(benchmark: Any) -> None:
     assert plan.tier == "powerful"
     assert plan.category == "math"
     assert plan.models[0].tier == "powerful"
-    assert len(plan.models) == len(catalog().all())
+    assert len(plan.models) == len([m for m in catalog().all() if m.mode == "chat"])
 
 
 def test_bench_plan_without_live_state(benchmark: Any) -> None:

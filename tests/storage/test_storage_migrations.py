@@ -27,7 +27,7 @@ TABLES = {
     "virtual_keys",
     "team_budgets",
 }
-HEAD = "0002"
+HEAD = "0003"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from annas_gift.catalog.registry import Catalog, CatalogError
+from annas_gift.catalog.registry import Catalog, CatalogError, load_catalog_file
 
 ENTRY = {
     "model_name": "groq/llama",
@@ -102,3 +102,72 @@ def test_default_catalog_loads() -> None:
     assert {"groq", "gemini", "openrouter", "mistral", "cerebras", "ollama"} <= set(
         catalog.providers()
     )
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            {**ENTRY, "modle_info": ENTRY["model_info"]},
+            "catalog entry 'groq/llama': unknown key modle_info (did you mean `model_info`?)",
+        ),
+        (
+            {**ENTRY, "model_info": {"tier": "powerful", "context_windw": 8192}},
+            "catalog entry 'groq/llama': unknown key model_info.context_windw "
+            "(did you mean `context_window`?)",
+        ),
+    ],
+)
+def test_unknown_entry_keys_are_errors(entry: dict[str, object], expected: str) -> None:
+    with pytest.raises(CatalogError) as info:
+        Catalog.from_model_list([entry], price=False)
+    assert str(info.value) == expected
+
+
+def test_litellm_model_info_keys_are_accepted() -> None:
+    info = {"tier": "fast", "id": "x", "mode": "chat", "supports_vision": True, "base_model": "b"}
+    catalog = Catalog.from_model_list([{**ENTRY, "model_info": info}], price=False)
+    assert catalog.get("groq/llama") is not None
+
+
+def _yaml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_misspelled_model_list_is_an_error_not_an_empty_catalog(tmp_path: Path) -> None:
+    path = _yaml(tmp_path, "modellist:\n  - model_name: a\n    litellm_params: {model: openai/a}\n")
+    with pytest.raises(CatalogError) as info:
+        Catalog.from_yaml(path, price=False)
+    assert str(info.value) == f"catalog {path}: unknown key modellist (did you mean `model_list`?)"
+
+
+def test_empty_catalog_is_an_error_unless_allowed(tmp_path: Path) -> None:
+    path = _yaml(tmp_path, "model_list: []\n")
+    with pytest.raises(CatalogError, match="has no models; add a model_list or set litellm"):
+        load_catalog_file(path, explicit=True)
+    assert len(load_catalog_file(path, explicit=True, allow_empty=True)) == 0
+
+
+def test_missing_explicit_catalog_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(CatalogError, match=r"catalog .*nope\.yaml not found"):
+        load_catalog_file(missing, explicit=True, allow_empty=True)
+
+
+def test_missing_default_catalog_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CatalogError) as info:
+        load_catalog_file(Path("litellm_config.yaml"), explicit=False)
+    assert str(info.value).startswith(f"no catalog: looked for {tmp_path / 'litellm_config.yaml'}")
+    assert (
+        len(load_catalog_file(Path("litellm_config.yaml"), explicit=False, allow_empty=True)) == 0
+    )
+
+
+def test_shipped_catalog_passes_the_strict_checks() -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert len(load_catalog_file(root / "litellm_config.yaml", explicit=True, price=False)) > 0

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from annas_gift.api.errors import validation_error
 from annas_gift.api.schemas.openai import ChatMessage, ErrorResponse, StreamOptions
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.core.errors import InvalidRequest
+from annas_gift.core.errors import InvalidRequest, UnsupportedMediaType
 from annas_gift.core.types import Attempt, ChatInput, RequestContext
 from annas_gift.services.chat import ChatService
 from annas_gift.services.streaming import OpenStream, open_stream
@@ -39,13 +39,54 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+def _require_json(request: Request) -> None:
+    """415 for a body declared as anything but JSON (a missing Content-Type is read as JSON)."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type {media[:100]!r}; send the body as application/json."
+        )
+
+
+# The provider APIs (and the JSON encoder on the way to them) take 64-bit integers at most.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _oversized_int(value: Any, path: str = "") -> str | None:
+    """The path of the first integer in `value` beyond 64 bits, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return path if not _INT_MIN <= value <= _INT_MAX else None
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for sub, item in items:
+        if (found := _oversized_int(item, sub)) is not None:
+            return found
+    return None
+
+
 async def read_body(request: Request, model: type[Body]) -> Body:
     """Parse and validate the JSON body; routes call it after auth, so 401 precedes 400."""
+    _require_json(request)
     raw = await request.body()
     try:
-        return model.model_validate_json(raw)
+        # Strict like the OpenAI API: `true` is not a number, "0.5" is not a temperature.
+        body = model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise validation_error(exc.errors()) from None
+    if (param := _oversized_int(body.model_dump(exclude_none=True))) is not None:
+        raise InvalidRequest(
+            f"Invalid value for '{param}': integer outside the 64-bit range", param=param
+        )
+    return body
 
 
 # Fields that steer the gateway itself; everything else is passed to the provider.
@@ -60,6 +101,7 @@ _CALL_OPTIONS = frozenset(
         "shared_session", "http_client", "custom_llm_provider", "extra_headers", "headers",
         "proxy", "timeout", "request_timeout", "num_retries", "max_retries", "model_list",
         "input_cost_per_token", "output_cost_per_token", "deployment_id", "mock_response",
+        "extra_body", "extra_query",
     }
 )  # fmt: skip
 _CALL_OPTION_PREFIXES = ("litellm_", "mock_", "aws_", "vertex_", "azure_", "watsonx_")

@@ -187,6 +187,18 @@ async def model_status(
     return (await _statuses(state, [found]))[0]
 
 
+def _in_utc(moment: datetime | None, param: str) -> datetime | None:
+    """The moment in UTC; 400 when it has none (0001-01-01T00:00:00+23:59 is before year 1)."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequest(
+            f"Invalid value for '{param}': outside the representable range in UTC", param=param
+        ) from None
+
+
 @routes.get("/usage", response_model=UsageReport)
 async def usage(
     caller: PrincipalDep,
@@ -199,6 +211,7 @@ async def usage(
     key: str | None = Query(default=None, max_length=128, description="one key id (admin only)"),
 ) -> UsageReport:
     """Requests, tokens, errors, rate-limit hits and cost; a client key sees only its own."""
+    since, until = _in_utc(since, "since"), _in_utc(until, "until")
     if since and until and since >= until:
         raise InvalidRequest("'since' must be before 'until'", param="since")
     if not caller.is_admin:
