@@ -116,10 +116,32 @@ def build_matrix(
 
 
 def source_weights(rows: list[CorpusRow]) -> np.ndarray:
-    """Per-row weights: each source's total weight grows with sqrt(its size); mean 1."""
+    """Per-row weights, mean 1: within a category each source's total weight grows with
+    sqrt(its size) (GSM8K's 7,000 rows do not drown a source of 100), and every category has
+    the same total weight (class-balanced: math's 15,000 rows do not out-vote chat's 3,000)."""
     sizes = Counter(r.family for r in rows)
     w = np.asarray([1.0 / math.sqrt(sizes[r.family]) for r in rows])
+    cats = np.asarray([CATEGORIES.index(r.category) for r in rows])
+    totals = np.bincount(cats, weights=w, minlength=len(CATEGORIES))
+    w = w / totals[cats]
     return w * (len(w) / w.sum())
+
+
+def fit_category(
+    x: sparse.csr_matrix, rows: list[CorpusRow], c: float, tol: float = 1e-4
+) -> LogisticRegression:
+    """The six-way category head on the given rows."""
+    y = np.asarray([CATEGORIES.index(r.category) for r in rows])
+    model = LogisticRegression(C=c, max_iter=2000, tol=tol)
+    return model.fit(x, y, sample_weight=source_weights(rows))
+
+
+def hashed_columns(hashed: list[dict[int, float]], min_df: int) -> list[int]:
+    """The n-gram keys seen in at least min_df prompts, sorted."""
+    df: Counter[int] = Counter()
+    for feats in hashed:
+        df.update(feats.keys())
+    return sorted(b for b, n in df.items() if n >= min_df)
 
 
 def platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -168,17 +190,12 @@ def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, obje
         rows = kept
     rows = augment(rows)
     hashed, structural = featurize(rows)
-    df: Counter[int] = Counter()
-    for feats in hashed:
-        df.update(feats.keys())
-    kept_buckets = sorted(b for b, n in df.items() if n >= MIN_DF)
+    kept_buckets = hashed_columns(hashed, MIN_DF)
     columns = {b: i for i, b in enumerate(kept_buckets)}
     x = build_matrix(hashed, structural, columns)
     n_hash = len(kept_buckets)
 
-    y_cat = np.asarray([CATEGORIES.index(r.category) for r in rows])
-    cat = LogisticRegression(C=CATEGORY_C, max_iter=2000, tol=1e-4)
-    cat.fit(x, y_cat, sample_weight=source_weights(rows))
+    cat = fit_category(x, rows, CATEGORY_C)
 
     tiered = [i for i, r in enumerate(rows) if r.tier is not None]
     proof = n_hash + STRUCTURAL.index("proof_cue")

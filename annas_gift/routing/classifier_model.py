@@ -1,8 +1,9 @@
 """The learned task classifier's parameters, read once from data/task_classifier.json.
 
 The artifact is written by scripts/train_classifier.py: per structural feature a tier weight
-and six category weights (floats), and per hashed n-gram bucket the same seven weights,
-quantised to int16 and stored base64 (stdlib `array`, no numpy at run time).
+and six category weights (floats), and per n-gram key (crc32 of a word or word pair) the same
+seven weights, quantised to int16 and stored base64 (stdlib `array`, no numpy at run time).
+Both heads share one table, key -> (tier weight, six category weights): one look-up per n-gram.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class ClassifierModel:
     threshold: float
     category_bias: tuple[float, ...]
     structural: tuple[Weights, ...]  # per STRUCTURAL feature
-    table: Mapping[int, Weights]  # hashed bucket -> weights
+    table: Mapping[int, Weights]  # n-gram key -> weights
     training: Mapping[str, Any]
     # Derived at load, for the request path: per head, the weights of all structural features;
     # per category, its weights less the six categories' mean (what sets it apart).

@@ -2,11 +2,11 @@
 
 Two linear heads over the same features (features.py): the tier head gives a calibrated
 probability that a fast model is not enough, the category head a six-way softmax. Inference is
-pure Python: the hashed n-grams are summed as per-word weight vectors (cached per word; a word's
-vector never changes, so the cache changes speed, not results), the structural features as
-named weights. `factors` are the model's own largest contributions to the tier logit; nothing
-is hand-listed beside the model. Parameters: data/task_classifier.json, read once at import
-(scripts/train_classifier.py writes it; docs/routing.md describes the training).
+pure Python: the weight vectors of the task's words and word pairs are looked up in one table
+and summed, the structural features enter as named weights. `factors` are the model's own
+largest contributions to the tier logit; nothing is hand-listed beside the model. Parameters:
+data/task_classifier.json, read once at import (scripts/train_classifier.py writes it;
+docs/routing.md describes the training).
 """
 
 from __future__ import annotations
@@ -19,21 +19,16 @@ from typing import Any
 from annas_gift.routing.classifier_model import (
     ARTIFACT_PATH,
     ClassifierModel,
-    Weights,
     load_model,
     model_from_dict,
 )
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.features import (
-    BIGRAM_MIX,
-    MASK,
     STRUCTURAL,
+    TokenUnit,
+    read_task,
     structural_features,
     token_units,
-    tokenize,
-    window,
-    word_buckets,
-    word_hash,
 )
 from annas_gift.routing.types import CATEGORIES, Category, Tier
 
@@ -54,7 +49,6 @@ __all__ = [
 WORDING = "wording"  # the factor name of all hashed word/character n-grams together
 TOP_FACTORS = 6
 _WIDTH = 1 + len(CATEGORIES)
-_CACHE_LIMIT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,48 +111,14 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def _word_entry(word: str, model: ClassifierModel) -> tuple[int, Weights | None]:
-    """A word's hash and the summed weights of its unigram and character n-gram buckets."""
-    table = model.table
-    acc: list[float] | None = None
-    for bucket, weight in word_buckets(word):
-        w = table.get(bucket)
-        if w is not None:
-            if acc is None:
-                acc = [weight * x for x in w]
-            else:
-                acc = [a + weight * x for a, x in zip(acc, w, strict=True)]
-    entry = (word_hash(word), None if acc is None else tuple(acc))
-    cache = _CACHES.setdefault(id(model.table), {})
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[word] = entry
-    return entry
-
-
-_CACHES: dict[int, dict[str, tuple[int, Weights | None]]] = {}
-
-
-def _hashed_logits(units: Any, model: ClassifierModel) -> list[float]:
+def _hashed_logits(units: tuple[TokenUnit, ...], model: ClassifierModel) -> list[float]:
     """The n-grams' contribution to the seven logits (tier, then each category)."""
     total = [0.0] * _WIDTH
-    table = model.table
-    cache = _CACHES.setdefault(id(table), {})
-    for words, scale in units:
-        vectors: list[Weights] = []
-        prev = -1
-        for word in words:
-            entry = cache.get(word)
-            if entry is None:
-                entry = _word_entry(word, model)
-            h, vec = entry
-            if vec is not None:
-                vectors.append(vec)
-            if prev >= 0:
-                pair = table.get(((prev * BIGRAM_MIX) ^ h) & MASK)  # bigram_bucket, inlined
-                if pair is not None:
-                    vectors.append(pair)
-            prev = h
+    get = model.table.get
+    for (unigrams, bigrams), scale in units:
+        # map/filter keep the per-word work in C: one dict look-up per word and per pair.
+        vectors = list(filter(None, map(get, unigrams)))
+        vectors += filter(None, map(get, bigrams))
         if vectors:
             for j, column in enumerate(zip(*vectors, strict=True)):
                 total[j] += scale * sum(column)
@@ -168,9 +128,9 @@ def _hashed_logits(units: Any, model: ClassifierModel) -> list[float]:
 def scores(request: Any, model: ClassifierModel) -> tuple[list[float], list[float]]:
     """(the seven logits, the structural feature values) of a request."""
     conv = flatten_request(request)
-    task_words = tokenize(window(conv.task))
-    values = structural_features(conv, task_words)
-    logits = _hashed_logits(token_units(conv, task_words), model)
+    view = read_task(conv)
+    values = structural_features(conv, view)
+    logits = _hashed_logits(token_units(conv, view), model)
     biases = (model.tier_bias, *model.category_bias)
     # map(mul) keeps the seven dot products in C: this runs on every request.
     for j, head in enumerate(model.heads):

@@ -46,7 +46,7 @@ def test_artifact_is_compact() -> None:
 
 @pytest.mark.parametrize("prompt", PROMPTS, ids=range(len(PROMPTS)))
 def test_inference_equals_the_training_dot_product(prompt: str) -> None:
-    # Training sees features as bucket -> value; inference sums cached per-word vectors.
+    # Training sees features as n-gram key -> value; inference sums looked-up weight vectors.
     conv = flatten_request(prompt)
     logits, values = scores(prompt, DEFAULT_MODEL)
     assert values == structural_features(conv)
