@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 db=$(mktemp -d)/bench.db
 export ANNAS_GIFT_API_KEY=${GATEWAY_KEY:-sk-bench}
-export ANNAS_GIFT_LITELLM__CONFIG_PATH=bench/catalog.yaml
+export ANNAS_GIFT_LITELLM__CONFIG_PATH=${BENCH_CATALOG:-bench/catalog.yaml}
 export ANNAS_GIFT_SERVER__ACCESS_LOG=false
 export ANNAS_GIFT_SERVER__LOG_LEVEL=warning
 export DATABASE_URL=${DATABASE_URL:-sqlite+aiosqlite:///$db}

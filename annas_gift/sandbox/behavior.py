@@ -9,7 +9,7 @@
     malformed               200 with a body that is not JSON
     cut=<n>                 stream n content chunks then drop the connection (no stream: drop it)
     tokens=<p>,<c>          pin the usage numbers
-    reply=<text>            the reply text (no `;`)
+    reply=<text>            the reply text (no `;`), even when tools or a JSON format are asked
     ratelimit_headers       add x-ratelimit-* headers; remaining_requests=<n> and
                             remaining_tokens=<n> set their values (and imply the headers)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -43,12 +43,17 @@ def prompt_tokens(messages: list[Any]) -> int:
     return approx_tokens(words)
 
 
+def last_text(messages: list[Any], role: str) -> str:
+    """The text of the last message with `role` ("" if there is none)."""
+    last = next(
+        (m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == role), None
+    )
+    return _text(last.get("content")) if last else ""
+
+
 def default_reply(model: str, messages: list[Any]) -> str:
     """The deterministic reply: the model name and a short echo of the last user message."""
-    last = next(
-        (m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), None
-    )
-    words = _text(last.get("content")).split() if last else []
+    words = last_text(messages, "user").split()
     echo = " ".join(words[:ECHO_WORDS])
     if len(words) > ECHO_WORDS or len(echo) > ECHO_CHARS:
         echo = echo[:ECHO_CHARS] + "…"
@@ -66,9 +71,12 @@ def split_reply(text: str, max_tokens: int | None) -> tuple[list[str], str]:
     return pieces, "stop"
 
 
-def usage(behavior: Behavior, prompt: int, pieces: list[str]) -> dict[str, int]:
-    """The usage block: the estimates, unless the behaviour pins the numbers."""
-    p, c = behavior.tokens if behavior.tokens else (prompt, approx_tokens(len(pieces)))
+def usage(behavior: Behavior, prompt: int, pieces: list[str], n: int = 1) -> dict[str, int]:
+    """The usage block: the estimates (every choice's tokens), unless the behaviour pins them."""
+    if behavior.tokens:
+        p, c = behavior.tokens
+    else:
+        p, c = prompt, approx_tokens(len(pieces)) * n
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
@@ -77,31 +85,88 @@ def new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def completion(model: str, pieces: list[str], finish: str, use: dict[str, int]) -> bytes:
-    """A non-streaming chat.completion body."""
+def logprobs(pieces: list[str], top: int) -> dict[str, Any]:
+    """OpenAI's logprobs block for the pieces: fixed values, the piece always the likeliest."""
+    content = []
+    for i, piece in enumerate(pieces):
+        value = -0.01 * (1 + i % 7)
+        alternatives = [{"token": piece, "logprob": value, "bytes": list(piece.encode())}]
+        for rank in range(1, top):
+            alt = f"{piece}~{rank}"
+            alternatives.append(
+                {"token": alt, "logprob": value - rank, "bytes": list(alt.encode())}
+            )
+        content.append({**alternatives[0], "top_logprobs": alternatives[:top]})
+    return {"content": content, "refusal": None}
+
+
+def _tool_call(call: ToolCallLike, arguments: str, *, header: bool) -> dict[str, Any]:
+    function: dict[str, str] = {"arguments": arguments}
+    entry: dict[str, Any] = {"index": 0, "function": function}
+    if header:
+        entry.update({"id": call.id, "type": "function"})
+        function["name"] = call.name
+    return entry
+
+
+class ToolCallLike(Protocol):
+    """The fields of a tool call the bodies need (replies.ToolCall)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+def completion(
+    model: str,
+    pieces: list[str],
+    finish: str,
+    use: dict[str, int],
+    *,
+    n: int = 1,
+    tool_call: ToolCallLike | None = None,
+    top_logprobs: int | None = None,
+) -> bytes:
+    """A non-streaming chat.completion body with n identical choices.
+
+    top_logprobs None means no logprobs; a tool call's arguments are the joined pieces.
+    """
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces)}
+    if tool_call is not None:
+        call = _tool_call(tool_call, tool_call.arguments, header=True)
+        del call["index"]
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    probs = logprobs(pieces, top_logprobs) if top_logprobs is not None and not tool_call else None
+    choices = [
+        {"index": i, "message": message, "logprobs": probs, "finish_reason": finish}
+        for i in range(n)
+    ]
     return orjson.dumps(
         {
             "id": new_id(),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "".join(pieces)},
-                    "logprobs": None,
-                    "finish_reason": finish,
-                }
-            ],
+            "choices": choices,
             "usage": use,
         }
     )
 
 
 def stream_events(
-    model: str, pieces: list[str], finish: str, use: dict[str, int] | None
+    model: str,
+    pieces: list[str],
+    finish: str,
+    use: dict[str, int] | None,
+    *,
+    n: int = 1,
+    tool_call: ToolCallLike | None = None,
+    top_logprobs: int | None = None,
 ) -> tuple[bytes, list[bytes], list[bytes]]:
-    """SSE events: (role chunk, content chunks, closing events incl. usage and [DONE])."""
+    """SSE events: (role chunks, content chunks, closing events incl. usage and [DONE]).
+
+    Choices stream one after the other; a tool call streams its arguments as deltas.
+    """
     base: dict[str, Any] = {
         "id": new_id(),
         "object": "chat.completion.chunk",
@@ -111,20 +176,38 @@ def stream_events(
     if use is not None:
         base["usage"] = None  # as OpenAI does: every chunk carries usage once it is requested
 
-    def event(delta: dict[str, str], finish_reason: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    def event(index: int, delta: dict[str, Any], finish_reason: str | None, probs: Any) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": probs, "finish_reason": finish_reason}
         return b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n"
 
-    first = event({"role": "assistant", "content": ""}, None)
-    content = [
-        event({"content": "".join(pieces[i : i + WORDS_PER_CHUNK])}, None)
-        for i in range(0, len(pieces), WORDS_PER_CHUNK)
-    ]
-    closing = [event({}, finish)]
+    first: list[bytes] = []
+    content: list[bytes] = []
+    closing: list[bytes] = []
+    for index in range(n):
+        if tool_call is not None:
+            header = [_tool_call(tool_call, "", header=True)]
+            first.append(
+                event(
+                    index, {"role": "assistant", "content": None, "tool_calls": header}, None, None
+                )
+            )
+        else:
+            first.append(event(index, {"role": "assistant", "content": ""}, None, None))
+        for i in range(0, len(pieces), WORDS_PER_CHUNK):
+            text = "".join(pieces[i : i + WORDS_PER_CHUNK])
+            if tool_call is not None:
+                delta: dict[str, Any] = {"tool_calls": [_tool_call(tool_call, text, header=False)]}
+                probs = None
+            else:
+                delta = {"content": text}
+                chunk = pieces[i : i + WORDS_PER_CHUNK]
+                probs = logprobs(chunk, top_logprobs) if top_logprobs is not None else None
+            content.append(event(index, delta, None, probs))
+        closing.append(event(index, {}, finish, None))
     if use is not None:
         closing.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": use}) + b"\n\n")
     closing.append(DONE_EVENT)
-    return first, content, closing
+    return b"".join(first), content, closing
 
 
 def error_kind(status: int) -> tuple[str, str]:

@@ -13,8 +13,9 @@ LOG_LIMIT = 1000
 
 
 class RecordedRequest(TypedDict):
-    """One chat request as the sandbox received it."""
+    """One chat or embeddings request as the sandbox received it."""
 
+    path: str
     model: str | None
     stream: bool
     headers: dict[str, str]
