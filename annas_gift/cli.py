@@ -67,7 +67,7 @@ def serve(
         catalog = demo_catalog(sandbox.base_url)
         logging.getLogger("annas_gift").info("demo: sandbox upstream at %s", sandbox.url)
     try:
-        gateway = create_app(settings, catalog=catalog)
+        gateway = create_app(settings, catalog=catalog, freeze_gc=True)
     except (ConfigError, CatalogError) as exc:
         raise _fail(str(exc)) from None
     uvicorn.run(
