@@ -17,8 +17,8 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from annas_gift.core.errors import GatewayError
 from annas_gift.server.config import ServerLimits
-from annas_gift.upstream.errors import GatewayError
 
 _REFUSAL_LOG_INTERVAL_S = 10.0
 
