@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from dotenv import load_dotenv
 
 from annas_gift import cli_routing, cli_vpn
@@ -49,14 +50,24 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Also start the sandbox upstream and serve its models.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(help="Processes serving the port (more than 1 needs REDIS_URL).")
+    ] = 1,
 ) -> None:
     """Start the gateway (SQLite and in-process state unless DATABASE_URL/REDIS_URL are set)."""
-    import uvicorn
-
     from annas_gift.api.app import create_app
     from annas_gift.catalog.registry import CatalogError
+    from annas_gift.server import ServerLimits, build_config
+    from annas_gift.server.workers import (
+        migrate_once,
+        serve_workers,
+        worker_settings,
+        workers_refusal,
+    )
 
     settings = _settings()
+    if (refusal := workers_refusal(workers, settings)) is not None:
+        raise _fail(refusal)
     _setup_logging(settings.server.log_level)
     catalog = None
     if demo:
@@ -70,15 +81,26 @@ def serve(
         gateway = create_app(settings, catalog=catalog, freeze_gc=True)
     except (ConfigError, CatalogError) as exc:
         raise _fail(str(exc)) from None
-    uvicorn.run(
-        gateway,
-        host=host or settings.server.host,
-        port=port if port is not None else settings.server.port,
-        log_level=settings.server.log_level,
-        access_log=False,  # the gateway writes its own JSON access log, without secrets
-        loop="auto",
-        http="auto",
-    )
+
+    def config_for(app: object) -> uvicorn.Config:
+        return build_config(
+            app,
+            host=host or settings.server.host,
+            port=port if port is not None else settings.server.port,
+            log_level=settings.server.log_level,
+            limits=ServerLimits.from_settings(settings.server),
+        )
+
+    if workers == 1:
+        uvicorn.Server(config_for(gateway)).run()
+        return
+    migrate_once(settings)
+
+    def worker_config(index: int) -> uvicorn.Config:
+        app = create_app(worker_settings(settings, index), catalog=catalog, freeze_gc=True)
+        return config_for(app)
+
+    raise typer.Exit(code=serve_workers(config_for(gateway), worker_config, workers))
 
 
 @app.command()
