@@ -6,9 +6,10 @@ import logging
 import os
 import sys
 import traceback
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+import uvicorn
 from dotenv import load_dotenv
 
 from annas_gift import (
@@ -21,6 +22,11 @@ from annas_gift import (
     startup_errors,
 )
 from annas_gift.settings import ConfigError, Settings, load_settings, load_settings_with_options
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from annas_gift.server import ServerLimits
 
 app = typer.Typer(
     help="Anna's Gift: a self-hosted LLM gateway for academic work.",
@@ -78,14 +84,24 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Also start the sandbox upstream and serve its models.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(help="Processes serving the port (more than 1 needs REDIS_URL).")
+    ] = 1,
 ) -> None:
     """Start the gateway (SQLite and in-process state unless DATABASE_URL/REDIS_URL are set)."""
     from annas_gift.api.app import create_app
     from annas_gift.catalog.registry import CatalogError, load_catalog_file
-    from annas_gift.server import ServerLimits
-    from annas_gift.server import serve as serve_http
+    from annas_gift.server import ServerLimits, build_config
+    from annas_gift.server.workers import (
+        migrate_once,
+        serve_workers,
+        worker_settings,
+        workers_refusal,
+    )
 
     settings = _settings({"server.host": ("--host", host), "server.port": ("--port", port)})
+    if (refusal := workers_refusal(workers, settings)) is not None:
+        raise _fail(refusal)
     _setup_logging(settings.server.log_level, log_prompts=settings.logging.log_prompts)
     try:
         catalog = None if demo else load_catalog_file(
@@ -103,9 +119,34 @@ def serve(
         catalog = demo_catalog(sandbox.base_url, embeddings=True)
         logging.getLogger("annas_gift").info("demo: sandbox upstream at %s", sandbox.url)
     try:
-        gateway = create_app(settings, catalog=catalog)
+        gateway = create_app(settings, catalog=catalog, freeze_gc=True)
     except (ConfigError, CatalogError) as exc:
         raise _fail(str(exc)) from None
+    limits = ServerLimits.from_settings(settings.server)
+    if workers > 1:  # the parent migrates once and forks; each worker builds its own app
+        migrate_once(settings)
+
+        def config_for(app: object) -> uvicorn.Config:
+            return build_config(
+                app,
+                host=settings.server.host,
+                port=settings.server.port,
+                log_level=settings.server.log_level,
+                limits=limits,
+            )
+
+        def worker_config(index: int) -> uvicorn.Config:
+            app = create_app(worker_settings(settings, index), catalog=catalog, freeze_gc=True)
+            return config_for(app)
+
+        raise typer.Exit(code=serve_workers(config_for(gateway), worker_config, workers))
+    _serve_one(gateway, settings, limits)
+
+
+def _serve_one(gateway: FastAPI, settings: Settings, limits: ServerLimits) -> None:
+    """One process: start-up failures become the one-line error and its exit code."""
+    from annas_gift.server import serve as serve_http
+
     guard = startup_errors.LifespanGuard(gateway, where=_addresses(settings))
     try:
         started = serve_http(
@@ -113,7 +154,7 @@ def serve(
             host=settings.server.host,
             port=settings.server.port,
             log_level=settings.server.log_level,
-            limits=ServerLimits.from_settings(settings.server),
+            limits=limits,
         )
     except SystemExit:  # uvicorn exits after a failed start-up, or when it cannot bind
         started = False

@@ -70,9 +70,14 @@ def _scores_json(record: ModelBenchmarks | None) -> dict[str, Any]:
     return out
 
 
+def _listed(catalog: Catalog, with_benchmarks: bool) -> list[CatalogModel]:
+    """Every model; with benchmarks only the chat models (embedding models are not ranked)."""
+    return [m for m in catalog.all() if not with_benchmarks or m.mode == "chat"]
+
+
 def _as_json(catalog: Catalog, with_benchmarks: bool) -> str:
     rows = []
-    for m in catalog.all():
+    for m in _listed(catalog, with_benchmarks):
         row: dict[str, Any] = {
             "model": m.name,
             "provider": m.provider,
@@ -105,7 +110,7 @@ def _benchmark_tables(catalog: Catalog, console: Console) -> None:
     for benchmark in BENCHMARKS:
         scores.add_column(_SHORT[benchmark], justify="right", no_wrap=True)
     records: dict[str, ModelBenchmarks | None] = {}
-    for m in catalog.all():
+    for m in _listed(catalog, with_benchmarks=True):
         benchmark_id = m.benchmark_id or m.name
         record = records.setdefault(benchmark_id, get_model_benchmarks(benchmark_id))
         values = [_value_text(b, record.score(b) if record else None) for b in BENCHMARKS]

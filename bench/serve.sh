@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The gateway as peers.sh measures it: all features on (auth, classification, selection,
-# usage recording), the bench catalog, a throwaway SQLite file, no access log.
+# usage recording), the bench catalog, a throwaway SQLite file, no access log. WORKERS=N runs
+# N processes on the port (N > 1 needs REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db=$(mktemp -d)/bench.db
@@ -9,4 +10,4 @@ export ANNAS_GIFT_LITELLM__CONFIG_PATH=${BENCH_CATALOG:-bench/catalog.yaml}
 export ANNAS_GIFT_SERVER__ACCESS_LOG=false
 export ANNAS_GIFT_SERVER__LOG_LEVEL=warning
 export DATABASE_URL=${DATABASE_URL:-sqlite+aiosqlite:///$db}
-exec .venv/bin/annas-gift serve --port "${PORT:-8000}"
+exec .venv/bin/annas-gift serve --port "${PORT:-8000}" --workers "${WORKERS:-1}"

@@ -14,6 +14,7 @@ from annas_gift import __version__
 from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.gateway import Blueprint, open_gateway
+from annas_gift.api.gc_tuning import freeze_startup_heap
 from annas_gift.api.middleware import GatewayMiddleware
 from annas_gift.api.routes import (
     classify,
@@ -90,11 +91,13 @@ def create_app(
     catalog: Catalog | None = None,
     upstream: Upstream | None = None,
     planner: Planner | None = None,
+    freeze_gc: bool = False,
 ) -> FastAPI:
     """Build the gateway app; tests pass their own catalog/upstream, production reads settings.
 
     Configuration is checked here, so a bad setting fails before the server starts; the
-    clients themselves are built by `open_gateway` when the app starts.
+    clients themselves are built by `open_gateway` when the app starts. `freeze_gc` (the
+    server sets it) moves everything alive after start-up out of the collector's reach.
     """
     if planner is None:
         try:
@@ -117,6 +120,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_gateway(blueprint) as gateway:
             app.state.gateway = gateway
+            if freeze_gc:
+                freeze_startup_heap()
             try:
                 yield
             finally:

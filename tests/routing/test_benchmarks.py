@@ -38,7 +38,12 @@ def _raw() -> dict[str, Any]:
 
 def _catalog_benchmark_ids() -> list[str]:
     entries = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["model_list"]
-    return [e["model_info"].get("benchmark_id") or e["model_name"] for e in entries]
+    # Chat models are ranked by benchmarks; embedding models (mode: embedding) are not.
+    return [
+        e["model_info"].get("benchmark_id") or e["model_name"]
+        for e in entries
+        if e["model_info"].get("mode", "chat") == "chat"
+    ]
 
 
 def test_all_twelve_benchmarks_are_tracked_with_labels() -> None:

@@ -240,7 +240,9 @@ def shipped_selector() -> Any:
     catalog = Catalog.from_yaml(CONFIG, price=False)
     unavailable = frozenset(m.name for m in catalog.all() if m.missing_env(ALL_KEYS))
     assert unavailable == frozenset()
-    prepared = BenchmarkSelector().prepare([profile_of(m) for m in catalog.all()])
+    prepared = BenchmarkSelector().prepare(
+        [profile_of(m) for m in catalog.all() if m.mode == "chat"]
+    )
     return prepared, {m.name: m.benchmark_id for m in catalog.all()}
 
 
@@ -287,7 +289,9 @@ def test_no_ties_are_decided_by_file_order(tier: str, category: str) -> None:
     from annas_gift.routing.benchmark_selector import BenchmarkSelector
     from annas_gift.services.auto_routing import profile_of
 
-    profiles = [profile_of(m) for m in Catalog.from_yaml(CONFIG, price=False).all()]
+    profiles = [
+        profile_of(m) for m in Catalog.from_yaml(CONFIG, price=False).all() if m.mode == "chat"
+    ]
     forward = BenchmarkSelector().prepare(profiles).select(tier, category, now=0.0)  # type: ignore[arg-type]
     backward = BenchmarkSelector().prepare(profiles[::-1]).select(tier, category, now=0.0)  # type: ignore[arg-type]
     assert forward.fallback_order == backward.fallback_order

@@ -28,7 +28,9 @@ class Live:
 
 @cache
 def profiles() -> tuple[ModelProfile, ...]:
-    return tuple(profile_of(m) for m in Catalog.from_yaml(CONFIG, price=False).all())
+    return tuple(
+        profile_of(m) for m in Catalog.from_yaml(CONFIG, price=False).all() if m.mode == "chat"
+    )
 
 
 def prepared() -> PreparedCatalog:

@@ -190,3 +190,17 @@ async def test_over_long_labels_are_cut_not_rejected(
     async with sessions() as session:
         (stat,) = await UsageRepository(session).stats(group_by="model")
     assert stat.key == "m" * 128
+
+
+async def test_a_batch_larger_than_one_statement_is_written_whole(
+    sessions: async_sessionmaker[AsyncSession], usage_event: Make
+) -> None:
+    from annas_gift.storage.repositories._sql import ROWS_PER_STATEMENT
+
+    n = ROWS_PER_STATEMENT * 2 + 7  # three INSERTs, the last one partial
+    await _add(sessions, [usage_event(request_id=f"r{i}", prompt_tokens=i) for i in range(n)])
+    async with sessions() as session:
+        repo = UsageRepository(session)
+        assert await repo.count() == n
+        (total,) = await repo.stats()
+    assert total.prompt_tokens == sum(range(n))

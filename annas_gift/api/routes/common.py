@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
+from annas_gift.api.coalesce import coalesced
 from annas_gift.api.errors import validation_error
 from annas_gift.api.schemas.openai import ChatMessage, ErrorResponse, StreamOptions
 from annas_gift.catalog.registry import CatalogModel
@@ -187,9 +188,9 @@ async def stream_response(
 
 
 def sse_response(stream: OpenStream, headers: dict[str, str]) -> StreamingResponse:
-    """Relay a stream as Server-Sent Events, unbuffered."""
+    """Relay a stream as Server-Sent Events, unbuffered (events already here share a write)."""
     return StreamingResponse(
-        _sse(stream.chunks()),
+        coalesced(_sse(stream.chunks())),
         media_type="text/event-stream",
         headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from sqlalchemy import FromClause, String
 from sqlalchemy.ext.compiler import compiles
@@ -41,16 +43,40 @@ def _utc_day_default(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST(CAST({compiler.process(element.clauses, **kw)} AS DATE) AS VARCHAR(10))"
 
 
+# Rows per INSERT statement: SQLAlchemy prepares a statement's parameters in one synchronous
+# pass on the event loop, so a 500-row batch would stall every request for that long.
+ROWS_PER_STATEMENT = 100
+Row = TypeVar("Row")
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+@cache
+def _string_limits(table: FromClause) -> tuple[tuple[str, int], ...]:
+    limits = ((c.name, getattr(c.type, "length", None)) for c in table.c)
+    return tuple((name, length) for name, length in limits if length is not None)
+
+
 def row_of(event: Any) -> dict[str, Any]:
     """A dataclass event as a column dict, shallowly (asdict deep-copies every nested dict)."""
-    return {f.name: getattr(event, f.name) for f in fields(event)}
+    cls: Any = type(event)  # classes are hashable; typeshed's cache signature says Hashable
+    return {name: getattr(event, name) for name in _field_names(cls)}
 
 
 def fit_row(table: FromClause, row: dict[str, Any]) -> dict[str, Any]:
     """Cut strings to their column's length, in place; returns the row."""
     # One over-long label must not fail a whole batch (and have it retried forever) on PostgreSQL.
-    for name, value in row.items():
-        length = getattr(table.c[name].type, "length", None)
-        if length is not None and isinstance(value, str) and len(value) > length:
+    for name, length in _string_limits(table):
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > length:
             row[name] = value[:length]
     return row
+
+
+def statement_chunks(items: Sequence[Row]) -> Iterator[Sequence[Row]]:
+    """`items` in slices of at most ROWS_PER_STATEMENT, one INSERT each."""
+    for start in range(0, len(items), ROWS_PER_STATEMENT):
+        yield items[start : start + ROWS_PER_STATEMENT]

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from annas_gift.core.events import ClassificationEvent, SelectionEvent
 from annas_gift.storage.models import ClassificationRow, SelectionRow
-from annas_gift.storage.repositories._sql import fit_row, row_of
+from annas_gift.storage.repositories._sql import fit_row, row_of, statement_chunks
 
 _CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
 _SELECTIONS: Table = SelectionRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
@@ -22,10 +22,10 @@ class ClassificationRepository:
         self._session = session
 
     async def add_many(self, events: Sequence[ClassificationEvent]) -> None:
-        """Insert classifications in one bulk statement."""
-        if events:
+        """Insert classifications in bulk statements."""
+        for chunk in statement_chunks(events):
             await self._session.execute(
-                insert(_CLASSIFICATIONS), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in events]
+                insert(_CLASSIFICATIONS), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in chunk]
             )
 
     async def for_request(self, request_id: str) -> list[ClassificationRow]:
@@ -45,10 +45,10 @@ class SelectionRepository:
         self._session = session
 
     async def add_many(self, events: Sequence[SelectionEvent]) -> None:
-        """Insert selections in one bulk statement."""
-        if events:
+        """Insert selections in bulk statements."""
+        for chunk in statement_chunks(events):
             await self._session.execute(
-                insert(_SELECTIONS), [fit_row(_SELECTIONS, row_of(e)) for e in events]
+                insert(_SELECTIONS), [fit_row(_SELECTIONS, row_of(e)) for e in chunk]
             )
 
     async def for_request(self, request_id: str) -> list[SelectionRow]:

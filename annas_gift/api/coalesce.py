@@ -1,0 +1,101 @@
+"""Join the stream pieces that are ready at once into one write, never waiting to fill a batch.
+
+A provider's SSE events usually arrive many to a network read; relayed one by one, each costs
+its own pass through the ASGI send chain and its own socket write (most of the gateway's
+per-chunk cost in bench/stream.sh). `coalesced` asks the source for its next piece and, when the
+source can answer without waiting, keeps going; as soon as it would wait, what is in hand is sent
+first. So a piece is never held back for a later one: batching only joins pieces that were
+already here.
+
+Whether the source must wait is seen by starting its `__anext__()` coroutine by hand: finishing
+at once means the piece was ready; suspending hands back the future it waits on, and the rest
+of that coroutine is then driven by the running task exactly as `await` would (`_finish`).
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import AsyncIterator, Generator
+from typing import Any
+
+# A batch is sent once it holds this much, even if more is ready (bounds memory and latency).
+MAX_BATCH_BYTES = 64 * 1024
+MAX_BATCH_PIECES = 64
+
+
+_END = object()  # the source is exhausted
+_MUST_WAIT = object()
+_NOT_STARTED = object()  # a step without the coroutine protocol: awaited normally
+
+
+@types.coroutine
+def _finish(step: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
+    """Await the rest of a step that has already suspended once on `waiting_on`."""
+    try:
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # cancellation and the like go to the source
+                waiting_on = step.throw(exc)
+            else:
+                waiting_on = step.send(sent)
+    except StopIteration as done:
+        return done.value
+    except StopAsyncIteration:
+        return _END
+
+
+def _start(step: Any) -> tuple[Any, Any]:
+    """Run a step until it first waits: (piece or _END, None), or (_MUST_WAIT, its wait)."""
+    if not hasattr(step, "send"):
+        return _MUST_WAIT, _NOT_STARTED
+    try:
+        return _MUST_WAIT, step.send(None)
+    except StopIteration as ready:
+        return ready.value, None
+    except StopAsyncIteration:
+        return _END, None
+
+
+async def coalesced(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`pieces`, the first alone (time to first byte), later ones joined while they are ready."""
+    source = pieces.__aiter__()
+    batch: list[bytes] = []
+    size = 0
+    first = True
+    while True:
+        step = source.__anext__()
+        piece, waiting_on = _start(step)
+        if piece is _MUST_WAIT:
+            if batch:  # the source must wait: send what is here first
+                try:
+                    yield b"".join(batch)
+                except BaseException:
+                    if hasattr(step, "close"):
+                        step.close()
+                    raise
+                batch, size = [], 0
+            if waiting_on is _NOT_STARTED:
+                piece = await _awaited(step)
+            else:
+                piece = await _finish(step, waiting_on)
+        if piece is _END:
+            break
+        batch.append(piece)
+        size += len(piece)
+        if first or size >= MAX_BATCH_BYTES or len(batch) >= MAX_BATCH_PIECES:
+            first = False
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
+
+
+async def _awaited(step: Any) -> Any:
+    try:
+        return await step
+    except StopAsyncIteration:
+        return _END
