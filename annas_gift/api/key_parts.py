@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.catalog.rate_limits import ClientLimits
+from annas_gift.monitoring.alert_rules import KeyBudget
 from annas_gift.services.key_admin import KeyAdmin
 from annas_gift.services.key_budgets import KeyBudgets, virtual_key_limits
 from annas_gift.services.key_cache import KeyCache
@@ -39,6 +40,16 @@ class KeyParts:
         if self.cache is None:
             return settings_limits
         return virtual_key_limits(self.cache, settings_limits)
+
+    def alert_budgets(self) -> dict[str, KeyBudget]:
+        """The budgets of every live key that has one, for the `key_budget` alert rule."""
+        if self.cache is None:
+            return {}
+        return {
+            r.id: KeyBudget(r.name, r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd)
+            for r in self.cache.records()
+            if (r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd) != (None,) * 3
+        }
 
 
 async def open_key_parts(

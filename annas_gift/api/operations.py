@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.api.dashboard.sessions import SessionStore
 from annas_gift.catalog.registry import Catalog
-from annas_gift.monitoring.alert_sources import SnapshotSource
+from annas_gift.monitoring.alert_sources import KeyBudgets, SnapshotSource
 from annas_gift.monitoring.alerts import AlertManager, IncidentStore, RedisIncidentStore
 from annas_gift.monitoring.metrics import GatewayMetrics
 from annas_gift.monitoring.metrics_live import LiveReader, LiveStateCollector, UsageWriter
@@ -43,7 +43,7 @@ class Operations:
 
 
 @asynccontextmanager
-async def open_operations(
+async def open_operations(  # noqa: PLR0913 - the gateway parts alerts read, each built once
     settings: Settings,
     metrics: GatewayMetrics,
     catalog: Catalog,
@@ -51,6 +51,7 @@ async def open_operations(
     usage: UsageWriter,
     vpn_status: Callable[[], dict[str, Any]],
     engine: AsyncEngine,
+    key_budgets: KeyBudgets | None = None,
 ) -> AsyncIterator[Operations]:
     """Build the operations parts; alerts start evaluating only when `alerts.enabled`."""
     async with AsyncExitStack() as stack:
@@ -80,7 +81,11 @@ async def open_operations(
         if alerts_cfg.enabled:
             notifier.start()
             stack.push_async_callback(notifier.stop)
-            alerts.start(SnapshotSource(reader, database.session_factory(engine), alerts_cfg))
+            source = SnapshotSource(
+                reader, database.session_factory(engine), alerts_cfg, key_budgets=key_budgets,
+                budget_thresholds=tuple(settings.budgets.alert_thresholds),
+            )  # fmt: skip
+            alerts.start(source)
             stack.push_async_callback(alerts.stop)
         yield Operations(
             metrics=metrics,

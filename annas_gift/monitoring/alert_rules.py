@@ -48,8 +48,21 @@ class KeySpend:
 
     day_usd: float
     month_usd: float
-    day_limit: float | None = None
-    month_limit: float | None = None
+    day_limit: float | None = None  # the key's budgets (virtual keys); settings limits are
+    month_limit: float | None = None  # in alerts.spend.per_key
+    total_usd: float = 0.0
+    total_limit: float | None = None
+    name: str = ""  # the key's name, for the message (the subject is its id)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBudget:
+    """A virtual key's budgets in USD (None: no limit), as the keys feature hands them over."""
+
+    name: str = ""
+    day_usd: float | None = None
+    month_usd: float | None = None
+    total_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,7 @@ class Snapshot:
     database_up: bool | None = None
     spool_bytes: int = 0
     redis: str = "not configured"  # ok | lost | not configured
+    budget_thresholds: tuple[float, ...] = ()  # budgets.alert_thresholds, e.g. (0.8, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +180,39 @@ def _spend(s: Snapshot, settings: AlertsSettings) -> Iterator[Finding]:
     yield from _over("spend_month", ALL, s.spend_month_usd, rule.month_usd, "spend this month")
     for key, spend in sorted(s.key_spend.items()):
         limits = rule.per_key.get(key, {})
-        day = spend.day_limit if spend.day_limit is not None else limits.get("day_usd")
-        month = spend.month_limit if spend.month_limit is not None else limits.get("month_usd")
+        day, month = limits.get("day_usd"), limits.get("month_usd")
         yield from _over("key_spend_day", key, spend.day_usd, day, f"key {key} today")
         yield from _over("key_spend_month", key, spend.month_usd, month, f"key {key} this month")
+        yield from _key_budgets(key, spend, s.budget_thresholds)
+
+
+_BUDGET_WORD = {"day": "daily", "month": "monthly", "total": "total"}
+
+
+def _key_budgets(key: str, spend: KeySpend, thresholds: tuple[float, ...]) -> Iterator[Finding]:
+    """`key_budget`: one incident per key, period and threshold reached (e.g. 80% and 100%).
+
+    Each threshold is its own incident, so crossing 80% and later 100% notifies twice, and a
+    day's or month's incidents resolve when the period resets and the spend starts again.
+    """
+    periods = (
+        ("day", spend.day_usd, spend.day_limit),
+        ("month", spend.month_usd, spend.month_limit),
+        ("total", spend.total_usd, spend.total_limit),
+    )
+    for period, spent, limit in periods:
+        if limit is None or limit <= 0:
+            continue
+        for t in sorted(thresholds):
+            if spent >= t * limit:
+                yield Finding(
+                    "key_budget", f"{key}/{period}/{t:.0%}",
+                    "critical" if t >= 1.0 else "warning",
+                    f"key '{spend.name or key}' has used {spent / limit:.0%} of its "
+                    f"{_BUDGET_WORD[period]} budget (${spent:.4f} of ${limit:.4f}; "
+                    f"alert at {t:.0%})",
+                    spent, t * limit,
+                )  # fmt: skip
 
 
 def _latency(s: Snapshot, settings: AlertsSettings) -> Iterator[Finding]:
@@ -218,6 +261,6 @@ def _storage(s: Snapshot, settings: AlertsSettings) -> Iterator[Finding]:
 
 RULES = (
     "error_rate", "model_error_rate", "breaker_open", "tier_down", "spend_day", "spend_month",
-    "key_spend_day", "key_spend_month", "latency_p95", "vpn_endpoint_down", "vpn_all_down",
-    "database_down", "usage_spooling", "redis_lost",
+    "key_spend_day", "key_spend_month", "key_budget", "latency_p95", "vpn_endpoint_down",
+    "vpn_all_down", "database_down", "usage_spooling", "redis_lost",
 )  # fmt: skip

@@ -13,14 +13,20 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annas_gift.core.events import UsageStat
-from annas_gift.monitoring.alert_rules import KeySpend, ModelHealth, Snapshot, Traffic
+from annas_gift.monitoring.alert_rules import (
+    KeyBudget,
+    KeySpend,
+    ModelHealth,
+    Snapshot,
+    Traffic,
+)
 from annas_gift.monitoring.metrics_live import LiveReader, LiveView
 from annas_gift.settings_ops import AlertsSettings
 from annas_gift.storage.repositories import UsageRepository
 
 log = logging.getLogger(__name__)
-# Budgets per key id (day_usd, month_usd) from the keys feature, once it has them.
-KeyBudgets = Callable[[], Mapping[str, tuple[float | None, float | None]]]
+# The budgets of every live virtual key, by key id (`api.key_parts.KeyParts.alert_budgets`).
+KeyBudgets = Callable[[], Mapping[str, KeyBudget]]
 
 
 def health_of(view: LiveView) -> tuple[ModelHealth, ...]:
@@ -55,12 +61,14 @@ class SnapshotSource:
         settings: AlertsSettings,
         *,
         key_budgets: KeyBudgets | None = None,
+        budget_thresholds: tuple[float, ...] = (0.8, 1.0),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._reader = reader
         self._sessions = sessions
         self._settings = settings
         self._key_budgets = key_budgets
+        self._thresholds = budget_thresholds
         self._clock = clock
 
     async def __call__(self) -> Snapshot:
@@ -98,6 +106,7 @@ class SnapshotSource:
             vpn_endpoints={str(e["name"]): str(e["state"]) for e in vpn.get("endpoints", [])},
             database_up=view.database_up,
             spool_bytes=view.usage.spool_bytes if view.usage else 0, redis=view.redis,
+            budget_thresholds=self._thresholds,
         )  # fmt: skip
 
     async def _key_spend(
@@ -109,15 +118,16 @@ class SnapshotSource:
             return {}
         today = {s.key: s.cost_usd for s in await repo.stats(since=day_start, group_by="key")}
         month = {s.key: s.cost_usd for s in await repo.stats(since=month_start, group_by="key")}
-        return {
-            key: KeySpend(
-                day_usd=today.get(key, 0.0),
-                month_usd=month.get(key, 0.0),
-                day_limit=budgets.get(key, (None, None))[0],
-                month_limit=budgets.get(key, (None, None))[1],
-            )
-            for key in sorted(watched)
-        }
+        total = {s.key: s.cost_usd for s in await repo.stats(group_by="key")}
+        out = {}
+        for key in sorted(watched):
+            b = budgets.get(key, KeyBudget())
+            out[key] = KeySpend(
+                day_usd=today.get(key, 0.0), month_usd=month.get(key, 0.0),
+                day_limit=b.day_usd, month_limit=b.month_usd,
+                total_usd=total.get(key, 0.0), total_limit=b.total_usd, name=b.name,
+            )  # fmt: skip
+        return out
 
 
 def _cost(stats: list[UsageStat]) -> float:

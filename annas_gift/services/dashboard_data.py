@@ -31,8 +31,8 @@ from annas_gift.storage.repositories.activity import (
 
 Sessions = async_sessionmaker[AsyncSession]
 Rows = list[dict[str, Any]]
-# Per-key views, once keys have budgets (the keys work plugs them in).
-KeyViews = Callable[[], Awaitable[Sequence[Mapping[str, Any]]]]
+# Keys, teams and the global cap against their budgets (`services.key_overview`).
+KeyViews = Callable[[], Awaitable[Mapping[str, Any]]]
 
 WINDOWS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -325,12 +325,10 @@ async def recent_requests(sessions: Sessions, limit: int = RECENT_LIMIT) -> Rows
 
 
 async def keys_summary(settings_keys: int, views: KeyViews | None) -> dict[str, Any]:
-    """The configured key count and, once virtual keys land, their per-key views."""
-    return {
-        "settings_keys": settings_keys,
-        "enabled": views is not None,
-        "keys": [dict(v) for v in await views()] if views is not None else [],
-    }
+    """The configured key count and, with virtual keys, every key and team against its budgets."""
+    if views is None:
+        return {"settings_keys": settings_keys, "enabled": False, "keys": [], "teams": []}
+    return {"settings_keys": settings_keys, "enabled": True, **await views()}
 
 
 def alerts(rows: Sequence[Mapping[str, Any]], *, enabled: bool) -> dict[str, Any]:

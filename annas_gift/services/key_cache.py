@@ -60,6 +60,10 @@ class KeyCache:
         """The cached record of a key id, or None."""
         return self._by_id.get(key_id)
 
+    def records(self) -> list[KeyRecord]:
+        """Every cached (live) key record."""
+        return list(self._by_id.values())
+
     def team(self, team: str | None) -> TeamBudgets | None:
         """A team's budgets, or None when the team has none set."""
         return None if team is None else self._teams.get(team)

@@ -3,9 +3,11 @@ loopback VPN proxy, and a fixed mix of sandbox traffic (auto, explicit, cached, 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,10 @@ from fastapi import FastAPI
 
 from annas_gift.api.app import create_app
 from annas_gift.sandbox import RunningSandbox, start_in_thread
+from annas_gift.services.key_admin import KeyAdmin
+from annas_gift.services.keys import TeamBudgets
 from annas_gift.settings import load_settings
+from annas_gift.storage import database
 from tests.api.conftest import LiveGateway, make_catalog
 from tests.vpn.proxies import HTTPProxy, LoopbackProxy
 
@@ -48,6 +53,7 @@ class Gateway:
     app: FastAPI
     traffic: Traffic
     proxy: LoopbackProxy
+    virtual_keys: dict[str, str] = field(default_factory=dict)  # name -> key id
 
 
 def _chat(client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
@@ -96,6 +102,45 @@ def _send_traffic(client: httpx.Client, sandbox: RunningSandbox) -> Traffic:
     return traffic
 
 
+# Two virtual keys with budgets; each spends through the sandbox (sandbox/powerful-reasoner is
+# priced, so the spend is well above zero). The lab team gets a budget of its own.
+VIRTUAL_KEYS = {
+    "lab-alice": {"team": "lab", "budget_daily_usd": 0.01, "budget_monthly_usd": 0.05, "rpm": 30},
+    "lab-bob": {"team": "lab", "budget_total_usd": 0.02, "allowed_models": ["sandbox/*"]},
+}
+TEAM_MONTHLY_USD = 0.5
+
+
+def _virtual_key_traffic(client: httpx.Client, database_url: str) -> dict[str, str]:
+    ids = {}
+    for calls, (name, fields) in enumerate(VIRTUAL_KEYS.items(), start=1):
+        made = client.post("/api/v1/keys", json={"name": name, **fields}, headers=AUTH)
+        assert made.status_code == 201, made.text
+        ids[name] = made.json()["id"]
+        bearer = {"Authorization": f"Bearer {made.json()['secret']}"}
+        for i in range(calls):
+            body = {
+                "model": "sandbox/powerful-reasoner",
+                "messages": [{"role": "user", "content": f"{ESSAY} ({name} {i})"}],
+            }
+            r = client.post("/v1/chat/completions", json=body, headers=bearer)
+            assert r.status_code == 200, r.text
+    # Its own thread: the test session may already run an event loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _team_budget(database_url)).result()
+    return ids
+
+
+async def _team_budget(database_url: str) -> None:
+    # No API route sets team budgets (the CLI does, through the same KeyAdmin).
+    engine = database.create_engine(database_url)
+    try:
+        admin = KeyAdmin(database.session_factory(engine))
+        await admin.set_team_budget(TeamBudgets("lab", monthly_usd=TEAM_MONTHLY_USD))
+    finally:
+        await engine.dispose()
+
+
 def wait_until_recorded(app: FastAPI, client: httpx.Client, timeout: float = 20) -> None:
     """Until the usage tracker has written everything and /api/v1/usage stops changing."""
     deadline = time.monotonic() + timeout
@@ -115,10 +160,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp("dashboard")
     with start_in_thread() as sandbox:
         proxy = HTTPProxy().start()
+        database_url = f"sqlite+aiosqlite:///{tmp / 'gateway.db'}"
         settings = load_settings(
             auth={"admin_keys": [f"admin:{KEY}"], "api_keys": [f"student:{OTHER}"]},
             storage={
-                "database_url": f"sqlite+aiosqlite:///{tmp / 'gateway.db'}",
+                "database_url": database_url,
                 "flush_interval_s": 0.05,
                 "spool_path": str(tmp / "spool.jsonl"),
             },
@@ -135,8 +181,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         try:
             with LiveGateway(app) as live, httpx.Client(base_url=live.url, timeout=30) as client:
                 traffic = _send_traffic(client, sandbox)
+                keys = _virtual_key_traffic(client, database_url)
                 wait_until_recorded(app, client)
-                yield Gateway(live.url, app, traffic, proxy)
+                yield Gateway(live.url, app, traffic, proxy, keys)
         finally:
             proxy.close()
 

@@ -7,6 +7,7 @@ page go to a temp dir, or to $ANNAS_GIFT_SCREENSHOTS (docs/screenshots: the comm
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ import httpx
 import pytest
 
 from annas_gift.api.dashboard.sessions import COOKIE_NAME
-from tests.dashboard.conftest import AUTH, KEY, MARKER, Gateway
+from tests.dashboard.conftest import AUTH, KEY, MARKER, TEAM_MONTHLY_USD, VIRTUAL_KEYS, Gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
+SECRET_SHAPE = re.compile(r"ag-[A-Za-z0-9_-]{20,}")
+_WORD = {"day": "daily", "month": "monthly", "total": "total"}
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -263,11 +266,55 @@ def test_vpn_page_shows_the_endpoint_and_the_traffic_it_carried(
     shot(page, "vpn")
 
 
-def test_keys_and_alerts_pages_say_what_is_not_enabled_yet(page: Page) -> None:
+def _spent(cell: Any) -> float:
+    return float(cell.get_attribute("data-spent"))
+
+
+def test_keys_page_shows_every_virtual_key_with_the_spend_the_api_reports(
+    page: Page, gateway: Gateway
+) -> None:
     page.goto("/dashboard/keys")
     assert metric(page, "settings_keys") == "1"  # the student; the admin key is not a client key
-    assert "Virtual keys not enabled" in page.locator("#keys-disabled").inner_text()
+    assert metric(page, "virtual_keys") == str(len(VIRTUAL_KEYS))
+    team_spend = [0.0, 0.0, 0.0]
+    for name, key_id in gateway.virtual_keys.items():
+        shown = httpx.get(f"{gateway.url}/api/v1/keys/{key_id}", headers=AUTH).json()
+        spend = shown["spend"]
+        assert spend["total_usd"] > 0  # the fixture spent through the sandbox with this key
+        row = page.locator(f'#virtual-keys tr[data-key="{key_id}"]')
+        text = row.inner_text()
+        assert name in text and "lab" in text and shown["prefix"] in text and "active" in text
+        cells = row.locator("td.budget")
+        periods = [cells.nth(i).get_attribute("data-period") for i in range(3)]
+        assert periods == ["day", "month", "total"]
+        for i, period in enumerate(("day", "month", "total")):
+            assert _spent(cells.nth(i)) == pytest.approx(spend[f"{period}_usd"], abs=1e-12)
+            team_spend[i] += spend[f"{period}_usd"]
+            limit = VIRTUAL_KEYS[name].get(f"budget_{_WORD[period]}_usd")
+            cell_text = cells.nth(i).inner_text()
+            if limit is None:
+                assert "no limit" in cell_text
+                continue
+            assert cells.nth(i).locator("meter").count() == 1
+            assert f"{spend[f'{period}_usd'] / limit * 100:.1f}%" in cell_text
+    alice = page.locator('#virtual-keys tr[data-name="lab-alice"]').inner_text()
+    assert "30 /" in alice  # its rpm
+    bob = page.locator('#virtual-keys tr[data-name="lab-bob"]').inner_text()
+    assert "sandbox/*" in bob
+    team = page.locator('#teams tr[data-team="lab"]')
+    assert team.locator("td").nth(1).inner_text() == "2"
+    cells = team.locator("td.budget")
+    for i in range(3):
+        assert _spent(cells.nth(i)) == pytest.approx(team_spend[i], abs=1e-12)
+    assert cells.nth(1).get_attribute("data-limit") == str(TEAM_MONTHLY_USD)
+    total = page.locator("#global-cap td.budget").nth(2)
+    assert _spent(total) == pytest.approx(usage(gateway)["totals"]["cost_usd"], abs=1e-9)
+    assert "no limit" in total.inner_text()  # no global cap configured
+    assert SECRET_SHAPE.search(page.content()) is None  # prefixes only, never a secret
     shot(page, "keys")
+
+
+def test_alerts_page_says_alerting_is_not_configured(page: Page) -> None:
     page.goto("/dashboard/alerts")
     assert "not configured" in page.locator("#no-alerts").inner_text()
     shot(page, "alerts")

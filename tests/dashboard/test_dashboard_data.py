@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.services import dashboard_data as data
+from annas_gift.services.key_overview import budget_rows
 from annas_gift.storage.batch import write_batch
 from annas_gift.storage.repositories.activity import LatencyPoint, RouteCount
 
@@ -77,7 +78,21 @@ async def test_alert_rows_and_key_views_render_what_they_are_given() -> None:
     assert view["alerts"] == rows and view["enabled"] is True
     assert data.alerts([], enabled=False) == {"enabled": False, "alerts": [], "columns": []}
     keys = await data.keys_summary(3, None)
-    assert keys == {"settings_keys": 3, "enabled": False, "keys": []}
+    assert keys == {"settings_keys": 3, "enabled": False, "keys": [], "teams": []}
+
+    async def views() -> dict[str, Any]:
+        return {"keys": [{"name": "alice"}], "teams": [], "global": []}
+
+    keys = await data.keys_summary(2, views)
+    assert keys["enabled"] is True and keys["keys"] == [{"name": "alice"}]
+
+
+def test_budget_rows_give_the_fraction_used_of_each_limited_budget() -> None:
+    rows = budget_rows((0.004, 0.02, 0.5), (0.005, None, 0.0))
+    assert [(r["period"], r["used"]) for r in rows] == [
+        ("day", pytest.approx(0.8)), ("month", None), ("total", 1.0)
+    ]  # fmt: skip
+    assert rows[0]["spent_usd"] == 0.004 and rows[1]["limit_usd"] is None
 
 
 async def test_activity_views_on_the_database(

@@ -71,15 +71,30 @@ CASES: list[tuple[str, Snapshot, set[tuple[str, str]]]] = [
     ),
     ("month spend", Snapshot(spend_day_usd=1.0, spend_month_usd=120.0), {("spend_month", "all")}),
     (
-        "key spend: settings limit and a budget from the keys feature",
+        "key spend: a settings limit, and budgets at 80% and 100% from the keys feature",
         Snapshot(
             key_spend={
                 "alice": KeySpend(day_usd=1.5, month_usd=2.0),
                 "bob": KeySpend(day_usd=0.5, month_usd=30.0, month_limit=25.0),
                 "carol": KeySpend(day_usd=9.0, month_usd=9.0),
-            }
+                "dave": KeySpend(
+                    day_usd=0.79, month_usd=1.0, day_limit=1.0, total_usd=0.8, total_limit=1.0
+                ),
+                "erin": KeySpend(day_usd=0.0, month_usd=0.0, day_limit=0.0),  # 0: refuses all
+            },
+            budget_thresholds=(0.8, 1.0),
         ),
-        {("key_spend_day", "alice"), ("key_spend_month", "bob")},
+        {
+            ("key_spend_day", "alice"),
+            ("key_budget", "bob/month/80%"),
+            ("key_budget", "bob/month/100%"),
+            ("key_budget", "dave/total/80%"),
+        },
+    ),
+    (
+        "key budgets without thresholds alert on nothing",
+        Snapshot(key_spend={"bob": KeySpend(day_usd=0.5, month_usd=30.0, month_limit=25.0)}),
+        set(),
     ),
     ("slow", Snapshot(p95_latency_ms=2500.0, latency_samples=10), {("latency_p95", "all")}),
     ("slow but few", Snapshot(p95_latency_ms=2500.0, latency_samples=4), set()),
@@ -129,3 +144,17 @@ def test_summary_names_the_numbers() -> None:
     (finding,) = evaluate(Snapshot(traffic=Traffic(20, 15)), SETTINGS)
     assert finding.summary == "75% of 20 requests failed in the last 5 min (limit 50%)"
     assert (finding.value, finding.threshold, finding.severity) == (0.75, 0.5, "critical")
+
+
+def test_key_budget_findings_name_the_key_and_are_critical_at_the_limit() -> None:
+    spend = KeySpend(day_usd=0.011, month_usd=0.011, day_limit=0.01, name="lab-alice")
+    snapshot = Snapshot(key_spend={"vk_1": spend}, budget_thresholds=(0.8, 1.0))
+    found = {f.subject: f for f in evaluate(snapshot, SETTINGS) if f.rule == "key_budget"}
+    assert set(found) == {"vk_1/day/80%", "vk_1/day/100%"}
+    full = found["vk_1/day/100%"]
+    assert full.severity == "critical" and found["vk_1/day/80%"].severity == "warning"
+    assert full.summary == (
+        "key 'lab-alice' has used 110% of its daily budget ($0.0110 of $0.0100; alert at 100%)"
+    )
+    assert full.value == 0.011 and full.threshold == pytest.approx(0.01)
+    assert "key_budget" in RULES

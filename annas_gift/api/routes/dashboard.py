@@ -8,6 +8,7 @@ one dependency, `api.deps.dashboard_login`; sessions live on the gateway (`Gatew
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
@@ -21,6 +22,8 @@ from annas_gift.api.dashboard.filters import FILTERS
 from annas_gift.api.dashboard.sessions import COOKIE_NAME, DashboardSession
 from annas_gift.api.deps import CatalogDep, DashboardLogin, Engine, GatewayDep, Ops, State
 from annas_gift.services import dashboard_data as data
+from annas_gift.services.budget_policy import GlobalCaps
+from annas_gift.services.key_overview import keys_and_budgets
 from annas_gift.storage import database
 
 HOME = "/dashboard"
@@ -207,9 +210,15 @@ async def request_detail(
 
 
 @routes.get("/keys")
-async def keys(request: Request, session: Admin, gateway: GatewayDep) -> HTMLResponse:
-    """Keys and budgets: the configured keys until virtual keys land."""
-    view = await data.keys_summary(len(gateway.keys), None)
+async def keys(
+    request: Request, session: Admin, gateway: GatewayDep, sessions: Sessions
+) -> HTMLResponse:
+    """Keys and budgets: every virtual key, team and the global cap against its budgets."""
+    b = gateway.settings.budgets
+    caps = GlobalCaps(b.global_daily_usd, b.global_monthly_usd, b.global_total_usd)
+    views = partial(keys_and_budgets, sessions, caps, datetime.now(UTC))
+    enabled = gateway.key_parts.cache is not None
+    view = await data.keys_summary(len(gateway.keys), views if enabled else None)
     return _page(request, session, "keys", view=view)
 
 
