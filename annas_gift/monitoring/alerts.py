@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from annas_gift.monitoring.alert_rules import Finding, Snapshot, evaluate
 from annas_gift.monitoring.notify import AlertMessage
@@ -31,25 +31,29 @@ log = logging.getLogger(__name__)
 Opened = Literal["notify", "suppressed", "already_open"]
 
 # KEYS: incident, cooldown; ARGV: incident id, cooldown s, incident ttl s.
-# Returns the incident id to notify, "" when silenced by the cooldown, nil when already open.
+# Returns {outcome, incident id}: the open incident's own id when one is open already, so every
+# instance names (and resolves) an incident by the id its opener sent in the firing message.
 _OPEN = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local current = redis.call('GET', KEYS[1])
+if current then return {'already_open', string.sub(current, 3)} end
 local notify = true
 if tonumber(ARGV[2]) > 0 then
   notify = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', math.floor(ARGV[2] * 1000))
 end
 local mode = notify and 'n:' or 's:'
 redis.call('SET', KEYS[1], mode .. ARGV[1], 'PX', math.floor(ARGV[3] * 1000))
-if notify then return ARGV[1] else return '' end
+if notify then return {'notify', ARGV[1]} else return {'suppressed', ARGV[1]} end
 """
 
 
 class IncidentStore(Protocol):
     """Where open incidents live; shared by every instance when it is Redis."""
 
-    async def open(self, fingerprint: str, incident_id: str, cooldown_s: float) -> Opened: ...
+    async def open(
+        self, fingerprint: str, incident_id: str, cooldown_s: float
+    ) -> tuple[Opened, str]: ...
 
-    async def close(self, fingerprint: str) -> bool: ...
+    async def close(self, fingerprint: str) -> str | None: ...
 
     async def touch(self, fingerprints: Sequence[str]) -> None: ...
 
@@ -60,32 +64,37 @@ class MemoryIncidentStore:
     def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s = ttl_s
         self._clock = clock
-        self._open: dict[str, tuple[bool, float]] = {}  # fingerprint -> (notified, expires)
+        # fingerprint -> (incident id, notified, expires)
+        self._open: dict[str, tuple[str, bool, float]] = {}
         self._quiet_until: dict[str, float] = {}
 
-    async def open(self, fingerprint: str, incident_id: str, cooldown_s: float) -> Opened:
+    async def open(
+        self, fingerprint: str, incident_id: str, cooldown_s: float
+    ) -> tuple[Opened, str]:
         """Open an incident unless one is open; "notify" unless the rule is cooling down."""
         now = self._clock()
         current = self._open.get(fingerprint)
-        if current is not None and current[1] > now:
-            return "already_open"
+        if current is not None and current[2] > now:
+            return "already_open", current[0]
         notify = self._quiet_until.get(fingerprint, 0.0) <= now
         if notify and cooldown_s > 0:
             self._quiet_until[fingerprint] = now + cooldown_s
-        self._open[fingerprint] = (notify, now + self._ttl_s)
-        return "notify" if notify else "suppressed"
+        self._open[fingerprint] = (incident_id, notify, now + self._ttl_s)
+        return ("notify" if notify else "suppressed"), incident_id
 
-    async def close(self, fingerprint: str) -> bool:
-        """Close the incident; True when its firing was notified (so resolved should be)."""
+    async def close(self, fingerprint: str) -> str | None:
+        """Close the incident; its id when its firing was notified (so resolved should be)."""
         current = self._open.pop(fingerprint, None)
-        return current is not None and current[0] and current[1] > self._clock()
+        if current is None or not current[1] or current[2] <= self._clock():
+            return None
+        return current[0]
 
     async def touch(self, fingerprints: Sequence[str]) -> None:
         """Keep these incidents open for another ttl."""
         expires = self._clock() + self._ttl_s
         for fp in fingerprints:
             if fp in self._open:
-                self._open[fp] = (self._open[fp][0], expires)
+                self._open[fp] = (*self._open[fp][:2], expires)
 
 
 class RedisIncidentStore:
@@ -111,7 +120,9 @@ class RedisIncidentStore:
             log.warning("alerts: Redis unavailable (%s); de-duplicating per instance", exc)
         self._down = True
 
-    async def open(self, fingerprint: str, incident_id: str, cooldown_s: float) -> Opened:
+    async def open(
+        self, fingerprint: str, incident_id: str, cooldown_s: float
+    ) -> tuple[Opened, str]:
         keys = [self._prefix + "open:" + fingerprint, self._prefix + "quiet:" + fingerprint]
         try:
             result = await self._script(keys=keys, args=[incident_id, cooldown_s, self._ttl_s])
@@ -119,17 +130,18 @@ class RedisIncidentStore:
             self._lost(exc)
             return await self._fallback.open(fingerprint, incident_id, cooldown_s)
         self._down = False
-        if result is None:
-            return "already_open"
-        return "notify" if result else "suppressed"
+        outcome, incident = (_text(part) for part in result)
+        return cast(Opened, outcome), incident  # one of the script's three literals
 
-    async def close(self, fingerprint: str) -> bool:
+    async def close(self, fingerprint: str) -> str | None:
         try:
             value = await self._redis.getdel(self._prefix + "open:" + fingerprint)
         except Exception as exc:
             self._lost(exc)
             return await self._fallback.close(fingerprint)
-        return value is not None and bytes(value).startswith(b"n:")
+        if value is None or not _text(value).startswith("n:"):
+            return None
+        return _text(value)[2:]
 
     async def touch(self, fingerprints: Sequence[str]) -> None:
         if not fingerprints:
@@ -145,6 +157,10 @@ class RedisIncidentStore:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,16 +240,19 @@ class AlertManager:
             if alert is not None:
                 self._active[fp] = replace(alert, finding=finding)  # latest value and summary
                 continue
-            incident = uuid.uuid4().hex[:16]
-            opened = await self._store.open(fp, incident, self.settings.cooldown_for(finding.rule))
+            cooldown_s = self.settings.cooldown_for(finding.rule)
+            opened, incident = await self._store.open(fp, uuid.uuid4().hex[:16], cooldown_s)
             self._active[fp] = Alert(finding, incident, now, notified=opened == "notify")
             if opened == "notify":
                 sent.append(self._message("firing", self._active[fp]))
         for fp in [fp for fp in self._active if fp not in findings]:
             alert = replace(self._active.pop(fp), resolved_at=now)
             self._recent.appendleft(alert)
-            if await self._store.close(fp):
-                sent.append(self._message("resolved", alert))
+            # The store's id: the incident this instance closes may be one another instance
+            # opened (and named in its firing message) after this instance's alert began.
+            closed = await self._store.close(fp)
+            if closed is not None:
+                sent.append(self._message("resolved", replace(alert, incident_id=closed)))
         await self._store.touch(list(self._active))
         for message in sent:
             self._sink.submit(message)

@@ -141,3 +141,7 @@ class RedisBudgetStore:
     async def ping(self) -> bool:
         """True when Redis answers PING."""
         return bool(await self._client.ping())
+
+    async def reset_connections(self) -> None:
+        """Drop the idle pooled connections: after a Redis restart they are all dead."""
+        await self._client.connection_pool.disconnect(inuse_connections=False)

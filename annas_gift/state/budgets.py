@@ -140,6 +140,8 @@ class BudgetLedger:
             now = time.monotonic()
             if self._redis_retry_at == 0.0 or now >= self._redis_retry_at:
                 try:
+                    if self._redis_retry_at:  # a retry: connections pooled before it are dead
+                        await redis.reset_connections()
                     result = await op(redis)
                 except _REDIS_DOWN as exc:
                     if self._redis_retry_at == 0.0:

@@ -171,6 +171,56 @@ async def test_two_instances_on_one_redis_send_one_notification(
     assert all(m.active() == [] for m, _, _ in instances)
 
 
+class ListSink:
+    """Keeps what a manager hands over, in order (several managers may share one)."""
+
+    def __init__(self) -> None:
+        self.messages: list[AlertMessage] = []
+
+    def submit(self, message: AlertMessage) -> None:
+        self.messages.append(message)
+
+
+@pytest.mark.redis
+async def test_the_instance_that_did_not_open_an_incident_resolves_it_under_the_same_id(
+    redis_url: str,
+) -> None:
+    # The interleaving seen with two gateways: A opens and fires, B then sees the same finding
+    # (already open), and B is the first to see it gone. B's resolved must name A's incident.
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    sink = ListSink()
+    stores = [RedisIncidentStore.from_url(redis_url, namespace, 3600) for _ in range(2)]
+    a, b = (AlertManager(AlertsSettings(cooldown_s=0, instance=n), sink, s) for n, s in
+            zip("ab", stores, strict=True))  # fmt: skip
+    failing = Snapshot(database_up=False)
+    try:
+        await a.evaluate(failing)
+        await b.evaluate(failing)
+        assert b.listing()["active"][0]["incident_id"] == a.listing()["active"][0]["incident_id"]
+        await b.evaluate(Snapshot())
+        await a.evaluate(Snapshot())
+        # A closed and re-opened while B still held the first one: B resolves the open one.
+        await a.evaluate(failing)
+        await b.evaluate(failing)
+        await a.evaluate(Snapshot())
+        await a.evaluate(failing)
+        await b.evaluate(Snapshot())
+    finally:
+        for store in stores:
+            await store.aclose()
+    sent = [(m.status, m.instance, m.incident_id) for m in sink.messages]
+    first, second, third = sent[0][2], sent[2][2], sent[4][2]
+    assert sent == [
+        ("firing", "a", first),
+        ("resolved", "b", first),
+        ("firing", "a", second),
+        ("resolved", "a", second),
+        ("firing", "a", third),
+        ("resolved", "b", third),
+    ]
+    assert len({first, second, third}) == 3
+
+
 async def test_without_redis_each_instance_notifies_on_its_own(receiver: Receiver) -> None:
     notifier = Notifier([WebhookChannel("ops", f"{receiver.url}/hook")], FAST)
     notifier.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from annas_gift.core.events import (
@@ -54,6 +54,8 @@ def test_utc_hour_truncates_in_utc() -> None:
     assert utc_hour(datetime(2024, 3, 1, 7, 15)) == datetime(2024, 3, 1, 7, tzinfo=UTC)
 
 
+# Up to 40 events of 17 drawn fields each: tens of ms per example, seconds under load.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(usage, max_size=40))
 def test_hourly_deltas_conserve_totals_and_keys_are_unique(events: list[UsageEvent]) -> None:
     deltas = hourly_deltas(events)

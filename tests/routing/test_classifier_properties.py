@@ -7,7 +7,7 @@ import math
 from types import SimpleNamespace
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from annas_gift.routing.features import STRUCTURAL
@@ -120,7 +120,8 @@ def test_any_text_as_a_user_message(text: str) -> None:
     assert classify_task(messages) == result  # deterministic
 
 
-@settings(max_examples=150, deadline=None)
+# Nested request shapes of messages and junk: tens of ms per draw, seconds under load.
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests)
 def test_any_request_shape(request: Any) -> None:
     result = classify_task(request)

@@ -13,6 +13,7 @@ import pytest
 from annas_gift.core import errors
 from annas_gift.egress.admin import VPNAdmin
 from annas_gift.sandbox import RunningSandbox
+from annas_gift.settings import LiteLLMSettings
 from annas_gift.upstream.proxy_clients import ProxyClients
 from tests.vpn.conftest import call_litellm, eventually, sandbox_model, texts, vpn_config
 from tests.vpn.proxies import LoopbackProxy
@@ -95,23 +96,29 @@ async def test_killing_a_proxy_mid_load_loses_nothing(
     proxies = {"a": http_proxy, "b": http_proxy_b, "c": socks_proxy}
     vpn = await manager_factory(vpn_config(proxies))
     model = sandbox_model(upstream.base_url, "slow")  # 40 ms per request: many in flight
+    # The gateway's own per-attempt budget, not call_litellm's 5 s: under load ~9 a request on
+    # a healthy proxy can wait longer than 5 s for its reply, and a timeout is (rightly) not a
+    # proxy failure, so it is not failed over. Every loss this test is about is a connection
+    # failure, and those arrive at once (a killed proxy refuses or resets).
+    limit_s = LiteLLMSettings().timeout_s
     total, concurrency = 300, 24
-    done, lost, switched = 0, 0, 0
+    done, switched = 0, 0
+    lost: list[str] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
         queue.put_nowait(i)
 
     async def worker() -> None:
-        nonlocal done, lost, switched
+        nonlocal done, switched
         while not queue.empty():
             i = queue.get_nowait()
             try:
                 _, n = await vpn.call_with_failover(
-                    "sandbox", lambda c, i=i: call_litellm(clients, model, c, f"r{i}")
+                    "sandbox", lambda c, i=i: call_litellm(clients, model, c, f"r{i}", limit_s)
                 )
                 switched += n
-            except errors.GatewayError:
-                lost += 1
+            except errors.GatewayError as exc:
+                lost.append(f"r{i}: {type(exc).__name__}: {exc.message}")
             done += 1
             if done == total // 3:
                 await asyncio.to_thread(socks_proxy.kill)
@@ -122,13 +129,13 @@ async def test_killing_a_proxy_mid_load_loses_nothing(
         "requests": total,
         "concurrency": concurrency,
         "failed_over": switched,
-        "lost": lost,
+        "lost": len(lost),
         "seconds": round(time.perf_counter() - began, 2),
         "through": {n: len(texts(p)) for n, p in proxies.items()},
     }
     with capsys.disabled():
         print("\nVPN failover figures:", json.dumps(figures))
-    assert lost == 0
+    assert lost == []
     assert 1 <= switched <= concurrency  # only requests in flight or already routed to c
     # Every request got through once; a failed attempt shows in c's log only if it was cut
     # mid-way (refused connections never reach it).
