@@ -23,6 +23,7 @@ from annas_gift.storage.repositories.keys import KeyRepository
 
 log = logging.getLogger(__name__)
 TEAM_PREFIX = "team:"
+LOAD_RETRY_S = 3.0  # how soon a start-up without the database tries loading the keys again
 
 
 class KeyCache:
@@ -42,6 +43,7 @@ class KeyCache:
         self._by_id: dict[str, KeyRecord] = {}
         self._teams: dict[str, TeamBudgets] = {}
         self._reloading = False
+        self._loaded = False
         self._changed_while_reloading: set[str] = set()
         self._refresher: asyncio.Task[None] | None = None
 
@@ -69,8 +71,15 @@ class KeyCache:
         return None if team is None else self._teams.get(team)
 
     async def start(self) -> None:
-        """Load everything, subscribe to changes and start the periodic refresh."""
-        await self.reload()
+        """Load everything, subscribe to changes and start the periodic refresh.
+
+        With the database down the gateway still starts (settings and admin keys work); the
+        virtual keys load on the first refresh that reaches it, retried every few seconds.
+        """
+        try:
+            await self.reload()
+        except Exception as exc:
+            log.warning("virtual keys not loaded yet (%s); retrying", type(exc).__name__)
         await self.events.start(self.apply_change, self.reload)
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
 
@@ -85,7 +94,8 @@ class KeyCache:
 
     async def _refresh_forever(self) -> None:
         while True:
-            await asyncio.sleep(self._refresh_interval_s)
+            # Until a first load succeeds, retry soon rather than a whole interval later.
+            await asyncio.sleep(self._refresh_interval_s if self._loaded else LOAD_RETRY_S)
             try:
                 await self.reload()
             except Exception as exc:  # a database outage must not kill the refresher
@@ -103,6 +113,7 @@ class KeyCache:
         finally:
             self._reloading = False
         records = [KeyRecord.of(row) for row in rows]
+        self._loaded = True
         self._by_id = {r.id: r for r in records}
         self._by_hash = {r.secret_hash: r for r in records}
         self._teams = {t.team: TeamBudgets.of(t) for t in teams}
