@@ -127,7 +127,9 @@ def _get(path: str, server: str | None, key: str | None) -> tuple[int, Any]:
         return response.status_code, {"error": {"message": response.text[:200]}}
 
 
-def _print_status(providers: list[dict[str, Any]], vpn: dict[str, Any] | None) -> None:
+def _print_status(
+    providers: list[dict[str, Any]], vpn: dict[str, Any] | None, vpn_note: str = "not running"
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -150,7 +152,7 @@ def _print_status(providers: list[dict[str, Any]], vpn: dict[str, Any] | None) -
     console = Console(width=140)
     console.print(models)
     if vpn is None:
-        console.print("VPN: not running")
+        console.print(f"VPN: {vpn_note}")
         return
     state = "enabled" if vpn["enabled"] else "disabled"
     current = vpn.get("current") or "-"
@@ -238,10 +240,11 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - counts every nested sub-
             raise _fail(message, 1)
         vpn_code, vpn = _get("/api/v1/vpn/status", server, key)
         vpn_body = vpn if vpn_code < 400 else None  # 503: not running; 403: not an admin key
+        vpn_note = "needs an admin key" if vpn_code == 403 else "not running"
         if as_json:
             typer.echo(json.dumps({"providers": providers, "vpn": vpn_body}, indent=2))
         else:
-            _print_status(providers, vpn_body)
+            _print_status(providers, vpn_body, vpn_note)
 
     alerts_app = typer.Typer(help="Alert channels and rules.", no_args_is_help=True)
     app.add_typer(alerts_app, name="alerts")

@@ -18,14 +18,19 @@ _ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 _DESCRIPTIONS = {
     "400": "Invalid request (the field is named in `error.param`)",
     "401": "Missing or unknown gateway key",
+    "403": "A client key on an admin route (insufficient_permissions)",
     "404": "Not found (e.g. a model the catalog lacks)",
     "413": "Request body too large",
+    "409": "A key with that name already exists",
     "415": "Unsupported Content-Type (send application/json)",
     "429": "Rate limited (see Retry-After)",
     "502": "The provider failed",
     "503": "No model could serve the request, or a service is down",
     "504": "The provider timed out",
 }
+# Admin routes: a client key gets 403, no key 401; creating or renaming a key may conflict.
+ADMIN_ROUTES = ("/api/v1/keys", "/api/v1/vpn")
+KEY_ROUTES = ("/api/v1/keys",)
 # Bodies that name something which may not exist (not a path parameter).
 _NAMES_IN_BODY = ("/api/v1/vpn/rotate",)
 # What a chat request can end in, whichever of the chat routes it went to.
@@ -51,6 +56,11 @@ def match_behaviour(spec: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault("400", _error("400"))
             if path in _NAMES_IN_BODY or any(p.get("in") == "path" for p in params):
                 responses.setdefault("404", _error("404"))
+            if path.startswith(ADMIN_ROUTES):
+                responses.setdefault("401", _error("401"))
+                responses.setdefault("403", _error("403"))
+            if path.startswith(KEY_ROUTES) and "requestBody" in operation:
+                responses.setdefault("409", _error("409"))
             if path in STRICT_JSON_ROUTES and "requestBody" in operation:
                 for code in _CHAT_ERRORS:
                     responses.setdefault(code, _error(code))

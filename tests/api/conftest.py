@@ -24,6 +24,8 @@ from annas_gift.settings import Settings, load_settings
 KEY = "sk-test-key"
 ALICE = "sk-alice-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+ADMIN_KEY = "sk-test-admin"  # an admin key: VPN, keys and everyone's usage
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 MISSING_ENV = "ANNAS_TEST_UNSET_PROVIDER_KEY"
 
 
@@ -66,7 +68,7 @@ def upstream_path() -> str:
 @pytest.fixture
 def settings(sqlite_url: str, tmp_path: Path, upstream_path: str) -> Settings:
     return load_settings(
-        auth={"api_keys": [KEY, f"alice:{ALICE}"]},
+        auth={"api_keys": [KEY, f"alice:{ALICE}"], "admin_keys": [f"ops:{ADMIN_KEY}"]},
         storage={
             "database_url": sqlite_url,
             "flush_interval_s": 0.05,

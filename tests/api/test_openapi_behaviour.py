@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import AUTH
+from tests.api.conftest import ADMIN_AUTH
 
 
 @pytest.fixture
@@ -47,12 +47,14 @@ async def test_endpoint_patch_refuses_null_active_as_documented(
     name = spec["components"]["schemas"]["EndpointIn"]["properties"]["name"]
     assert name["pattern"].startswith("^[A-Za-z0-9]")
     bad_name = await client.post(
-        "/api/v1/vpn/endpoints", headers=AUTH, json={"name": "bad name!", "url": "http://h:1"}
+        "/api/v1/vpn/endpoints", headers=ADMIN_AUTH, json={"name": "bad name!", "url": "http://h:1"}
     )
     assert bad_name.status_code == 400, bad_name.text
     await client.post(
-        "/api/v1/vpn/endpoints", headers=AUTH, json={"name": "nl-1", "url": "http://h:1"}
+        "/api/v1/vpn/endpoints", headers=ADMIN_AUTH, json={"name": "nl-1", "url": "http://h:1"}
     )
-    null = await client.patch("/api/v1/vpn/endpoints/nl-1", headers=AUTH, json={"active": None})
+    null = await client.patch(
+        "/api/v1/vpn/endpoints/nl-1", headers=ADMIN_AUTH, json={"active": None}
+    )
     assert null.status_code == 400, null.text
     assert null.json()["error"]["param"] == "active"

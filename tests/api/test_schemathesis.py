@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.api.conftest import AUTH, LiveGateway
+from tests.api.conftest import ADMIN_AUTH, LiveGateway
 
 EXAMPLES = int(os.environ.get("ANNAS_GIFT_TEST_SCHEMATHESIS_EXAMPLES", "200"))
 
@@ -43,7 +43,7 @@ def test_every_operation_matches_its_schema(live: LiveGateway) -> None:
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case: Any) -> None:
             case.call_and_validate(
-                base_url=live.url, headers=AUTH, excluded_checks=[positive_data_acceptance]
+                base_url=live.url, headers=ADMIN_AUTH, excluded_checks=[positive_data_acceptance]
             )
 
         try:

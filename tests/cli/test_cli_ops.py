@@ -25,6 +25,8 @@ from annas_gift.storage import database, migrate
 from annas_gift.storage.repositories import ClassificationRepository, UsageRepository
 from tests.api.conftest import KEY, LiveGateway, make_catalog
 
+CLIENT_KEY = "sk-cli-student"
+
 runner = CliRunner()
 NOW = datetime.now(UTC)
 
@@ -147,7 +149,7 @@ def test_parse_since() -> None:
 def gateway(tmp_path: Path) -> Iterator[str]:
     with start_in_thread() as sandbox:
         settings = load_settings(
-            auth={"api_keys": [KEY]},
+            auth={"api_keys": [f"student:{CLIENT_KEY}"], "admin_keys": [KEY]},
             storage={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
                      "spool_path": str(tmp_path / "spool.jsonl")},
         )  # fmt: skip
@@ -169,6 +171,13 @@ def test_status_shows_models_breakers_and_vpn(gateway: str) -> None:
     assert "closed" in row and "yes" in row
     assert "no (needs key)" in next(ln for ln in table.output.splitlines() if "needs-key" in ln)
     assert "VPN (disabled" in table.output
+
+
+def test_status_with_a_client_key_says_the_vpn_needs_an_admin_key(gateway: str) -> None:
+    result = runner.invoke(app, ["status", "--server", gateway, "--key", CLIENT_KEY])
+    assert result.exit_code == 0, result.output
+    assert "fast-small" in result.output
+    assert "VPN: needs an admin key" in result.output
 
 
 def test_status_with_a_wrong_key_fails(gateway: str) -> None:
