@@ -25,7 +25,7 @@ from annas_gift.egress.admin import VPNAdmin
 from annas_gift.egress.config import VPNConfig
 from annas_gift.egress.manager import VPNManager
 from annas_gift.monitoring.journal import JournaledRecorder, UsageJournal
-from annas_gift.monitoring.metrics import GatewayMetrics
+from annas_gift.monitoring.metrics import GatewayMetrics, NoMetrics
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import (
@@ -155,7 +155,11 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             spool_path=storage.spool_path,
         )
         recorder = await _start_recording(stack, tracker, storage, database.session_factory(engine))
-        metrics = GatewayMetrics(max_series=settings.metrics.max_series)
+        metrics = (  # off: the request path counts nothing, and /metrics answers 404
+            GatewayMetrics(max_series=settings.metrics.max_series)
+            if settings.metrics.enabled
+            else NoMetrics()
+        )
         vpn = VPNManager(database.session_factory(engine), plan.vpn)
         stack.push_async_callback(vpn.stop)
         await vpn.start()

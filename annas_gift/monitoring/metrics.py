@@ -305,3 +305,13 @@ def metrics_authorized(
         return True
     scheme, _, token = (authorization or "").partition(" ")
     return scheme.lower() == "bearer" and bool(token.strip()) and verify(token.strip()) is not None
+
+
+class NoMetrics(GatewayMetrics):
+    """Metrics switched off (`metrics.enabled=false`): nothing is counted on the request path."""
+
+    def observe_request(self, **_: Any) -> None:
+        """Count nothing."""
+
+    def observe_rejection(self, reason: str, limit: str | None, key_alias: str | None) -> None:
+        """Count nothing."""

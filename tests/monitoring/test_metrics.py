@@ -9,7 +9,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from annas_gift.monitoring.metrics import GatewayMetrics, label, metrics_authorized, status_class
+from annas_gift.monitoring.metrics import (
+    GatewayMetrics,
+    NoMetrics,
+    label,
+    metrics_authorized,
+    status_class,
+)
 
 
 def samples(body: bytes) -> list[Sample]:
@@ -73,6 +79,14 @@ def test_rejections_are_counted_by_reason_and_limit() -> None:
     found = samples(m.render()[0])
     assert value(found, "annas_gift_rejections_total", reason="client_limit", limit="rpm") == 2
     assert value(found, "annas_gift_rejections_total", reason="budget", key="bob") == 1
+
+
+def test_metrics_off_counts_nothing() -> None:
+    m = NoMetrics()
+    m.observe_request(route="openai", provider="groq", model="groq/llama", status=200, latency_s=1)
+    m.observe_rejection("budget", "daily", "bob")
+    names = {s.name for s in samples(m.render()[0])}
+    assert not any(n.startswith(("annas_gift_requests", "annas_gift_rejections")) for n in names)
 
 
 def test_two_instances_do_not_share_values() -> None:
