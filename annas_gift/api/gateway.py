@@ -184,7 +184,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             open_operations(
                 settings, metrics, plan.catalog, state, tracker,
                 lambda: VPNAdmin(vpn).status().model_dump(), engine,
-                key_budgets=key_parts.alert_budgets,
+                budgets=key_parts.budget_watch(settings.budgets),
             )
         )  # fmt: skip
         egress: Egress = vpn if plan.vpn.enabled else NO_EGRESS

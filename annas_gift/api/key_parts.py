@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.monitoring.alert_rules import KeyBudget
+from annas_gift.monitoring.alert_sources import BudgetWatch
 from annas_gift.services.key_admin import KeyAdmin
 from annas_gift.services.key_budgets import KeyBudgets, virtual_key_limits
 from annas_gift.services.key_cache import KeyCache
 from annas_gift.settings import Settings
+from annas_gift.settings_keys import BudgetSettings
 from annas_gift.state.budgets import BudgetLedger
 from annas_gift.state.key_events import RedisKeyEvents
 from annas_gift.storage import database
@@ -50,6 +52,31 @@ class KeyParts:
             for r in self.cache.records()
             if (r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd) != (None,) * 3
         }
+
+    def team_alert_budgets(self) -> dict[str, KeyBudget]:
+        """The budgets of every team label that has one, for the `team_budget` alert rule."""
+        if self.cache is None:
+            return {}
+        return {
+            t.team: KeyBudget(t.team, t.daily_usd, t.monthly_usd, t.total_usd)
+            for t in self.cache.teams()
+            if (t.daily_usd, t.monthly_usd, t.total_usd) != (None,) * 3
+        }
+
+    def budget_watch(self, settings: BudgetSettings) -> BudgetWatch:
+        """What the budget alert rules watch: keys, teams, the global caps, the thresholds."""
+        caps = KeyBudget(
+            "gateway",
+            settings.global_daily_usd,
+            settings.global_monthly_usd,
+            settings.global_total_usd,
+        )
+        return BudgetWatch(
+            keys=self.alert_budgets,
+            teams=self.team_alert_budgets,
+            gateway=caps,
+            thresholds=tuple(settings.alert_thresholds),
+        )
 
 
 async def open_key_parts(

@@ -66,6 +66,10 @@ class KeyCache:
         """Every cached (live) key record."""
         return list(self._by_id.values())
 
+    def teams(self) -> list[TeamBudgets]:
+        """Every cached team's budgets."""
+        return list(self._teams.values())
+
     def team(self, team: str | None) -> TeamBudgets | None:
         """A team's budgets, or None when the team has none set."""
         return None if team is None else self._teams.get(team)
