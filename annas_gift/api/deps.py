@@ -8,13 +8,11 @@ in a thread pool, a thread hand-off per dependency per request.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from annas_gift.api.auth import token_digest
 from annas_gift.api.gateway import Gateway
 from annas_gift.api.operations import Operations
 from annas_gift.catalog.registry import Catalog
@@ -25,7 +23,6 @@ from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import Planner
 from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.key_admin import KeyAdmin
-from annas_gift.services.key_cache import resolve_principal
 from annas_gift.services.keys import Principal
 from annas_gift.state import GatewayState
 
@@ -38,8 +35,8 @@ def _gateway(request: Request) -> Gateway:
 async def get_principal(request: Request) -> Principal:
     """The caller (admin key, settings client key or virtual key), or a 401.
 
-    The token is hashed once; an unknown key costs the two key rings' checks and one dict
-    lookup. FastAPI caches this per request, so every alias below shares one resolution.
+    One SHA-256 and at most two dict lookups (`services.principals`). FastAPI caches this per
+    request, so every alias below shares one resolution.
     """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -47,14 +44,7 @@ async def get_principal(request: Request) -> Principal:
         raise AuthenticationFailed(
             "Missing API key: send 'Authorization: Bearer <your gateway key>'."
         )
-    gateway = _gateway(request)
-    principal = resolve_principal(
-        token_digest(token.strip()),
-        admin=gateway.admin_keys.verify_digest,
-        clients=gateway.keys.verify_digest,
-        cache=gateway.key_parts.cache,
-        now=datetime.now(UTC),
-    )
+    principal = _gateway(request).principals.resolve(token.strip())
     if principal is None:
         raise AuthenticationFailed("Incorrect API key provided.")
     request.state.key_id = principal.key_id
@@ -169,13 +159,11 @@ async def dashboard_login(request: Request, key: Annotated[str, Form()] = "") ->
     if not token:
         return None
     gateway = _gateway(request)
-    digest = token_digest(token)
-    admin_id = gateway.admin_keys.verify_digest(digest)
-    if admin_id is not None:
-        return admin_id
-    key_id = gateway.keys.verify_digest(digest)
-    if key_id is not None and key_id in gateway.settings.dashboard.admin_keys:
-        return key_id
+    principal = gateway.principals.settings_principal(token)
+    if principal is None:
+        return None
+    if principal.is_admin or principal.key_id in gateway.settings.dashboard.admin_keys:
+        return principal.key_id
     return None
 
 
