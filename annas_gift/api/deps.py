@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from annas_gift.api.gateway import Gateway
 from annas_gift.api.operations import Operations
 from annas_gift.catalog.registry import Catalog
-from annas_gift.core.errors import AuthenticationFailed, InsufficientPermissions, ServiceUnavailable
+from annas_gift.core.errors import (
+    AuthenticationFailed,
+    InsufficientPermissions,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from annas_gift.egress.admin import VPNAdmin
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
@@ -167,6 +172,40 @@ async def dashboard_login(request: Request, key: Annotated[str, Form()] = "") ->
     return None
 
 
+def check_json_content(request: Request, *, missing_is_json: bool = True) -> None:
+    """415 for a body declared as anything but JSON (`application/json` or `*/*+json`).
+
+    The chat routes read a missing Content-Type as JSON, as OpenAI's API does; FastAPI parses
+    the admin routes' bodies only when declared JSON, so those say so (`missing_is_json`).
+    """
+    declared = request.headers.get("content-type")
+    if declared is None:
+        if missing_is_json:
+            return
+        raise UnsupportedMediaType(
+            "The request has a body but no Content-Type; send it as application/json."
+        )
+    media = declared.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type {media[:100]!r}; send the body as application/json."
+        )
+
+
+async def require_json_body(request: Request) -> None:
+    """415 unless a request body present is declared JSON (admin routes' bodies).
+
+    Declare it after the route's key check, so a request without a valid key gets its 401
+    first; FastAPI runs it before validating the body, so 415 comes before any 400.
+    """
+    has_body = request.headers.get("content-length", "0") != "0"
+    if has_body or "transfer-encoding" in request.headers:
+        check_json_content(request, missing_is_json=False)
+
+
+JsonBody = Annotated[None, Depends(require_json_body)]
 Ops = Annotated[Operations, Depends(get_operations)]
 DashboardLogin = Annotated[str | None, Depends(dashboard_login)]
 Admin = Annotated[Principal, Depends(require_admin)]
