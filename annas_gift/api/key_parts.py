@@ -45,23 +45,18 @@ class KeyParts:
 
     def alert_budgets(self) -> dict[str, KeyBudget]:
         """The budgets of every live key that has one, for the `key_budget` alert rule."""
-        if self.cache is None:
-            return {}
-        return {
-            r.id: KeyBudget(r.name, r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd)
-            for r in self.cache.records()
-            if (r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd) != (None,) * 3
-        }
+        records = self.cache.records() if self.cache is not None else []
+        budgets = (
+            (r.id, KeyBudget(r.name, r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd))
+            for r in records
+        )
+        return {owner: b for owner, b in budgets if _limited(b)}
 
     def team_alert_budgets(self) -> dict[str, KeyBudget]:
         """The budgets of every team label that has one, for the `team_budget` alert rule."""
-        if self.cache is None:
-            return {}
-        return {
-            t.team: KeyBudget(t.team, t.daily_usd, t.monthly_usd, t.total_usd)
-            for t in self.cache.teams()
-            if (t.daily_usd, t.monthly_usd, t.total_usd) != (None,) * 3
-        }
+        teams = self.cache.teams() if self.cache is not None else []
+        budgets = (KeyBudget(t.team, t.daily_usd, t.monthly_usd, t.total_usd) for t in teams)
+        return {b.name: b for b in budgets if _limited(b)}
 
     def budget_watch(self, settings: BudgetSettings) -> BudgetWatch:
         """What the budget alert rules watch: keys, teams, the global caps, the thresholds."""
@@ -77,6 +72,10 @@ class KeyParts:
             gateway=caps,
             thresholds=tuple(settings.alert_thresholds),
         )
+
+
+def _limited(budget: KeyBudget) -> bool:
+    return (budget.day_usd, budget.month_usd, budget.total_usd) != (None, None, None)
 
 
 async def open_key_parts(

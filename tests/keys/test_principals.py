@@ -14,26 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from annas_gift.api.auth import KeyRing
 from annas_gift.core.errors import AuthenticationFailed
 from annas_gift.services.key_cache import KeyCache
-from annas_gift.services.keys import hash_secret, new_secret, secret_prefix
+from annas_gift.services.keys import new_secret
 from annas_gift.services.principals import PrincipalResolver
 from annas_gift.storage.repositories.keys import KeyRepository
+from tests.keys.conftest import add_key
 
 Sessions = async_sessionmaker[AsyncSession]
 CLIENT, ADMIN, BOTH = "sk-lab-client", "sk-lab-admin", "sk-configured-both-ways"
 UNKNOWN = "sk-not-a-key-of-ours"
-
-
-async def _add(sessions: Sessions, name: str, **fields: object) -> str:
-    secret = new_secret()
-    async with sessions() as session, session.begin():
-        await KeyRepository(session).create(
-            key_id=f"vk-{name}",
-            name=name,
-            secret_hash=hash_secret(secret),
-            prefix=secret_prefix(secret),
-            **fields,  # type: ignore[arg-type]
-        )
-    return secret
 
 
 @pytest.fixture
@@ -53,7 +41,7 @@ def _resolver(cache: KeyCache | None, clock: Any = None) -> PrincipalResolver:
 
 
 async def test_each_kind_of_key_resolves_to_its_role(sessions: Sessions, cache: KeyCache) -> None:
-    secret = await _add(sessions, "student")
+    secret = await add_key(sessions, "student")
     await cache.changed("vk-student")
     resolver = _resolver(cache)
     admin, client, virtual = (resolver.resolve(t) for t in (ADMIN, CLIENT, secret))
@@ -75,8 +63,8 @@ async def test_a_revoked_key_stops_resolving_and_an_expired_one_says_why(
     sessions: Sessions, cache: KeyCache
 ) -> None:
     soon = datetime.now(UTC) + timedelta(hours=1)
-    secret = await _add(sessions, "lab", expires_at=soon)
-    doomed = await _add(sessions, "doomed")
+    secret = await add_key(sessions, "lab", expires_at=soon)
+    doomed = await add_key(sessions, "doomed")
     for key_id in ("vk-lab", "vk-doomed"):
         await cache.changed(key_id)
     now = [datetime.now(UTC)]
@@ -96,7 +84,7 @@ async def test_a_revoked_key_stops_resolving_and_an_expired_one_says_why(
 @pytest.fixture
 async def bench_resolver(sessions: Sessions, cache: KeyCache) -> tuple[PrincipalResolver, str]:
     """A resolver over one settings key, one admin key and 50 virtual keys (one known)."""
-    secrets = [await _add(sessions, f"student-{i:02}") for i in range(50)]
+    secrets = [await add_key(sessions, f"student-{i:02}") for i in range(50)]
     await cache.reload()
     return _resolver(cache), secrets[7]
 
