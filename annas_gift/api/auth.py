@@ -1,6 +1,7 @@
 """Gateway keys: parsing the configured keys, the key file, constant-time verification.
 
-The request dependency that uses them is `api.deps.authenticate`.
+The request path resolves tokens with `services.principals.PrincipalResolver` (built from
+`KeyRing.ids_by_digest`); `verify` is the constant-time check of one ring on its own.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ class KeyRing:
     def verify(self, token: str) -> str | None:
         """The key id if `token` is one of the keys; every key is compared, in constant time."""
         return self.verify_digest(token_digest(token))
+
+    def ids_by_digest(self) -> dict[bytes, str]:
+        """Each key's SHA-256 digest -> its id, for `services.principals.PrincipalResolver`.
+
+        A secret listed twice keeps its last id, as `verify` does.
+        """
+        return {key.digest: key.key_id for key in self._keys}
 
     def verify_digest(self, digest: bytes) -> str | None:
         """`verify` for a token already hashed with `token_digest` (hash once per request)."""

@@ -8,24 +8,26 @@ in a thread pool, a thread hand-off per dependency per request.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from annas_gift.api.auth import token_digest
 from annas_gift.api.gateway import Gateway
 from annas_gift.api.operations import Operations
 from annas_gift.catalog.registry import Catalog
-from annas_gift.core.errors import AuthenticationFailed, InsufficientPermissions, ServiceUnavailable
+from annas_gift.core.errors import (
+    AuthenticationFailed,
+    InsufficientPermissions,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from annas_gift.egress.admin import VPNAdmin
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.services.chat import ChatService
 from annas_gift.services.collaborators import Planner
 from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.key_admin import KeyAdmin
-from annas_gift.services.key_cache import resolve_principal
 from annas_gift.services.keys import Principal
 from annas_gift.state import GatewayState
 
@@ -38,8 +40,8 @@ def _gateway(request: Request) -> Gateway:
 async def get_principal(request: Request) -> Principal:
     """The caller (admin key, settings client key or virtual key), or a 401.
 
-    The token is hashed once; an unknown key costs the two key rings' checks and one dict
-    lookup. FastAPI caches this per request, so every alias below shares one resolution.
+    One SHA-256 and at most two dict lookups (`services.principals`). FastAPI caches this per
+    request, so every alias below shares one resolution.
     """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -47,14 +49,7 @@ async def get_principal(request: Request) -> Principal:
         raise AuthenticationFailed(
             "Missing API key: send 'Authorization: Bearer <your gateway key>'."
         )
-    gateway = _gateway(request)
-    principal = resolve_principal(
-        token_digest(token.strip()),
-        admin=gateway.admin_keys.verify_digest,
-        clients=gateway.keys.verify_digest,
-        cache=gateway.key_parts.cache,
-        now=datetime.now(UTC),
-    )
+    principal = _gateway(request).principals.resolve(token.strip())
     if principal is None:
         raise AuthenticationFailed("Incorrect API key provided.")
     request.state.key_id = principal.key_id
@@ -169,16 +164,48 @@ async def dashboard_login(request: Request, key: Annotated[str, Form()] = "") ->
     if not token:
         return None
     gateway = _gateway(request)
-    digest = token_digest(token)
-    admin_id = gateway.admin_keys.verify_digest(digest)
-    if admin_id is not None:
-        return admin_id
-    key_id = gateway.keys.verify_digest(digest)
-    if key_id is not None and key_id in gateway.settings.dashboard.admin_keys:
-        return key_id
+    principal = gateway.principals.settings_principal(token)
+    if principal is None:
+        return None
+    if principal.is_admin or principal.key_id in gateway.settings.dashboard.admin_keys:
+        return principal.key_id
     return None
 
 
+def check_json_content(request: Request, *, missing_is_json: bool = True) -> None:
+    """415 for a body declared as anything but JSON (`application/json` or `*/*+json`).
+
+    The chat routes read a missing Content-Type as JSON, as OpenAI's API does; FastAPI parses
+    the admin routes' bodies only when declared JSON, so those say so (`missing_is_json`).
+    """
+    declared = request.headers.get("content-type")
+    if declared is None:
+        if missing_is_json:
+            return
+        raise UnsupportedMediaType(
+            "The request has a body but no Content-Type; send it as application/json."
+        )
+    media = declared.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type {media[:100]!r}; send the body as application/json."
+        )
+
+
+async def require_json_body(request: Request) -> None:
+    """415 unless a request body present is declared JSON (admin routes' bodies).
+
+    Declare it after the route's key check, so a request without a valid key gets its 401
+    first; FastAPI runs it before validating the body, so 415 comes before any 400.
+    """
+    has_body = request.headers.get("content-length", "0") != "0"
+    if has_body or "transfer-encoding" in request.headers:
+        check_json_content(request, missing_is_json=False)
+
+
+JsonBody = Annotated[None, Depends(require_json_body)]
 Ops = Annotated[Operations, Depends(get_operations)]
 DashboardLogin = Annotated[str | None, Depends(dashboard_login)]
 Admin = Annotated[Principal, Depends(require_admin)]

@@ -38,6 +38,7 @@ from annas_gift.services.collaborators import (
 from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.limits import Limits
 from annas_gift.services.model_probes import ModelProbes, probe_targets
+from annas_gift.services.principals import PrincipalResolver
 from annas_gift.services.response_cache import ResponseCache
 from annas_gift.services.types import ChatConfig
 from annas_gift.settings import Settings, StorageSettings
@@ -73,6 +74,7 @@ class Gateway:
     admin_keys: KeyRing
     key_parts: KeyParts
     embeddings: EmbeddingService
+    principals: PrincipalResolver  # bearer token -> caller (admin, settings or virtual key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +186,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             open_operations(
                 settings, metrics, plan.catalog, state, tracker,
                 lambda: VPNAdmin(vpn).status().model_dump(), engine,
-                key_budgets=key_parts.alert_budgets,
+                budgets=key_parts.budget_watch(settings.budgets),
             )
         )  # fmt: skip
         egress: Egress = vpn if plan.vpn.enabled else NO_EGRESS
@@ -223,6 +225,9 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             ops=ops,
             admin_keys=plan.admin_keys,
             key_parts=key_parts,
+            principals=PrincipalResolver(
+                plan.admin_keys.ids_by_digest(), plan.keys.ids_by_digest(), key_parts.cache
+            ),
         )
         log.info(
             "gateway ready: %d models, database %s", len(plan.catalog), database.redact_url(url)

@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.monitoring.alert_rules import KeyBudget
+from annas_gift.monitoring.alert_sources import BudgetWatch
 from annas_gift.services.key_admin import KeyAdmin
 from annas_gift.services.key_budgets import KeyBudgets, virtual_key_limits
 from annas_gift.services.key_cache import KeyCache
 from annas_gift.settings import Settings
+from annas_gift.settings_keys import BudgetSettings
 from annas_gift.state.budgets import BudgetLedger
 from annas_gift.state.key_events import RedisKeyEvents
 from annas_gift.storage import database
@@ -43,13 +45,37 @@ class KeyParts:
 
     def alert_budgets(self) -> dict[str, KeyBudget]:
         """The budgets of every live key that has one, for the `key_budget` alert rule."""
-        if self.cache is None:
-            return {}
-        return {
-            r.id: KeyBudget(r.name, r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd)
-            for r in self.cache.records()
-            if (r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd) != (None,) * 3
-        }
+        records = self.cache.records() if self.cache is not None else []
+        budgets = (
+            (r.id, KeyBudget(r.name, r.budget_daily_usd, r.budget_monthly_usd, r.budget_total_usd))
+            for r in records
+        )
+        return {owner: b for owner, b in budgets if _limited(b)}
+
+    def team_alert_budgets(self) -> dict[str, KeyBudget]:
+        """The budgets of every team label that has one, for the `team_budget` alert rule."""
+        teams = self.cache.teams() if self.cache is not None else []
+        budgets = (KeyBudget(t.team, t.daily_usd, t.monthly_usd, t.total_usd) for t in teams)
+        return {b.name: b for b in budgets if _limited(b)}
+
+    def budget_watch(self, settings: BudgetSettings) -> BudgetWatch:
+        """What the budget alert rules watch: keys, teams, the global caps, the thresholds."""
+        caps = KeyBudget(
+            "gateway",
+            settings.global_daily_usd,
+            settings.global_monthly_usd,
+            settings.global_total_usd,
+        )
+        return BudgetWatch(
+            keys=self.alert_budgets,
+            teams=self.team_alert_budgets,
+            gateway=caps,
+            thresholds=tuple(settings.alert_thresholds),
+        )
+
+
+def _limited(budget: KeyBudget) -> bool:
+    return (budget.day_usd, budget.month_usd, budget.total_usd) != (None, None, None)
 
 
 async def open_key_parts(

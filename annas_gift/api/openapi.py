@@ -41,6 +41,16 @@ def _error(code: str) -> dict[str, Any]:
     return {"description": _DESCRIPTIONS[code], "content": {"application/json": {"schema": _ERROR}}}
 
 
+def _admin_errors(path: str, has_body: bool, responses: dict[str, Any]) -> None:
+    codes = ["401", "403"]
+    if has_body:
+        codes.append("415")  # `api.deps.JsonBody`
+        if path.startswith(KEY_ROUTES):
+            codes.append("409")
+    for code in codes:
+        responses.setdefault(code, _error(code))
+
+
 def match_behaviour(spec: dict[str, Any]) -> dict[str, Any]:
     """Rewrite the responses of every operation in `spec` in place; returns `spec`."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
@@ -57,10 +67,7 @@ def match_behaviour(spec: dict[str, Any]) -> dict[str, Any]:
             if path in _NAMES_IN_BODY or any(p.get("in") == "path" for p in params):
                 responses.setdefault("404", _error("404"))
             if path.startswith(ADMIN_ROUTES):
-                responses.setdefault("401", _error("401"))
-                responses.setdefault("403", _error("403"))
-            if path.startswith(KEY_ROUTES) and "requestBody" in operation:
-                responses.setdefault("409", _error("409"))
+                _admin_errors(path, "requestBody" in operation, responses)
             if path in STRICT_JSON_ROUTES and "requestBody" in operation:
                 for code in _CHAT_ERRORS:
                     responses.setdefault(code, _error(code))

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.api.dashboard.sessions import SessionStore
 from annas_gift.catalog.registry import Catalog
-from annas_gift.monitoring.alert_sources import KeyBudgets, SnapshotSource
+from annas_gift.monitoring.alert_sources import BudgetWatch, SnapshotSource
 from annas_gift.monitoring.alerts import AlertManager, IncidentStore, RedisIncidentStore
 from annas_gift.monitoring.metrics import GatewayMetrics
 from annas_gift.monitoring.metrics_live import LiveReader, LiveStateCollector, UsageWriter
@@ -51,7 +51,7 @@ async def open_operations(  # noqa: PLR0913 - the gateway parts alerts read, eac
     usage: UsageWriter,
     vpn_status: Callable[[], dict[str, Any]],
     engine: AsyncEngine,
-    key_budgets: KeyBudgets | None = None,
+    budgets: BudgetWatch | None = None,
 ) -> AsyncIterator[Operations]:
     """Build the operations parts; alerts start evaluating only when `alerts.enabled`."""
     async with AsyncExitStack() as stack:
@@ -81,9 +81,9 @@ async def open_operations(  # noqa: PLR0913 - the gateway parts alerts read, eac
         if alerts_cfg.enabled:
             notifier.start()
             stack.push_async_callback(notifier.stop)
+            watch = budgets or BudgetWatch(thresholds=tuple(settings.budgets.alert_thresholds))
             source = SnapshotSource(
-                reader, database.session_factory(engine), alerts_cfg, key_budgets=key_budgets,
-                budget_thresholds=tuple(settings.budgets.alert_thresholds),
+                reader, database.session_factory(engine), alerts_cfg, budgets=watch
             )  # fmt: skip
             alerts.start(source)
             stack.push_async_callback(alerts.stop)

@@ -66,6 +66,19 @@ class KeyBudget:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetSpend:
+    """A team's or the whole gateway's spend today, this month and in total, with its budgets
+    in USD (None: no limit)."""
+
+    day_usd: float = 0.0
+    month_usd: float = 0.0
+    total_usd: float = 0.0
+    day_limit: float | None = None
+    month_limit: float | None = None
+    total_limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the rules look at; a part that could not be read is None."""
 
@@ -77,6 +90,8 @@ class Snapshot:
     spend_day_usd: float | None = None
     spend_month_usd: float | None = None
     key_spend: Mapping[str, KeySpend] = field(default_factory=dict)
+    team_spend: Mapping[str, BudgetSpend] = field(default_factory=dict)  # teams with a budget
+    global_spend: BudgetSpend | None = None  # with the budgets.global_* caps
     vpn_enabled: bool = False
     vpn_endpoints: Mapping[str, str] = field(default_factory=dict)  # name -> up|suspect|down|..
     database_up: bool | None = None
@@ -108,6 +123,7 @@ def evaluate(snapshot: Snapshot, settings: AlertsSettings) -> list[Finding]:
         *_error_rates(snapshot, settings),
         *_breakers(snapshot, settings),
         *_spend(snapshot, settings),
+        *_budgets(snapshot),
         *_latency(snapshot, settings),
         *_vpn(snapshot, settings),
         *_storage(snapshot, settings),
@@ -187,30 +203,55 @@ def _spend(s: Snapshot, settings: AlertsSettings) -> Iterator[Finding]:
 
 
 _BUDGET_WORD = {"day": "daily", "month": "monthly", "total": "total"}
+Periods = tuple[tuple[str, float, float | None], ...]  # (period, spent, limit)
 
 
-def _key_budgets(key: str, spend: KeySpend, thresholds: tuple[float, ...]) -> Iterator[Finding]:
-    """`key_budget`: one incident per key, period and threshold reached (e.g. 80% and 100%).
-
-    Each threshold is its own incident, so crossing 80% and later 100% notifies twice, and a
-    day's or month's incidents resolve when the period resets and the spend starts again.
-    """
-    periods = (
+def _periods(spend: KeySpend | BudgetSpend) -> Periods:
+    return (
         ("day", spend.day_usd, spend.day_limit),
         ("month", spend.month_usd, spend.month_limit),
         ("total", spend.total_usd, spend.total_limit),
     )
+
+
+def _key_budgets(key: str, spend: KeySpend, thresholds: tuple[float, ...]) -> Iterator[Finding]:
+    """`key_budget`: one incident per key, period and threshold reached (e.g. 80% and 100%)."""
+    owner = f"key '{spend.name or key}'"
+    yield from _budget_findings("key_budget", key, owner, _periods(spend), thresholds)
+
+
+def _budgets(s: Snapshot) -> Iterator[Finding]:
+    """`team_budget` per team label and `global_budget` for the gateway-wide caps."""
+    for team, spend in sorted(s.team_spend.items()):
+        owner = f"team '{team}'"
+        yield from _budget_findings(
+            "team_budget", team, owner, _periods(spend), s.budget_thresholds
+        )
+    if s.global_spend is not None:
+        yield from _budget_findings(
+            "global_budget", ALL, "the gateway", _periods(s.global_spend), s.budget_thresholds
+        )
+
+
+def _budget_findings(
+    rule: str, owner_id: str, owner: str, periods: Periods, thresholds: tuple[float, ...]
+) -> Iterator[Finding]:
+    """One finding per period and threshold reached: subject `<owner_id>/<period>/<t>%`.
+
+    Each threshold is its own incident, so crossing 80% and later 100% notifies twice, and a
+    day's or month's incidents resolve when the period resets and the spend starts again (or
+    the budget is raised).
+    """
     for period, spent, limit in periods:
         if limit is None or limit <= 0:
             continue
         for t in sorted(thresholds):
             if spent >= t * limit:
                 yield Finding(
-                    "key_budget", f"{key}/{period}/{t:.0%}",
+                    rule, f"{owner_id}/{period}/{t:.0%}",
                     "critical" if t >= 1.0 else "warning",
-                    f"key '{spend.name or key}' has used {spent / limit:.0%} of its "
-                    f"{_BUDGET_WORD[period]} budget (${spent:.4f} of ${limit:.4f}; "
-                    f"alert at {t:.0%})",
+                    f"{owner} has used {spent / limit:.0%} of its {_BUDGET_WORD[period]} "
+                    f"budget (${spent:.4f} of ${limit:.4f}; alert at {t:.0%})",
                     spent, t * limit,
                 )  # fmt: skip
 
@@ -261,6 +302,7 @@ def _storage(s: Snapshot, settings: AlertsSettings) -> Iterator[Finding]:
 
 RULES = (
     "error_rate", "model_error_rate", "breaker_open", "tier_down", "spend_day", "spend_month",
-    "key_spend_day", "key_spend_month", "key_budget", "latency_p95", "vpn_endpoint_down",
-    "vpn_all_down", "database_down", "usage_spooling", "redis_lost",
+    "key_spend_day", "key_spend_month", "key_budget", "team_budget", "global_budget",
+    "latency_p95", "vpn_endpoint_down", "vpn_all_down", "database_down", "usage_spooling",
+    "redis_lost",
 )  # fmt: skip

@@ -2,9 +2,9 @@
 
 Loaded in full at start, then kept current by key change notifications (Redis pub/sub across
 instances, or in process) and a periodic full refresh that catches anything missed (the only
-mechanism between instances without Redis). An unknown key costs one SHA-256 and one dict
-lookup, as the settings key ring's check does. Revoked keys are dropped; expired ones stay, so
-their owner is told why the key stopped working.
+mechanism between instances without Redis). Records are found by the raw SHA-256 of the
+secret (`services.principals.PrincipalResolver` hashes each token once). Revoked keys are
+dropped; expired ones stay, so their owner is told why the key stopped working.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.services.keys import KeyRecord, Principal, TeamBudgets, check_usable, hash_secret
+from annas_gift.services.keys import KeyRecord, Principal, TeamBudgets, secret_digest
 from annas_gift.state.key_events import KeyEvents, LocalKeyEvents
 from annas_gift.storage.repositories.keys import KeyRepository
 
@@ -27,7 +25,7 @@ LOAD_RETRY_S = 3.0  # how soon a start-up without the database tries loading the
 
 
 class KeyCache:
-    """Key hash -> record, plus team budgets, kept in step with the database."""
+    """Key digest -> record, plus team budgets, kept in step with the database."""
 
     def __init__(
         self,
@@ -39,7 +37,8 @@ class KeyCache:
         self._sessions = sessions
         self.events: KeyEvents = events or LocalKeyEvents()
         self._refresh_interval_s = refresh_interval_s
-        self._by_hash: dict[str, KeyRecord] = {}
+        # The caller each secret stands for, built when the key is cached, not per request.
+        self._by_digest: dict[bytes, Principal] = {}
         self._by_id: dict[str, KeyRecord] = {}
         self._teams: dict[str, TeamBudgets] = {}
         self._reloading = False
@@ -52,11 +51,15 @@ class KeyCache:
 
     def lookup(self, token: str) -> KeyRecord | None:
         """The record of the key whose secret is `token`, or None (no I/O)."""
-        return self._by_hash.get(hash_secret(token))
+        principal = self._by_digest.get(secret_digest(token))
+        return None if principal is None else principal.record
 
-    def lookup_digest(self, digest: bytes) -> KeyRecord | None:
-        """`lookup` for a token already hashed to its SHA-256 digest."""
-        return self._by_hash.get(digest.hex())
+    def principal(self, digest: bytes) -> Principal | None:
+        """The client principal of the key whose secret has this raw SHA-256 (`secret_digest`).
+
+        It is returned as cached: whether the key has expired is for the caller to check.
+        """
+        return self._by_digest.get(digest)
 
     def get(self, key_id: str) -> KeyRecord | None:
         """The cached record of a key id, or None."""
@@ -65,6 +68,10 @@ class KeyCache:
     def records(self) -> list[KeyRecord]:
         """Every cached (live) key record."""
         return list(self._by_id.values())
+
+    def teams(self) -> list[TeamBudgets]:
+        """Every cached team's budgets."""
+        return list(self._teams.values())
 
     def team(self, team: str | None) -> TeamBudgets | None:
         """A team's budgets, or None when the team has none set."""
@@ -115,7 +122,7 @@ class KeyCache:
         records = [KeyRecord.of(row) for row in rows]
         self._loaded = True
         self._by_id = {r.id: r for r in records}
-        self._by_hash = {r.secret_hash: r for r in records}
+        self._by_digest = {bytes.fromhex(r.secret_hash): _client(r) for r in records}
         self._teams = {t.team: TeamBudgets.of(t) for t in teams}
         # A change that arrived during the read may be missing from it: apply it again.
         for key_id in list(self._changed_while_reloading):
@@ -135,12 +142,12 @@ class KeyCache:
         if row is not None and row.revoked_at is None:
             record = KeyRecord.of(row)
             self._by_id[record.id] = record
-            self._by_hash[record.secret_hash] = record
+            self._by_digest[bytes.fromhex(record.secret_hash)] = _client(record)
 
     def _drop(self, key_id: str) -> None:
         old = self._by_id.pop(key_id, None)
         if old is not None:
-            self._by_hash.pop(old.secret_hash, None)
+            self._by_digest.pop(bytes.fromhex(old.secret_hash), None)
 
     async def _apply_team(self, team: str) -> None:
         async with self._sessions() as session:
@@ -156,28 +163,5 @@ class KeyCache:
         await self.events.publish(key_id)
 
 
-def resolve_principal(
-    digest: bytes,
-    *,
-    admin: Callable[[bytes], str | None],
-    clients: Callable[[bytes], str | None],
-    cache: KeyCache | None,
-    now: datetime,
-) -> Principal | None:
-    """Who holds the token of this SHA-256 `digest`: an admin key, a settings client key or a
-    live virtual key (else None).
-
-    `admin` and `clients` are the key rings' constant-time `verify_digest`; a revoked or
-    expired virtual key raises its 401 with the reason. The token is hashed once, by the caller.
-    """
-    admin_id = admin(digest)
-    if admin_id is not None:
-        return Principal(admin_id, "admin")
-    client_id = clients(digest)
-    if client_id is not None:
-        return Principal(client_id, "client")
-    record = cache.lookup_digest(digest) if cache is not None else None
-    if record is None:
-        return None
-    check_usable(record, now)
+def _client(record: KeyRecord) -> Principal:
     return Principal(record.id, "client", record)

@@ -36,8 +36,13 @@ def new_key_id() -> str:
 
 
 def hash_secret(secret: str) -> str:
-    """The hex SHA-256 of a secret: the only form in which it is stored or compared."""
+    """The hex SHA-256 of a secret: the only form in which it is stored."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_digest(secret: str) -> bytes:
+    """The raw SHA-256 of a secret (or bearer token): the form lookups compare."""
+    return hashlib.sha256(secret.encode()).digest()
 
 
 def secret_prefix(secret: str) -> str:

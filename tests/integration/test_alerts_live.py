@@ -8,112 +8,26 @@ incident is also listed by `GET /api/v1/alerts` and counted in `GET /metrics`.
 from __future__ import annotations
 
 import json
-import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from annas_gift.sandbox import RunningSandbox, start_in_thread
-from tests.conftest import _create_pg_database, _drop_pg_database, _require_pg
-from tests.integration.gateways import KEY, GatewayProcess, write_catalog
+from annas_gift.sandbox import RunningSandbox
+from tests.integration.alerting import Receiver, alerting_gateways
+from tests.integration.gateways import KEY, write_catalog
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 AUTH = {"Authorization": f"Bearer {KEY}"}
 MODEL = "shared/flaky"
 HOOK_SECRET = "hook-s3cret-token"
-
-
-class Receiver:
-    """A webhook on 127.0.0.1 (its own thread) that keeps every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                receiver.paths.append(self.path)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def wait_for(self, status: str, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        while not any(b["status"] == status for b in self.bodies):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {status} message; got {self.bodies}")
-            time.sleep(0.1)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    rec.thread.start()
-    try:
-        yield rec
-    finally:
-        rec.server.shutdown()
-        rec.server.server_close()
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    admin = _require_pg()
-    url, name = await _create_pg_database(admin)
-    yield url
-    await _drop_pg_database(admin, name)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[RunningSandbox]:
-    with start_in_thread() as sb:
-        yield sb
-
-
-def _gateways(
-    count: int, tmp_path: Path, pg_url: str, redis_url: str, sandbox: RunningSandbox, hook: str
-) -> list[GatewayProcess]:
-    catalog = write_catalog(tmp_path / "catalog.yaml", sandbox.base_url, {MODEL: {}})
-    env = {
-        "DATABASE_URL": pg_url,
-        "REDIS_URL": redis_url,
-        "ANNAS_GIFT_CACHE__NAMESPACE": f"al{uuid.uuid4().hex[:8]}",
-        "ANNAS_GIFT_LITELLM__CONFIG_PATH": str(catalog),
-        "ANNAS_GIFT_SERVER__ACCESS_LOG": "false",
-        "ANNAS_GIFT_STORAGE__FLUSH_INTERVAL_S": "0.05",
-        "ANNAS_GIFT_ALERTS__ENABLED": "true",
-        "ANNAS_GIFT_ALERTS__INTERVAL_S": "0.2",
-        "ANNAS_GIFT_ALERTS__CHANNELS": json.dumps([{"name": "hook", "url": hook}]),
-        "ANNAS_GIFT_ALERTS__DELIVERY__MIN_INTERVAL_S": "0",
-        # Only the per-model error rate may fire: the scenario below is about that one rule.
-        "ANNAS_GIFT_ALERTS__ERROR_RATE__ENABLED": "false",
-        "ANNAS_GIFT_ALERTS__BREAKER_OPEN": "false",
-        "ANNAS_GIFT_ALERTS__TIER_DOWN": "false",
-        "ANNAS_GIFT_ALERTS__MODEL_ERROR_RATE__MIN_REQUESTS": "4",
-        "ANNAS_GIFT_ALERTS__MODEL_ERROR_RATE__THRESHOLD": "0.5",
-    }
-    gateways = []
-    for i in range(count):
-        workdir = tmp_path / f"gw{i}"
-        workdir.mkdir()
-        spool = {"ANNAS_GIFT_STORAGE__SPOOL_PATH": str(workdir / "spool.jsonl")}
-        gateways.append(GatewayProcess(workdir, {**env, **spool}))
-    return gateways
+# Only the per-model error rate may fire: the scenario below is about that one rule.
+MODEL_ERROR_RATE = {
+    "ANNAS_GIFT_ALERTS__MODEL_ERROR_RATE__ENABLED": "true",
+    "ANNAS_GIFT_ALERTS__MODEL_ERROR_RATE__MIN_REQUESTS": "4",
+    "ANNAS_GIFT_ALERTS__MODEL_ERROR_RATE__THRESHOLD": "0.5",
+}
 
 
 def _chat(url: str) -> int:
@@ -131,8 +45,11 @@ def test_a_failing_model_fires_once_and_resolves_once(
     sandbox: RunningSandbox,
     receiver: Receiver,
 ) -> None:
-    hook = f"{receiver.url}/alerts/{HOOK_SECRET}"
-    gateways = _gateways(instances, tmp_path, pg_url, redis_url, sandbox, hook)
+    catalog = write_catalog(tmp_path / "catalog.yaml", sandbox.base_url, {MODEL: {}})
+    gateways = alerting_gateways(
+        instances, tmp_path, pg_url=pg_url, redis_url=redis_url, catalog=catalog,
+        hook=f"{receiver.url}/alerts/{HOOK_SECRET}", env=MODEL_ERROR_RATE,
+    )  # fmt: skip
     for gw in gateways:
         gw.launch()
     logs = ""

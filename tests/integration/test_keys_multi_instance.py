@@ -5,28 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from annas_gift.sandbox import RunningSandbox, start_in_thread
-from tests.conftest import _create_pg_database, _drop_pg_database, _require_pg
 from tests.integration.gateways import GatewayProcess, write_catalog
 from tests.keys.gateway_fixtures import ADMIN, BODY, COST, PRICE_OUT, auth, sandbox_defaults
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 BUDGET, SENT = 0.03, 80
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    admin = _require_pg()
-    url, name = await _create_pg_database(admin)
-    yield url
-    await _drop_pg_database(admin, name)
 
 
 @pytest.fixture

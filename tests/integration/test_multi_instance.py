@@ -8,36 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from annas_gift.sandbox import RunningSandbox, start_in_thread
+from annas_gift.sandbox import RunningSandbox
 from annas_gift.storage import database, migrate
 from annas_gift.storage.models import UsageRecord
-from tests.conftest import _create_pg_database, _drop_pg_database, _require_pg
 from tests.integration.gateways import KEY, GatewayProcess, write_catalog
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 AUTH = {"Authorization": f"Bearer {KEY}"}
 LIMIT = 20
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    admin = _require_pg()
-    url, name = await _create_pg_database(admin)
-    yield url
-    await _drop_pg_database(admin, name)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[RunningSandbox]:
-    with start_in_thread() as sb:
-        yield sb
 
 
 @pytest.fixture

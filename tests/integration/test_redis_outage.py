@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from annas_gift.sandbox import RunningSandbox, start_in_thread
+from annas_gift.sandbox import RunningSandbox
 from tests.api.conftest import free_port
 from tests.integration.gateways import KEY, GatewayProcess, write_catalog
 
@@ -59,12 +59,6 @@ def redis_server(redis_url: str) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.kill()
-
-
-@pytest.fixture
-def sandbox() -> Iterator[RunningSandbox]:
-    with start_in_thread() as sb:
-        yield sb
 
 
 async def test_redis_stop_and_start_under_load_loses_nothing(

@@ -7,8 +7,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annas_gift.services.keys import hash_secret, new_secret, secret_prefix
 from annas_gift.state.budgets import BudgetLedger
+from annas_gift.storage.repositories.keys import KeyRepository
+
+
+async def add_key(sessions: async_sessionmaker[AsyncSession], name: str, **fields: object) -> str:
+    """Store virtual key `vk-<name>` straight through the repository; returns its secret."""
+    secret = new_secret()
+    async with sessions() as session, session.begin():
+        await KeyRepository(session).create(
+            key_id=f"vk-{name}",
+            name=name,
+            secret_hash=hash_secret(secret),
+            prefix=secret_prefix(secret),
+            **fields,  # type: ignore[arg-type]
+        )
+    return secret
 
 
 class FakeClock:

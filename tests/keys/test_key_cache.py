@@ -15,25 +15,13 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from annas_gift.services.key_cache import KeyCache
-from annas_gift.services.keys import hash_secret, new_secret, secret_prefix
+from annas_gift.services.keys import new_secret
 from annas_gift.state.key_events import RedisKeyEvents
 from annas_gift.storage.repositories.keys import KeyRepository
+from tests.keys.conftest import add_key
 
 Sessions = async_sessionmaker[AsyncSession]
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _add(sessions: Sessions, name: str, **fields: object) -> str:
-    secret = new_secret()
-    async with sessions() as session, session.begin():
-        await KeyRepository(session).create(
-            key_id=f"vk-{name}",
-            name=name,
-            secret_hash=hash_secret(secret),
-            prefix=secret_prefix(secret),
-            **fields,  # type: ignore[arg-type]
-        )
-    return secret
 
 
 async def _revoke(sessions: Sessions, key_id: str) -> None:
@@ -44,9 +32,9 @@ async def _revoke(sessions: Sessions, key_id: str) -> None:
 async def test_lookups_come_from_memory_not_the_database(
     sessions: Sessions, engine: AsyncEngine
 ) -> None:
-    live = await _add(sessions, "alice", team="cs101")
-    expired = await _add(sessions, "old", expires_at=datetime.now(UTC) - timedelta(days=1))
-    revoked = await _add(sessions, "gone")
+    live = await add_key(sessions, "alice", team="cs101")
+    expired = await add_key(sessions, "old", expires_at=datetime.now(UTC) - timedelta(days=1))
+    revoked = await add_key(sessions, "gone")
     await _revoke(sessions, "vk-gone")
     async with sessions() as session, session.begin():
         await KeyRepository(session).set_team_budget(
@@ -75,7 +63,7 @@ async def test_lookups_come_from_memory_not_the_database(
 
 
 async def test_a_change_made_here_applies_at_once(sessions: Sessions) -> None:
-    secret = await _add(sessions, "bob")
+    secret = await add_key(sessions, "bob")
     cache = KeyCache(sessions, refresh_interval_s=3600)
     await cache.start()
     try:
@@ -83,7 +71,7 @@ async def test_a_change_made_here_applies_at_once(sessions: Sessions) -> None:
         assert cache.lookup(secret) is not None  # nobody said anything yet
         await cache.changed("vk-bob")
         assert cache.lookup(secret) is None
-        fresh = await _add(sessions, "carol")
+        fresh = await add_key(sessions, "carol")
         await cache.changed("vk-carol")
         assert cache.lookup(fresh) is not None
         async with sessions() as session, session.begin():
@@ -98,13 +86,13 @@ async def test_a_change_made_here_applies_at_once(sessions: Sessions) -> None:
 
 
 async def test_without_redis_other_instances_catch_up_on_refresh(sessions: Sessions) -> None:
-    secret = await _add(sessions, "dave")
+    secret = await add_key(sessions, "dave")
     other = KeyCache(sessions, refresh_interval_s=0.2)
     await other.start()
     try:
         assert other.lookup(secret) is not None
         await _revoke(sessions, "vk-dave")
-        new = await _add(sessions, "erin")
+        new = await add_key(sessions, "erin")
         await asyncio.sleep(0.5)
         assert other.lookup(secret) is None
         assert other.lookup(new) is not None
@@ -116,7 +104,7 @@ async def test_without_redis_other_instances_catch_up_on_refresh(sessions: Sessi
 async def test_revocation_reaches_another_cache_through_redis_within_a_second(
     sessions: Sessions, redis_url: str, redis_namespace: str
 ) -> None:
-    secret = await _add(sessions, "frank")
+    secret = await add_key(sessions, "frank")
     clients = [aioredis.Redis.from_url(redis_url) for _ in range(2)]
     here, there = (
         KeyCache(sessions, RedisKeyEvents(c, redis_namespace), refresh_interval_s=3600)
@@ -145,7 +133,7 @@ async def test_revocation_reaches_another_cache_through_redis_within_a_second(
 async def test_revocation_reaches_another_process_within_a_second(
     sessions: Sessions, migrated_url: str, redis_url: str, redis_namespace: str
 ) -> None:
-    secret = await _add(sessions, "gina")
+    secret = await add_key(sessions, "gina")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TEST_KEY_SECRET": secret}
     script = str(REPO_ROOT / "tests" / "keys" / "cache_worker.py")
     proc = await asyncio.create_subprocess_exec(

@@ -170,9 +170,15 @@ async def test_bad_input_is_a_clear_400_and_changes_nothing(
         {"name": "a", "allowed_models": ["  "]},
         {"name": "a", "expires_at": "2020-01-01T00:00:00Z"},
         {"name": "a", "expires_at": "2030-01-01T00:00:00"},  # no time zone
+        {"name": "a", "rpm": 2**64},  # beyond the database's INTEGER: was a 500
     ]
-    for body in bad:
-        r = await client.post("/api/v1/keys", json=body, headers=auth(ADMIN))
+    raw = [b'{"name": "a", "budget_daily_usd": Infinity}']  # Python's JSON reads it: was a 500
+    json_type = {**auth(ADMIN), "content-type": "application/json"}
+    for body in [*bad, *raw]:
+        if isinstance(body, bytes):
+            r = await client.post("/api/v1/keys", content=body, headers=json_type)
+        else:
+            r = await client.post("/api/v1/keys", json=body, headers=auth(ADMIN))
         assert r.status_code == 400, (body, r.text)
         assert r.json()["error"]["type"] == "invalid_request_error"
     assert (await client.get("/api/v1/keys", headers=auth(ADMIN))).json()["data"] == []
@@ -180,8 +186,12 @@ async def test_bad_input_is_a_clear_400_and_changes_nothing(
     assert ok.status_code == 201
     again = await client.post("/api/v1/keys", json={"name": "a"}, headers=auth(ADMIN))
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
-    r = await client.patch("/api/v1/keys/a", json={"name": None}, headers=auth(ADMIN))
-    assert r.status_code == 400
+    for change in ({"name": None}, {"tpm": 2**64}):
+        r = await client.patch("/api/v1/keys/a", json=change, headers=auth(ADMIN))
+        assert r.status_code == 400, (change, r.text)
+    infinite = b'{"budget_total_usd": Infinity}'
+    r = await client.patch("/api/v1/keys/a", content=infinite, headers=json_type)
+    assert r.status_code == 400, r.text
     missing = await client.get("/api/v1/keys/nobody", headers=auth(ADMIN))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 

@@ -8,6 +8,7 @@ import pytest
 
 from annas_gift.monitoring.alert_rules import (
     RULES,
+    BudgetSpend,
     KeySpend,
     ModelHealth,
     Snapshot,
@@ -96,6 +97,40 @@ CASES: list[tuple[str, Snapshot, set[tuple[str, str]]]] = [
         Snapshot(key_spend={"bob": KeySpend(day_usd=0.5, month_usd=30.0, month_limit=25.0)}),
         set(),
     ),
+    (
+        "team budgets: each team, period and threshold reached; unlimited periods never fire",
+        Snapshot(
+            team_spend={
+                "lab-a": BudgetSpend(day_usd=0.85, month_usd=0.85, day_limit=1.0),
+                "lab-b": BudgetSpend(day_usd=2.0, month_usd=12.0, month_limit=10.0),
+                "lab-c": BudgetSpend(day_usd=0.79, total_usd=50.0, day_limit=1.0),
+                "lab-d": BudgetSpend(day_usd=0.0, day_limit=0.0),  # 0: refuses all, no alert
+            },
+            budget_thresholds=(0.8, 1.0),
+        ),
+        {
+            ("team_budget", "lab-a/day/80%"),
+            ("team_budget", "lab-b/month/80%"),
+            ("team_budget", "lab-b/month/100%"),
+        },
+    ),
+    (
+        "the global cap, separately from the alerts.spend limits",
+        Snapshot(
+            spend_day_usd=1.0,
+            global_spend=BudgetSpend(day_usd=1.0, month_usd=45.0, total_usd=45.0, total_limit=50),
+            budget_thresholds=(0.5, 0.9, 1.0),
+        ),
+        {("global_budget", "all/total/50%"), ("global_budget", "all/total/90%")},
+    ),
+    (
+        "team and global budgets without thresholds alert on nothing",
+        Snapshot(
+            team_spend={"lab": BudgetSpend(day_usd=5.0, day_limit=1.0)},
+            global_spend=BudgetSpend(day_usd=5.0, day_limit=1.0),
+        ),
+        set(),
+    ),
     ("slow", Snapshot(p95_latency_ms=2500.0, latency_samples=10), {("latency_p95", "all")}),
     ("slow but few", Snapshot(p95_latency_ms=2500.0, latency_samples=4), set()),
     (
@@ -158,3 +193,28 @@ def test_key_budget_findings_name_the_key_and_are_critical_at_the_limit() -> Non
     )
     assert full.value == 0.011 and full.threshold == pytest.approx(0.01)
     assert "key_budget" in RULES
+
+
+def test_team_and_global_budget_findings_say_whose_budget_and_how_much() -> None:
+    snapshot = Snapshot(
+        team_spend={"lab-a": BudgetSpend(day_usd=0.0085, month_usd=0.0085, day_limit=0.01)},
+        global_spend=BudgetSpend(day_usd=0.03, month_usd=0.03, month_limit=0.03),
+        budget_thresholds=(0.8, 1.0),
+    )
+    found = {f.fingerprint: f for f in evaluate(snapshot, SETTINGS)}
+    assert set(found) == {
+        "team_budget:lab-a/day/80%",
+        "global_budget:all/month/80%",
+        "global_budget:all/month/100%",
+    }
+    team = found["team_budget:lab-a/day/80%"]
+    assert team.severity == "warning"
+    assert team.summary == (
+        "team 'lab-a' has used 85% of its daily budget ($0.0085 of $0.0100; alert at 80%)"
+    )
+    full = found["global_budget:all/month/100%"]
+    assert full.severity == "critical"
+    assert full.summary == (
+        "the gateway has used 100% of its monthly budget ($0.0300 of $0.0300; alert at 100%)"
+    )
+    assert {"team_budget", "global_budget"} <= set(RULES)

@@ -11,10 +11,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from annas_gift.api.coalesce import coalesced
+from annas_gift.api.deps import check_json_content
 from annas_gift.api.errors import validation_error
 from annas_gift.api.schemas.openai import ChatMessage, ErrorResponse, StreamOptions
 from annas_gift.catalog.registry import CatalogModel
-from annas_gift.core.errors import InvalidRequest, UnsupportedMediaType
+from annas_gift.core.errors import InvalidRequest
 from annas_gift.core.types import Attempt, ChatInput, RequestContext
 from annas_gift.services.chat import ChatService
 from annas_gift.services.streaming import OpenStream, open_stream
@@ -40,20 +41,6 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def _require_json(request: Request) -> None:
-    """415 for a body declared as anything but JSON (a missing Content-Type is read as JSON)."""
-    declared = request.headers.get("content-type")
-    if declared is None:
-        return
-    media = declared.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not (
-        media.startswith("application/") and media.endswith("+json")
-    ):
-        raise UnsupportedMediaType(
-            f"Unsupported Content-Type {media[:100]!r}; send the body as application/json."
-        )
-
-
 # The provider APIs (and the JSON encoder on the way to them) take 64-bit integers at most.
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
@@ -76,7 +63,7 @@ def _oversized_int(value: Any, path: str = "") -> str | None:
 
 async def read_body(request: Request, model: type[Body]) -> Body:
     """Parse and validate the JSON body; routes call it after auth, so 401 precedes 400."""
-    _require_json(request)
+    check_json_content(request)
     raw = await request.body()
     try:
         # Strict like the OpenAI API: `true` is not a number, "0.5" is not a temperature.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from annas_gift.api.deps import Admin, KeyAdminDep
+from annas_gift.api.deps import Admin, JsonBody, KeyAdminDep
 from annas_gift.api.schemas.keys import KeyCreate, KeyIssued, KeyList, KeyOut, KeyPatch
 from annas_gift.services.key_admin import IssuedKey, KeySpec
 
@@ -19,7 +19,9 @@ def _issued(issued: IssuedKey) -> KeyIssued:
 
 
 @routes.post("", status_code=201)
-async def create_key(body: KeyCreate, _: Admin, keys: Keys, response: Response) -> KeyIssued:
+async def create_key(
+    body: KeyCreate, _: Admin, _json: JsonBody, keys: Keys, response: Response
+) -> KeyIssued:
     """Create a key; the response holds its secret, which is never shown again."""
     spec = KeySpec(**body.model_dump())
     response.headers["Cache-Control"] = "no-store"
@@ -45,7 +47,7 @@ async def get_key(key_id: str, _: Admin, keys: Keys) -> KeyOut:
 
 
 @routes.patch("/{key_id}")
-async def update_key(key_id: str, body: KeyPatch, _: Admin, keys: Keys) -> KeyOut:
+async def update_key(key_id: str, body: KeyPatch, _: Admin, _json: JsonBody, keys: Keys) -> KeyOut:
     """Change a key's name, team, expiry, allowed models, limits, budgets or metadata."""
     return KeyOut.of(await keys.update(key_id, body.changes()))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from annas_gift.api.deps import VPNAdminDep
+from annas_gift.api.deps import JsonBody, VPNAdminDep
 from annas_gift.core import errors
 from annas_gift.egress.schemas import (
     EndpointIn,
@@ -35,7 +35,7 @@ async def list_endpoints(vpn: VPNAdminDep) -> list[EndpointOut]:
 
 
 @routes.post("/endpoints", response_model=EndpointOut, status_code=201)
-async def add_endpoint(body: EndpointIn, vpn: VPNAdminDep) -> EndpointOut:
+async def add_endpoint(body: EndpointIn, vpn: VPNAdminDep, _json: JsonBody) -> EndpointOut:
     """Add an endpoint; it is stored in the database and probed at once."""
     return await vpn.add(**body.model_dump())
 
@@ -47,7 +47,9 @@ async def get_endpoint(name: str, vpn: VPNAdminDep) -> EndpointOut:
 
 
 @routes.patch("/endpoints/{name}", response_model=EndpointOut)
-async def update_endpoint(name: str, body: EndpointPatch, vpn: VPNAdminDep) -> EndpointOut:
+async def update_endpoint(
+    name: str, body: EndpointPatch, vpn: VPNAdminDep, _json: JsonBody
+) -> EndpointOut:
     """Change an endpoint; a new URL starts with a clean health record."""
     fields = body.model_dump(exclude_unset=True)
     for key in ("url", "active"):
@@ -70,7 +72,7 @@ async def test_endpoint(name: str, vpn: VPNAdminDep) -> ProbeOut:
 
 
 @routes.post("/rotate", response_model=RotateOut)
-async def rotate(vpn: VPNAdminDep, body: RotateIn | None = None) -> RotateOut:
+async def rotate(vpn: VPNAdminDep, _json: JsonBody, body: RotateIn | None = None) -> RotateOut:
     """Move to the named endpoint, or to the next healthy one."""
     choice = await vpn.rotate(body.to if body else None)
     return RotateOut(

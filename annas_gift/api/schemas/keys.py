@@ -11,8 +11,10 @@ from annas_gift.services.key_admin import KeyView
 
 NAME = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 TEAM = Field(default=None, min_length=1, max_length=128, examples=["cs101-fall"])
-USD = Field(default=None, ge=0, description="USD; null: unlimited")
-LIMIT = Field(default=None, gt=0)
+# Finite and storable: an infinite budget or a 2**64 rpm would pass `ge`/`gt` and then fail in
+# the budget arithmetic or the database's 64-bit INTEGER (a 500 instead of this 400).
+USD = Field(default=None, ge=0, allow_inf_nan=False, description="USD; null: unlimited")
+LIMIT = Field(default=None, gt=0, le=2**63 - 1)
 Meta = dict[str, str | int | float | bool | None]
 
 
