@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
@@ -178,7 +179,19 @@ def _detail(view: Any, secret: str | None = None) -> None:
         typer.echo("Store it now: it is not shown again (rotate the key if it is lost).")
 
 
-Usd = Annotated[float | None, typer.Option(min=0, help="USD (default: unlimited).")]
+def _finite_usd(value: float | None) -> float | None:
+    # click's FloatRange lets "inf" and "nan" through; either would break the budget arithmetic.
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter("must be a finite amount of USD")
+    return value
+
+
+Usd = Annotated[
+    float | None,
+    typer.Option(min=0, callback=_finite_usd, help="USD (default: unlimited)."),
+]
+# The database stores rpm/tpm as 64-bit integers.
+Limit = Annotated[int | None, typer.Option(min=1, max=2**63 - 1)]
 
 
 def register(app: typer.Typer) -> None:  # noqa: C901 - one nested function per subcommand
@@ -198,8 +211,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one nested function per 
                 "--model", help="Allowed model, glob (groq/*) or auto* (repeat; default: all)."
             ),
         ] = None,
-        rpm: Annotated[int | None, typer.Option(min=1)] = None,
-        tpm: Annotated[int | None, typer.Option(min=1)] = None,
+        rpm: Limit = None,
+        tpm: Limit = None,
         daily: Usd = None,
         monthly: Usd = None,
         total: Usd = None,

@@ -149,6 +149,11 @@ def test_team_budget_and_errors(db: Path) -> None:
     assert code == 2 and "not a date" in out
     code, out = run("create", "y", "--daily", "-1")
     assert code == 2
+    for bad in (["--monthly", "inf"], ["--total", "nan"], ["--rpm", str(2**64)]):
+        code, out = run("create", "z", *bad)
+        assert code == 2, (bad, out)
+    code, out = run("show", "z")
+    assert code == 2 and "no key with id or name 'z'" in out  # nothing was created
     code, out = run("list", "--team", "nope")
     assert "no keys" in out
 
