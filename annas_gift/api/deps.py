@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from annas_gift.api.auth import token_digest
 from annas_gift.api.gateway import Gateway
@@ -28,6 +28,7 @@ from annas_gift.services.key_admin import KeyAdmin
 from annas_gift.services.key_cache import resolve_principal
 from annas_gift.services.keys import Principal
 from annas_gift.state import GatewayState
+from annas_gift.storage import database
 
 
 def _gateway(request: Request) -> Gateway:
@@ -113,6 +114,11 @@ async def get_engine(request: Request) -> AsyncEngine:
     return _gateway(request).engine
 
 
+async def get_db_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the gateway's database (for routes that read it through repositories)."""
+    return database.session_factory(_gateway(request).engine)
+
+
 async def get_planner(request: Request) -> Planner:
     """The auto router."""
     return _gateway(request).planner
@@ -179,7 +185,21 @@ async def dashboard_login(request: Request, key: Annotated[str, Form()] = "") ->
     return None
 
 
+async def dashboard_reader(principal: PrincipalDep, request: Request) -> Principal:
+    """The caller, if it may read what the dashboard shows: an admin key, or a settings key
+    whose id `dashboard.admin_keys` names (the same people who may log in to the dashboard)."""
+    readers = _gateway(request).settings.dashboard.admin_keys
+    if principal.is_admin or (principal.record is None and principal.key_id in readers):
+        return principal  # virtual keys never (record is set for them only), as at login
+    raise InsufficientPermissions(
+        "This API key may not read routing decisions: it needs an admin key or an id listed "
+        "in dashboard.admin_keys."
+    )
+
+
 Ops = Annotated[Operations, Depends(get_operations)]
+DbSessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_db_sessions)]
+DashboardReader = Annotated[Principal, Depends(dashboard_reader)]
 DashboardLogin = Annotated[str | None, Depends(dashboard_login)]
 Admin = Annotated[Principal, Depends(require_admin)]
 KeyAdminDep = Annotated[KeyAdmin, Depends(get_key_admin)]

@@ -20,11 +20,10 @@ from annas_gift.api.dashboard import STATIC_DIR, STATIC_URL, TEMPLATES_DIR
 from annas_gift.api.dashboard.docs import install_docs
 from annas_gift.api.dashboard.filters import FILTERS
 from annas_gift.api.dashboard.sessions import COOKIE_NAME, DashboardSession
-from annas_gift.api.deps import CatalogDep, DashboardLogin, Engine, GatewayDep, Ops, State
+from annas_gift.api.deps import CatalogDep, DashboardLogin, DbSessions, GatewayDep, Ops, State
 from annas_gift.services import dashboard_data as data
 from annas_gift.services.budget_policy import GlobalCaps
 from annas_gift.services.key_overview import keys_and_budgets
-from annas_gift.storage import database
 
 HOME = "/dashboard"
 LOGIN = "/dashboard/login"
@@ -91,11 +90,7 @@ async def _session(request: Request, ops: Ops) -> DashboardSession:
 Admin = Annotated[DashboardSession, Depends(_session)]
 
 
-async def _sessions(engine: Engine) -> data.Sessions:
-    return database.session_factory(engine)
-
-
-Sessions = Annotated[data.Sessions, Depends(_sessions)]
+Sessions = DbSessions
 
 
 def _safe_next(target: str | None) -> str:
