@@ -160,7 +160,7 @@ async def overview(sessions: Sessions, window: str | None, now: datetime) -> dic
 
 
 def record_dict(record: UsageRecord) -> dict[str, Any]:
-    """A usage record's metadata (no prompt or answer text is ever stored in it)."""
+    """A usage record's metadata; the prompt excerpt is set only under `logging.store_prompts`."""
     return {
         "request_id": record.request_id,
         "created_at": _label(record.created_at) + record.created_at.strftime(":%S"),
@@ -177,6 +177,7 @@ def record_dict(record: UsageRecord) -> dict[str, Any]:
         "stream": record.stream,
         "cached": record.cached,
         "saved_cost_usd": record.saved_cost_usd,
+        "prompt_excerpt": record.prompt_excerpt,
     }
 
 

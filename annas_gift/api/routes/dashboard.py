@@ -186,10 +186,13 @@ async def routing(
 
 
 @routes.get("/requests")
-async def recent(request: Request, session: Admin, sessions: Sessions) -> HTMLResponse:
-    """The newest calls (metadata only; prompts are never stored, so never shown)."""
+async def recent(
+    request: Request, session: Admin, sessions: Sessions, gateway: GatewayDep
+) -> HTMLResponse:
+    """The newest calls: metadata, and a prompt excerpt only under `logging.store_prompts`."""
     rows = await data.recent_requests(sessions)
-    return _page(request, session, "requests", rows=rows, store_prompts=False)
+    store_prompts = gateway.settings.logging.store_prompts
+    return _page(request, session, "requests", rows=rows, store_prompts=store_prompts)
 
 
 @routes.get("/requests/{request_id}")
