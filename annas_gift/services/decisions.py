@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 # and the first exclusions: a few hundred bytes of JSON per decision, not the whole catalog.
 RANKING_LIMIT = 10
 EXCLUDED_LIMIT = 10
-# Rounded so that rows stay small; the dashboard shows 3 decimals of a score.
-_SCORE_DIGITS = 4
+# Rounded so that rows stay small: totals to 6 decimals (the pages show 3, and must show what
+# the native response's ranking shows), components to 4.
+_SCORE_DIGITS = 6
+_PART_DIGITS = 4
 _POINTS_DIGITS = 2
 
 # A selector decision is cached and shared by every request with the same live state, so its
@@ -46,7 +48,7 @@ def _candidate(rank: int, row: RankedCandidate, benchmark: str | None) -> dict[s
         "benchmark_score": _points(row.benchmark_score),
         "benchmark_imputed": row.benchmark_imputed,
         "in_category": row.in_category,
-        "parts": [round(v, _SCORE_DIGITS) for v in row.parts],  # in the record's "components"
+        "parts": [round(v, _PART_DIGITS) for v in row.parts],  # in the record's "components"
         # The candidate's number on the benchmark that decided (None if it has none).
         "benchmark_value": _points(deciding.value) if deciding else None,
         "benchmark_value_imputed": deciding.imputed if deciding else False,
