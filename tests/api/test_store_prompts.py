@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from annas_gift.api.app import create_app
 from annas_gift.sandbox import RunningSandbox
 from annas_gift.services.prompt_excerpts import EXCERPT_CHARS
 from annas_gift.settings import load_settings
-from annas_gift.storage.models import UsageRecord
+from annas_gift.storage.models import Base, UsageRecord
 from tests.api.conftest import ADMIN_KEY, AUTH, KEY, make_catalog
 
 MARKER = "QUOKKA-PROMPT-42"
@@ -23,13 +25,26 @@ TAIL = "WOMBAT-TAIL-99"  # past the excerpt's end: never stored
 PROMPT = f"{MARKER} <script>alert(1)</script> " + "word " * 200 + TAIL
 
 
+class Sent(NamedTuple):
+    rows: list[UsageRecord]  # the usage rows, as stored
+    everything: str  # every row of every table, as text
+    page: str  # the dashboard's Recent requests page
+
+
+async def _dump(session: AsyncSession) -> str:
+    out = []
+    for table in Base.metadata.sorted_tables:
+        out.extend(str(tuple(row)) for row in (await session.execute(select(table))).all())
+    return "\n".join(out)
+
+
 async def _send(
-    settings_kw: dict[str, object], tmp_path: Path, sandbox: RunningSandbox
-) -> tuple[list[UsageRecord], str]:
+    settings_kw: dict[str, object], tmp_path: Path, sandbox: RunningSandbox, database_url: str
+) -> Sent:
     settings = load_settings(
         auth={"api_keys": [KEY], "admin_keys": [f"ops:{ADMIN_KEY}"]},
         storage={
-            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
+            "database_url": database_url,
             "flush_interval_s": 0.05,
             "spool_path": str(tmp_path / "spool.jsonl"),
         },
@@ -53,38 +68,47 @@ async def _send(
             await app.state.gateway.tracker.flush()
             async with app.state.gateway.tracker._sessions() as session:
                 rows = list((await session.scalars(select(UsageRecord))).all())
+                everything = await _dump(session)
             login = {"key": ADMIN_KEY, "next": "/dashboard/requests"}
             page = await client.post("/dashboard/login", data=login, follow_redirects=True)
             assert page.status_code == 200
-    return rows, page.text
+    return Sent(rows, everything, page.text)
 
 
 async def test_off_by_default_no_prompt_text_is_stored_or_shown(
-    upstream: RunningSandbox, tmp_path: Path
+    upstream: RunningSandbox, tmp_path: Path, database_url: str
 ) -> None:
     assert load_settings().logging.store_prompts is False
-    rows, page = await _send({}, tmp_path, upstream)
-    assert len(rows) == 2 and all(r.prompt_excerpt is None for r in rows)
-    assert MARKER.encode() not in (tmp_path / "gateway.db").read_bytes()
-    assert MARKER not in page and "prompts and answers are not shown" in page
+    sent = await _send({}, tmp_path, upstream, database_url)
+    assert len(sent.rows) == 2 and all(r.prompt_excerpt is None for r in sent.rows)
+    assert "sandbox/fast-small" in sent.everything  # the dump does hold the rows
+    assert MARKER not in sent.everything and "earlier turn" not in sent.everything
+    if database_url.startswith("sqlite"):  # the file itself, free pages included
+        assert MARKER.encode() not in (tmp_path / "gateway.db").read_bytes()
+    assert MARKER not in sent.page and "prompts and answers are not shown" in sent.page
 
 
 async def test_on_the_excerpt_is_stored_bounded_shown_escaped_and_never_logged(
-    upstream: RunningSandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    upstream: RunningSandbox,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    database_url: str,
 ) -> None:
     with caplog.at_level(logging.DEBUG):
-        rows, page = await _send(
+        sent = await _send(
             {"logging": {"store_prompts": True}, "server": {"log_level": "debug"}},
             tmp_path,
             upstream,
+            database_url,
         )
+    rows, page = sent.rows, sent.page
     assert len(rows) == 2
     for row in rows:
         excerpt = row.prompt_excerpt
         assert excerpt is not None and excerpt.startswith(MARKER)  # the last user turn only
         assert len(excerpt) <= EXCERPT_CHARS and excerpt.endswith("…")
         assert TAIL not in excerpt and "earlier turn" not in excerpt
-    assert TAIL.encode() not in (tmp_path / "gateway.db").read_bytes()
+    assert MARKER in sent.everything and TAIL not in sent.everything
     assert page.count(MARKER) == 2  # one row per call on the Recent requests page
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert MARKER not in caplog.text
