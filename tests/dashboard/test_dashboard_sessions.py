@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,7 +22,8 @@ from annas_gift.api.dashboard.sessions import (
 from annas_gift.catalog.demo import demo_model_list
 from annas_gift.sandbox import RunningSandbox, start_in_thread
 from annas_gift.settings import load_settings
-from tests.api.conftest import free_port, make_catalog
+from tests.api.conftest import make_catalog
+from tests.integration.gateways import GatewayProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "sk-session-admin"
@@ -62,38 +59,16 @@ async def _login(client: httpx.AsyncClient, key: str = ADMIN) -> httpx.Response:
     return await client.post("/dashboard/login", data={"key": key}, follow_redirects=False)
 
 
-def _serve(
-    tmp_path: Path, sandbox: RunningSandbox, admin: str
-) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(tmp_path: Path, sandbox: RunningSandbox, admin: str) -> GatewayProcess:
     """A second gateway process (`annas-gift serve`) with the same admin key."""
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump({"model_list": demo_model_list(sandbox.base_url)}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANNAS_GIFT_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    env.update(
-        PYTHONPATH=str(ROOT),
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-        ANNAS_GIFT_API_KEY="sk-session-student",
-        ANNAS_GIFT_ADMIN_KEY=f"ops:{admin}",
-        ANNAS_GIFT_LITELLM__CONFIG_PATH=str(catalog),
-    )
-    port = free_port()
-    with (tmp_path / "serve.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "annas_gift", "serve", "--port", str(port)],
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        assert time.monotonic() < deadline, "gateway did not start"
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.2)
+    env = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "ANNAS_GIFT_ADMIN_KEY": f"ops:{admin}",
+        "ANNAS_GIFT_LITELLM__CONFIG_PATH": str(catalog),
+    }
+    return GatewayProcess(tmp_path, env).start()
 
 
 async def _logged_in_token(app: FastAPI) -> str:
@@ -111,7 +86,8 @@ def test_a_session_from_one_process_is_accepted_by_another(
     (tmp_path / "b").mkdir()
     token = asyncio.run(_logged_in_token(_app(tmp_path / "a", sandbox)))
     assert ADMIN not in token
-    proc, url = _serve(tmp_path / "b", sandbox, ADMIN)
+    other_process = _serve(tmp_path / "b", sandbox, ADMIN)
+    url = other_process.url
     try:
         with httpx.Client(base_url=url, cookies={COOKIE_NAME: token}) as other:
             page = other.get("/dashboard/routing", follow_redirects=False)
@@ -121,8 +97,7 @@ def test_a_session_from_one_process_is_accepted_by_another(
         with httpx.Client(base_url=url, cookies={COOKIE_NAME: forged}) as other:
             assert other.get("/dashboard", follow_redirects=False).status_code == 303
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        other_process.stop()
 
 
 async def test_changing_the_admin_key_or_the_session_secret_revokes_sessions(
