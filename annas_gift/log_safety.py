@@ -1,7 +1,8 @@
 """Keeps prompts out of logs: third-party debug loggers that print request bodies are silenced.
 
 At DEBUG the OpenAI SDK logs every request's options (the messages included), httpx/httpcore
-log what they send, and LiteLLM logs the whole call. Unless `logging.log_prompts` is on, records
+log what they send, LiteLLM logs the whole call, and the database drivers log statement
+parameters (a stored prompt excerpt among them). Unless `logging.log_prompts` is on, records
 below INFO from those loggers (and their children) are dropped, by three means so that none is
 enough to undo it: their level is raised to INFO, a filter on each of them, and a filter on the
 root logger's handlers (which also catches children and a library that lowers its level later).
@@ -12,7 +13,12 @@ from __future__ import annotations
 import logging
 
 # Loggers that carry request or response bodies at DEBUG; children (httpcore.http11) included.
-BODY_LOGGERS = ("openai", "httpx", "httpcore", "litellm", "LiteLLM", "LiteLLM Router")
+# aiosqlite and SQLAlchemy's engine log statement parameters there, which hold the prompt
+# excerpt of a usage row when `logging.store_prompts` is on.
+BODY_LOGGERS = (
+    "openai", "httpx", "httpcore", "litellm", "LiteLLM", "LiteLLM Router",
+    "aiosqlite", "sqlalchemy.engine",
+)  # fmt: skip
 
 
 def carries_bodies(name: str) -> bool:

@@ -270,6 +270,10 @@ class LoggingSettings(_Section):
     # Off: third-party debug loggers that print request bodies (the OpenAI SDK, httpx, LiteLLM)
     # are silenced, so no prompt reaches a log even at log_level=debug. See log_safety.py.
     log_prompts: bool = False
+    # On: usage rows keep the first 500 characters of the last user message, shown on the
+    # dashboard's Recent requests page (services/prompt_excerpts.py). Prompts are personal data:
+    # off by default, and never written to a log either way.
+    store_prompts: bool = False
 
 
 class CacheSettings(_Section):

@@ -134,3 +134,8 @@ class DashboardSettings(_Strict):
     # for an operator who should see the dashboard without administering keys (api/deps.py).
     admin_keys: list[str] = Field(default_factory=list)
     session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
+    # Sessions are tokens signed with the logged-in key's secret (api/dashboard/sessions.py);
+    # this is mixed in when set, so changing it logs everyone out without changing any key.
+    session_secret: SecretStr | None = None
+    # Failed logins per client address per minute before 429 (counted in each process).
+    login_failures_per_minute: int = Field(default=5, ge=1, le=1000)

@@ -19,6 +19,7 @@ from annas_gift.api.middleware import GatewayMiddleware
 from annas_gift.api.routes import (
     classify,
     dashboard,
+    decisions,
     embeddings,
     keys,
     liveness,
@@ -137,7 +138,17 @@ def create_app(
     )
     errors.install(app)
     _openapi_with_request_schemas(app)
-    for module in (liveness, openai, embeddings, native, classify, vpn_routes, operations, keys):
+    for module in (
+        liveness,
+        openai,
+        embeddings,
+        native,
+        classify,
+        vpn_routes,
+        operations,
+        keys,
+        decisions,
+    ):
         app.include_router(module.routes)
     dashboard.install(app)
     if settings.server.cors_origins:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from annas_gift.api.gateway import Gateway
 from annas_gift.api.operations import Operations
@@ -30,6 +30,7 @@ from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.key_admin import KeyAdmin
 from annas_gift.services.keys import Principal
 from annas_gift.state import GatewayState
+from annas_gift.storage import database
 
 
 def _gateway(request: Request) -> Gateway:
@@ -106,6 +107,11 @@ async def get_state(request: Request) -> GatewayState:
 async def get_engine(request: Request) -> AsyncEngine:
     """The database engine."""
     return _gateway(request).engine
+
+
+async def get_db_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the gateway's database (for routes that read it through repositories)."""
+    return database.session_factory(_gateway(request).engine)
 
 
 async def get_planner(request: Request) -> Planner:
@@ -206,7 +212,23 @@ async def require_json_body(request: Request) -> None:
 
 
 JsonBody = Annotated[None, Depends(require_json_body)]
+
+
+async def dashboard_reader(principal: PrincipalDep, request: Request) -> Principal:
+    """The caller, if it may read what the dashboard shows: an admin key, or a settings key
+    whose id `dashboard.admin_keys` names (the same people who may log in to the dashboard)."""
+    readers = _gateway(request).settings.dashboard.admin_keys
+    if principal.is_admin or (principal.record is None and principal.key_id in readers):
+        return principal  # virtual keys never (record is set for them only), as at login
+    raise InsufficientPermissions(
+        "This API key may not read routing decisions: it needs an admin key or an id listed "
+        "in dashboard.admin_keys."
+    )
+
+
 Ops = Annotated[Operations, Depends(get_operations)]
+DbSessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_db_sessions)]
+DashboardReader = Annotated[Principal, Depends(dashboard_reader)]
 DashboardLogin = Annotated[str | None, Depends(dashboard_login)]
 Admin = Annotated[Principal, Depends(require_admin)]
 KeyAdminDep = Annotated[KeyAdmin, Depends(get_key_admin)]

@@ -39,6 +39,7 @@ from annas_gift.services.embeddings import EmbeddingService
 from annas_gift.services.limits import Limits
 from annas_gift.services.model_probes import ModelProbes, probe_targets
 from annas_gift.services.principals import PrincipalResolver
+from annas_gift.services.prompt_excerpts import no_prompt_excerpt, prompt_excerpt
 from annas_gift.services.response_cache import ResponseCache
 from annas_gift.services.types import ChatConfig
 from annas_gift.settings import Settings, StorageSettings
@@ -199,6 +200,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
             egress=egress,
             metrics=metrics,
             budgets=key_parts.budgets,
+            prompt_excerpt=prompt_excerpt if settings.logging.store_prompts else no_prompt_excerpt,
         )
         config = ChatConfig(
             attempt_timeout_s=settings.litellm.timeout_s,

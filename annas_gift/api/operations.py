@@ -14,7 +14,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from annas_gift.api.dashboard.sessions import SessionStore
+from annas_gift.api.auth import key_id_for
+from annas_gift.api.dashboard.sessions import (
+    LoginThrottle,
+    SessionStore,
+    login_secrets,
+    signing_keys,
+)
 from annas_gift.catalog.registry import Catalog
 from annas_gift.monitoring.alert_sources import BudgetWatch, SnapshotSource
 from annas_gift.monitoring.alerts import AlertManager, IncidentStore, RedisIncidentStore
@@ -34,7 +40,8 @@ class Operations:
     live: LiveStateCollector
     alerts: AlertManager  # evaluates nothing when alerts are off: its listing stays empty
     notifier: Notifier
-    sessions: SessionStore  # dashboard logins, in this process
+    sessions: SessionStore  # dashboard logins: signed tokens any instance with the keys accepts
+    login_throttle: LoginThrottle  # failed dashboard logins per client address, this process
 
     def alert_rows(self) -> list[dict[str, Any]]:
         """Active then recent alerts, one dict each (the dashboard's alerts table)."""
@@ -92,5 +99,23 @@ async def open_operations(  # noqa: PLR0913 - the gateway parts alerts read, eac
             live=LiveStateCollector(reader),
             alerts=alerts,
             notifier=notifier,
-            sessions=SessionStore(ttl_s=settings.dashboard.session_ttl_s),
+            sessions=dashboard_sessions(settings),
+            login_throttle=LoginThrottle(settings.dashboard.login_failures_per_minute),
         )
+
+
+def dashboard_sessions(settings: Settings) -> SessionStore:
+    """The session signer for the keys that may log in to the dashboard (see sessions.py)."""
+    auth = settings.auth
+    clients = [k.get_secret_value() for k in auth.api_keys]
+    if not clients and auth.key_file.exists():  # the generated key, as api/app.py reads it
+        clients = [auth.key_file.read_text(encoding="utf-8").strip()]
+    allowed = login_secrets(
+        [k.get_secret_value() for k in auth.admin_keys],
+        clients,
+        settings.dashboard.admin_keys,
+        key_id_for,
+    )
+    secret = settings.dashboard.session_secret
+    keys = signing_keys(allowed, secret.get_secret_value() if secret else None)
+    return SessionStore(keys, ttl_s=settings.dashboard.session_ttl_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,9 @@ class UsageEvent:
     stream: bool
     cached: bool = False
     saved_cost_usd: float = 0.0
+    # Only with `logging.store_prompts` on: the start of the last user message. Kept out of
+    # repr() so that no log line or traceback that shows an event can carry prompt text.
+    prompt_excerpt: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,10 @@ class SelectionEvent:
     benchmark_score: float | None
     breakdown: dict[str, Any] | None
     fallbacks_tried: list[Any] | None
+    # The selector's ranking, bounded, as JSON text (services/decisions.py `ranking_json`; the
+    # repository stores it decoded in a JSON column). A default, so that journal and spool
+    # lines written before it existed still decode.
+    ranking: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

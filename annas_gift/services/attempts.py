@@ -37,6 +37,13 @@ class AttemptRecorder:
         self.inp = inp
         self.cache: str | None = None  # "hit"/"miss" once the response cache was consulted
         self.ttft_s: float | None = None  # streams: request start to the first chunk
+        self._excerpt: tuple[str | None] | None = None  # taken once, for every attempt's row
+
+    def prompt_excerpt(self) -> str | None:
+        """What `logging.store_prompts` keeps of the prompt (None when it is off)."""
+        if self._excerpt is None:
+            self._excerpt = (self.parts.prompt_excerpt(self.inp),)
+        return self._excerpt[0]
 
     def now(self) -> float:
         """The service clock (monotonic seconds)."""
@@ -82,6 +89,7 @@ class AttemptRecorder:
                 stream=stream,
                 cached=cached,
                 saved_cost_usd=saved_cost_usd or 0.0,
+                prompt_excerpt=self.prompt_excerpt(),
             )
         )
         return cost

@@ -17,6 +17,7 @@ from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEve
 from annas_gift.core.types import ChatInput
 from annas_gift.egress.policies import ProxyChoice
 from annas_gift.monitoring.metrics import GatewayMetrics
+from annas_gift.services.prompt_excerpts import no_prompt_excerpt
 from annas_gift.services.types import RoutePlan
 from annas_gift.state import ModelLiveState
 from annas_gift.state.budgets import Reservation
@@ -311,3 +312,5 @@ class ChatCollaborators:
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)  # unread unless /metrics is
     budgets: BudgetGate = NO_BUDGETS
     clock: Callable[[], float] = time.perf_counter  # monotonic seconds, the service clock
+    # `logging.store_prompts`: what of the prompt the usage rows keep (prompt_excerpts.py).
+    prompt_excerpt: Callable[[ChatInput], str | None] = no_prompt_excerpt

@@ -160,7 +160,7 @@ async def overview(sessions: Sessions, window: str | None, now: datetime) -> dic
 
 
 def record_dict(record: UsageRecord) -> dict[str, Any]:
-    """A usage record's metadata (no prompt or answer text is ever stored in it)."""
+    """A usage record's metadata; the prompt excerpt is set only under `logging.store_prompts`."""
     return {
         "request_id": record.request_id,
         "created_at": _label(record.created_at) + record.created_at.strftime(":%S"),
@@ -177,6 +177,7 @@ def record_dict(record: UsageRecord) -> dict[str, Any]:
         "stream": record.stream,
         "cached": record.cached,
         "saved_cost_usd": record.saved_cost_usd,
+        "prompt_excerpt": record.prompt_excerpt,
     }
 
 
@@ -253,8 +254,26 @@ def route_split(counts: Iterable[RouteCount]) -> dict[str, Any]:
     }
 
 
+def ranking_view(ranking: Mapping[str, Any] | None, chosen: str) -> dict[str, Any] | None:
+    """A stored ranking with each candidate marked chosen / runner-up (None: not stored)."""
+    if not ranking:
+        return None
+    runner_up = ranking.get("runner_up")
+    names = ranking.get("components") or []
+    candidates = [
+        {
+            **{k: v for k, v in c.items() if k != "parts"},
+            "components": dict(zip(names, c.get("parts") or [], strict=False)),
+            "chosen": c.get("name") == chosen,
+            "runner_up": c.get("name") == runner_up,
+        }
+        for c in ranking.get("candidates") or []
+    ]
+    return {**ranking, "candidates": candidates}
+
+
 def selection_dict(row: SelectionRow) -> dict[str, Any]:
-    """A stored routing decision: the chosen model, why, its score breakdown, attempts."""
+    """A stored routing decision: the chosen model, why, its breakdown, ranking, attempts."""
     return {
         "request_id": row.request_id,
         "created_at": _label(row.created_at) + row.created_at.strftime(":%S"),
@@ -267,6 +286,7 @@ def selection_dict(row: SelectionRow) -> dict[str, Any]:
         "benchmark_score": row.benchmark_score,
         "breakdown": dict(row.breakdown or {}),
         "attempts": list(row.fallbacks_tried or []),
+        "ranking": ranking_view(row.ranking, row.selected_model),
     }
 
 
@@ -282,6 +302,20 @@ async def routing(sessions: Sessions, window: str | None, now: datetime) -> dict
         "split": route_split(counts),
         "recent": [selection_dict(r) for r in recent],
     }
+
+
+async def recent_decisions(sessions: Sessions, limit: int) -> Rows:
+    """The newest `limit` routing decisions, newest first (`GET /api/v1/decisions`)."""
+    async with sessions() as session:
+        recent = await ActivityRepository(session).recent_selections(limit)
+    return [selection_dict(r) for r in recent]
+
+
+async def decision(sessions: Sessions, request_id: str) -> dict[str, Any] | None:
+    """One request's routing decision (the last stored if a client reused the id), or None."""
+    async with sessions() as session:
+        selections = await SelectionRepository(session).for_request(request_id)
+    return selection_dict(selections[-1]) if selections else None
 
 
 def classification_dict(row: ClassificationRow) -> dict[str, Any]:

@@ -101,6 +101,8 @@ class UsageRecord(Base):
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     cached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     saved_cost_usd: Mapped[float] = mapped_column(default=0.0, server_default=text("0"))
+    # NULL unless `logging.store_prompts` is on (migration 0004): the last user message, cut.
+    prompt_excerpt: Mapped[str | None] = mapped_column(Text)
 
 
 class UsageMetric(Base):
@@ -178,6 +180,8 @@ class SelectionRow(Base):
     benchmark_score: Mapped[float | None] = mapped_column()
     breakdown: Mapped[dict[str, Any] | None] = mapped_column(NullableJSON)
     fallbacks_tried: Mapped[list[Any] | None] = mapped_column(NullableJSON)
+    # The selector's ranking, bounded (migration 0004; NULL for decisions stored before it).
+    ranking: Mapped[dict[str, Any] | None] = mapped_column(NullableJSON)
 
 
 # --- virtual keys and team budgets (issue 11) ------------------------------------------------

@@ -45,6 +45,8 @@ class Traffic:
     cached_request_id: str = ""
     failed_request_id: str = ""
     failed_model: str = ""
+    # `auto` requests sent to the native API: request id -> its response (with the explanation).
+    native: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +75,14 @@ def _send_traffic(client: httpx.Client, sandbox: RunningSandbox) -> Traffic:
                 "category": r.headers["x-annas-category"],
             }
         )
+    for prompt in (MATH + " (native)", ESSAY + " (native)"):
+        r = client.post(
+            "/api/v1/chat", json={"messages": [{"role": "user", "content": prompt}]}, headers=AUTH
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        traffic.native[body["request_id"]] = body
+        traffic.auto.append({k: body[k] for k in ("request_id", "model", "tier", "category")})
     deterministic = {
         "model": "sandbox/fast-small",
         "temperature": 0,

@@ -236,6 +236,64 @@ def test_routing_page_shows_how_auto_split_and_why(page: Page, gateway: Gateway)
     shot(page, "request")
 
 
+def _deciding_value(entry: dict[str, Any], benchmark: str | None) -> float | None:
+    part = next((p for p in entry["benchmark_parts"] if p["benchmark"] == benchmark), None)
+    return None if part is None else part["value"]
+
+
+def test_routing_page_shows_the_ranking_each_native_answer_explained(
+    page: Page, gateway: Gateway
+) -> None:
+    """The stored ranking of a past request is the one its own response explained."""
+    page.goto("/dashboard/routing")
+    assert gateway.traffic.native
+    for request_id, answer in gateway.traffic.native.items():
+        ranking = answer["selection"]["ranking"]
+        why = answer["explanation"]
+        assert len(ranking) >= 2  # a real choice between models
+        box = page.locator(f'details.decision[data-request="{request_id}"]')
+        if box.get_attribute("open") is None:  # only the newest is open at first
+            box.locator("summary").click()
+        rows = box.locator("table.ranking tbody tr")
+        shown = rows.count()
+        assert shown == min(len(ranking), 10)
+        for i in range(shown):
+            row, expected = rows.nth(i), ranking[i]
+            cells = row.locator("td").all_inner_texts()
+            assert cells[0] == str(i + 1)
+            assert cells[1].split()[0] == expected["name"]
+            assert cells[2:4] == [expected["provider"], expected["tier"]]
+            assert cells[4] == f"{expected['score']:.3f}"  # as the native ranking shows it
+            assert float(row.get_attribute("data-score")) == pytest.approx(
+                expected["score"], abs=5e-7
+            )
+            value = _deciding_value(expected, why["benchmark"])
+            if value is None:
+                assert row.get_attribute("data-benchmark-value") == ""
+            else:
+                assert float(row.get_attribute("data-benchmark-value")) == pytest.approx(
+                    value, abs=5e-3
+                )
+            mark = row.get_attribute("data-mark")
+            if expected["name"] == answer["model"]:
+                assert mark == "chosen"
+            elif expected["name"] == why["runner_up"]:
+                assert mark == "runner-up"
+            else:
+                assert mark == ""
+            assert cells[1].split()[1:] == ([mark] if mark else [])  # shown beside the name
+        marked = box.locator('tr[data-mark="runner-up"]')
+        assert marked.count() == (1 if why["runner_up"] else 0)
+        if why["benchmark_label"]:
+            assert box.locator('[data-field="benchmark"]').inner_text() == why["benchmark_label"]
+        # The same ranking, as the decisions API (documented in OpenAPI) gives it.
+        api = httpx.get(f"{gateway.url}/api/v1/decisions/{request_id}", headers=AUTH).json()
+        stored = api["ranking"]["candidates"]
+        assert [c["name"] for c in stored] == [r["name"] for r in ranking[:10]]
+        assert api["ranking"]["runner_up"] == why["runner_up"]
+    page.locator("#rankings").screenshot(path=str(_shots[0] / "routing-ranking.png"))
+
+
 def test_recent_requests_are_metadata_only(page: Page, gateway: Gateway) -> None:
     page.goto("/dashboard/requests")
     text = page.locator("#recent").inner_text()

@@ -134,3 +134,28 @@ async def test_activity_views_on_the_database(
     assert detail["selection"]["model"] == "gpt-small"
     assert [c["request_id"] for c in detail["calls"]] == ["r2"]
     assert await data.request_detail(sessions, "nope") is None
+
+
+def test_ranking_view_marks_the_chosen_and_the_runner_up_and_names_components() -> None:
+    stored = {
+        "ranked": 3,
+        "runner_up": "b",
+        "components": ["benchmark_rank", "cost"],
+        "candidates": [
+            {"rank": 1, "name": "a", "parts": [1.0, 0.5]},
+            {"rank": 2, "name": "b", "parts": [0.5, 1.0]},
+            {"rank": 3, "name": "c", "parts": [0.0, 0.2]},
+        ],
+    }
+    # A fallback served the request: "c" is chosen, the runner-up stays the explanation's.
+    view = data.ranking_view(stored, chosen="c")
+    assert view is not None
+    rows = view["candidates"]
+    assert [(r["name"], r["chosen"], r["runner_up"]) for r in rows] == [
+        ("a", False, False),
+        ("b", False, True),
+        ("c", True, False),
+    ]
+    assert rows[0]["components"] == {"benchmark_rank": 1.0, "cost": 0.5}
+    assert "parts" not in rows[0]
+    assert data.ranking_view(None, chosen="a") is None  # stored before rankings were kept

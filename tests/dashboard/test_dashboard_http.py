@@ -123,3 +123,38 @@ def test_static_files_are_served_but_nothing_outside_them(api: httpx.Client) -> 
     assert js.status_code == 200 and "Chart.js v4.5.0" in js.text[:200]
     assert api.get("/static/../settings.py").status_code == 404
     assert api.get("/static/vendor/../../routes/dashboard.py").status_code == 404
+
+
+def test_decisions_api_gives_each_auto_request_its_ranking(
+    api: httpx.Client, gateway: Gateway
+) -> None:
+    listed = api.get("/api/v1/decisions", params={"limit": 50}, headers=AUTH)
+    assert listed.status_code == 200, listed.text
+    by_id = {d["request_id"]: d for d in listed.json()["decisions"]}
+    assert {a["request_id"] for a in gateway.traffic.auto} == set(by_id)  # explicit: no decision
+    for a in gateway.traffic.auto:
+        ranking = by_id[a["request_id"]]["ranking"]
+        chosen = [c for c in ranking["candidates"] if c["chosen"]]
+        assert [c["name"] for c in chosen] == [a["model"]]
+        assert [c["rank"] for c in ranking["candidates"]] == list(
+            range(1, len(ranking["candidates"]) + 1)
+        )
+        assert set(ranking["candidates"][0]["components"]) >= {"benchmark_rank", "cost"}
+    one = api.get(f"/api/v1/decisions/{gateway.traffic.auto[0]['request_id']}", headers=AUTH)
+    assert one.json() == by_id[gateway.traffic.auto[0]["request_id"]]
+
+
+def test_decisions_api_refuses_client_keys_and_says_when_nothing_is_stored(
+    api: httpx.Client, gateway: Gateway
+) -> None:
+    student = {"Authorization": f"Bearer {OTHER}"}
+    refused = api.get("/api/v1/decisions", headers=student)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "insufficient_permissions"
+    assert api.get("/api/v1/decisions").status_code == 401
+    missing = api.get(f"/api/v1/decisions/{gateway.traffic.explicit[0]}", headers=AUTH)
+    assert missing.status_code == 404 and "explicit models have none" in missing.text
+    assert api.get("/api/v1/decisions", params={"limit": 0}, headers=AUTH).status_code == 400
+    spec = api.get("/openapi.json").json()
+    assert "/api/v1/decisions/{request_id}" in spec["paths"]
+    assert "RankingOut" in spec["components"]["schemas"]

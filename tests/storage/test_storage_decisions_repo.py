@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -59,3 +60,23 @@ async def test_selections_round_trip_with_json_and_nulls(sessions: Sessions) -> 
     assert r1.fallbacks_tried == ["anthropic/claude-big"]
     assert (r2.score, r2.breakdown, r2.fallbacks_tried) == (None, None, None)
     assert null_breakdowns == 1
+
+
+async def test_a_selections_ranking_text_is_stored_as_json(sessions: Sessions) -> None:
+    ranking = {"ranked": 2, "runner_up": "b", "components": ["cost"],
+               "candidates": [{"rank": 1, "name": "a", "parts": [0.5]}]}  # fmt: skip
+    with_ranking = SelectionEvent("r1", WHEN, "fast", "chat", "p", "a", "best", 0.9, 50.0, None,
+                                  None, ranking=json.dumps(ranking))  # fmt: skip
+    damaged = SelectionEvent("r2", WHEN, "fast", "chat", "p", "a", "best", None, None, None, None,
+                             ranking='{"ranked": ')  # fmt: skip
+    async with sessions() as session, session.begin():
+        await SelectionRepository(session).add_many([with_ranking, damaged])
+    async with sessions() as session:
+        (r1,) = await SelectionRepository(session).for_request("r1")
+        (r2,) = await SelectionRepository(session).for_request("r2")
+        no_ranking = await session.scalar(
+            select(func.count()).where(SelectionRow.ranking.is_(None))
+        )
+    assert r1.ranking == ranking
+    # A damaged spool line keeps its decision; only the ranking is dropped (as SQL NULL).
+    assert (r2.selected_model, r2.ranking, no_ranking) == ("a", None, 1)

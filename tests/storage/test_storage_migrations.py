@@ -27,7 +27,7 @@ TABLES = {
     "virtual_keys",
     "team_budgets",
 }
-HEAD = "0003"
+HEAD = "0004"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -125,6 +125,19 @@ def _indexes(table: str) -> Any:
     return lambda conn: {i["name"] for i in inspect(conn).get_indexes(table)}
 
 
+async def _execute(url: str, *statements: str) -> None:
+    """Run SQL statements in one transaction (rows written the way an older version would)."""
+    from sqlalchemy import text
+
+    engine = database.create_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
 async def test_virtual_keys_step_goes_down_and_up_alone(database_url: str) -> None:
     """0002 down to 0001 drops only the key tables (usage rows survive) and comes back."""
     from sqlalchemy import text
@@ -136,19 +149,13 @@ async def test_virtual_keys_step_goes_down_and_up_alone(database_url: str) -> No
     key_index = "ix_usage_records_key_id_created_at"
     assert key_index in await _inspect(database_url, _indexes("usage_records"))
 
-    engine = database.create_engine(database_url, poolclass=pool.NullPool)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO usage_records (request_id, created_at, key_id, route, provider,"
-                    " model, prompt_tokens, completion_tokens, cost_usd, latency_ms, status,"
-                    " stream) VALUES ('r1', '2026-01-01 00:00:00', 'vk-1', 'openai', 'p', 'm',"
-                    " 1, 1, 0.5, 1.0, 200, false)"
-                )
-            )
-    finally:
-        await engine.dispose()
+    await _execute(
+        database_url,
+        "INSERT INTO usage_records (request_id, created_at, key_id, route, provider,"
+        " model, prompt_tokens, completion_tokens, cost_usd, latency_ms, status,"
+        " stream) VALUES ('r1', '2026-01-01 00:00:00', 'vk-1', 'openai', 'p', 'm',"
+        " 1, 1, 0.5, 1.0, 200, false)",
+    )
 
     await asyncio.to_thread(migrate.downgrade, database_url, "0001")
     assert await asyncio.to_thread(migrate.current, database_url) == "0001"
@@ -166,3 +173,49 @@ async def test_virtual_keys_step_goes_down_and_up_alone(database_url: str) -> No
     assert await asyncio.to_thread(migrate.current, database_url) == HEAD
     assert await _inspect(database_url, _tables) >= TABLES
     assert await _inspect(database_url, _diff) == []
+
+
+async def test_ranking_and_prompt_excerpt_step_goes_down_and_up_alone(database_url: str) -> None:
+    """0004 down to 0003 drops only the two new columns (rows and indexes survive) and back."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    assert "ranking" in await _inspect(database_url, _columns("model_selections"))
+    assert "prompt_excerpt" in await _inspect(database_url, _columns("usage_records"))
+    unique = "ix_usage_records_request_id_model_created_at"
+
+    await _execute(
+        database_url,
+        "INSERT INTO usage_records (request_id, created_at, route, provider, model,"
+        " prompt_tokens, completion_tokens, cost_usd, latency_ms, status, stream,"
+        " prompt_excerpt) VALUES ('r1', '2026-01-01 00:00:00', 'openai', 'p', 'm',"
+        " 1, 1, 0.5, 1.0, 200, false, 'hello')",
+        "INSERT INTO model_selections (request_id, created_at, tier, category,"
+        " selected_provider, selected_model, reason, ranking) VALUES ('r1',"
+        " '2026-01-01 00:00:00', 'fast', 'chat', 'p', 'm', 'best',"
+        ' \'{"candidates": [{"name": "m"}]}\')',
+    )
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "0003")
+    assert await asyncio.to_thread(migrate.current, database_url) == "0003"
+    assert "ranking" not in await _inspect(database_url, _columns("model_selections"))
+    assert "prompt_excerpt" not in await _inspect(database_url, _columns("usage_records"))
+    assert unique in await _inspect(database_url, _indexes("usage_records"))
+
+    def _counts(conn: Connection) -> tuple[int, int]:
+        usage = conn.execute(text("SELECT count(*) FROM usage_records")).scalar_one()
+        chosen = conn.execute(text("SELECT count(*) FROM model_selections")).scalar_one()
+        return int(usage), int(chosen)
+
+    assert await _inspect(database_url, _counts) == (1, 1)
+
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    assert await asyncio.to_thread(migrate.current, database_url) == HEAD
+    assert await _inspect(database_url, _diff) == []
+
+    def _new_columns(conn: Connection) -> tuple[Any, Any]:
+        ranking = conn.execute(text("SELECT ranking FROM model_selections")).scalar_one()
+        excerpt = conn.execute(text("SELECT prompt_excerpt FROM usage_records")).scalar_one()
+        return ranking, excerpt
+
+    assert await _inspect(database_url, _new_columns) == (None, None)  # dropped, not kept

@@ -2,11 +2,14 @@
 
 Wire it with `install(app)` on an app built with `FastAPI(docs_url=None, redoc_url=None)`; that
 also serves the static files and the offline `/docs` and `/redoc`. Who may log in is decided by
-one dependency, `api.deps.dashboard_login`; sessions live on the gateway (`Gateway.ops`).
+one dependency, `api.deps.dashboard_login`; sessions are signed tokens (`dashboard/sessions.py`)
+that every worker and instance with the same keys accepts; failed logins are throttled per
+client address.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
@@ -20,11 +23,10 @@ from annas_gift.api.dashboard import STATIC_DIR, STATIC_URL, TEMPLATES_DIR
 from annas_gift.api.dashboard.docs import install_docs
 from annas_gift.api.dashboard.filters import FILTERS
 from annas_gift.api.dashboard.sessions import COOKIE_NAME, DashboardSession
-from annas_gift.api.deps import CatalogDep, DashboardLogin, Engine, GatewayDep, Ops, State
+from annas_gift.api.deps import CatalogDep, DashboardLogin, DbSessions, GatewayDep, Ops, State
 from annas_gift.services import dashboard_data as data
 from annas_gift.services.budget_policy import GlobalCaps
 from annas_gift.services.key_overview import keys_and_budgets
-from annas_gift.storage import database
 
 HOME = "/dashboard"
 LOGIN = "/dashboard/login"
@@ -91,11 +93,7 @@ async def _session(request: Request, ops: Ops) -> DashboardSession:
 Admin = Annotated[DashboardSession, Depends(_session)]
 
 
-async def _sessions(engine: Engine) -> data.Sessions:
-    return database.session_factory(engine)
-
-
-Sessions = Annotated[data.Sessions, Depends(_sessions)]
+Sessions = DbSessions
 
 
 def _safe_next(target: str | None) -> str:
@@ -137,10 +135,26 @@ async def login(
     key: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = HOME,
 ) -> Response:
-    """Check the admin key once and set an HttpOnly, SameSite=Strict session cookie."""
+    """Check the admin key once and set an HttpOnly, SameSite=Strict session cookie.
+
+    After `dashboard.login_failures_per_minute` failures from one address, every attempt from
+    it gets 429 with Retry-After until the minute has passed, a right key included (so that
+    guessing cannot go on), and the form says so.
+    """
+    address = request.client.host if request.client else "unknown"
+    wait = ops.login_throttle.retry_after(address)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        error = f"Too many failed logins from your address: try again in {seconds} s."
+        refused = _render(request, "login.html", status=429, next=_safe_next(next), error=error)
+        refused.headers["retry-after"] = str(seconds)
+        return refused
     if key_id is None:
+        if key:
+            ops.login_throttle.failed(address)
         error = "That key is not an admin key of this gateway." if key else "Enter your key."
         return _render(request, "login.html", status=401, next=_safe_next(next), error=error)
+    ops.login_throttle.succeeded(address)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE_NAME,
@@ -191,10 +205,13 @@ async def routing(
 
 
 @routes.get("/requests")
-async def recent(request: Request, session: Admin, sessions: Sessions) -> HTMLResponse:
-    """The newest calls (metadata only; prompts are never stored, so never shown)."""
+async def recent(
+    request: Request, session: Admin, sessions: Sessions, gateway: GatewayDep
+) -> HTMLResponse:
+    """The newest calls: metadata, and a prompt excerpt only under `logging.store_prompts`."""
     rows = await data.recent_requests(sessions)
-    return _page(request, session, "requests", rows=rows, store_prompts=False)
+    store_prompts = gateway.settings.logging.store_prompts
+    return _page(request, session, "requests", rows=rows, store_prompts=store_prompts)
 
 
 @routes.get("/requests/{request_id}")

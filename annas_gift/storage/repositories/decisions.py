@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +15,17 @@ from annas_gift.storage.repositories._sql import fit_row, row_of, statement_chun
 
 _CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
 _SELECTIONS: Table = SelectionRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
+
+
+def _selection_row(event: SelectionEvent) -> dict[str, Any]:
+    row = fit_row(_SELECTIONS, row_of(event))
+    text = row["ranking"]
+    if isinstance(text, str):
+        try:
+            row["ranking"] = json.loads(text)
+        except ValueError:  # a damaged spool line: keep the decision, drop only its ranking
+            row["ranking"] = None
+    return row
 
 
 class ClassificationRepository:
@@ -45,11 +58,9 @@ class SelectionRepository:
         self._session = session
 
     async def add_many(self, events: Sequence[SelectionEvent]) -> None:
-        """Insert selections in bulk statements."""
+        """Insert selections in bulk statements (the ranking's JSON text decoded for its column)."""
         for chunk in statement_chunks(events):
-            await self._session.execute(
-                insert(_SELECTIONS), [fit_row(_SELECTIONS, row_of(e)) for e in chunk]
-            )
+            await self._session.execute(insert(_SELECTIONS), [_selection_row(e) for e in chunk])
 
     async def for_request(self, request_id: str) -> list[SelectionRow]:
         """Selections stored for one request, oldest first."""
