@@ -176,6 +176,25 @@ async def test_a_total_budget_is_a_403_and_streams_pay_their_real_cost(gw: App) 
     assert "retry-after" not in over.headers
 
 
+async def test_spend_before_a_budget_was_set_counts_against_it(gw: App) -> None:
+    # A key without a budget is not reserved against per attempt (its cost is batched):
+    # a budget set later still starts from everything the key spent.
+    client, _ = gw
+    _, virtual = await create_key(client, name="late-budget")
+    chat = auth(virtual)
+    for _ in range(2):
+        assert (await client.post("/v1/chat/completions", json=BODY, headers=chat)).is_success
+    patched = await client.patch(
+        "/api/v1/keys/late-budget", json={"budget_daily_usd": 3 * COST}, headers=auth(ADMIN)
+    )
+    assert patched.status_code == 200
+    codes = [
+        (await client.post("/v1/chat/completions", json=BODY, headers=chat)).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 429, 429]
+
+
 async def test_a_budget_is_seeded_from_the_usage_records_after_a_restart(
     sqlite_url: str, tmp_path: Path, priced_sandbox: RunningSandbox
 ) -> None:
