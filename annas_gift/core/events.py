@@ -167,9 +167,7 @@ def encode_event_line(event: Event) -> bytes:
     orjson renders the dataclass directly (no `asdict` deep copy: this runs once per request);
     non-string dict keys become strings as `json.dumps` made them, datetimes are ISO 8601.
     """
-    body = orjson.dumps(
-        event, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
-    )
+    body = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
     return _LINE_HEAD[type(event)] + body[1:]
 
 

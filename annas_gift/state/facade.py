@@ -33,6 +33,7 @@ from annas_gift.state.redis_backend import RedisBackend
 
 log = logging.getLogger("annas_gift.state")
 T = TypeVar("T")
+_Snapshot = dict[str, ModelLiveState]
 # Connection refused/reset, timeouts, a Redis restarting or failing over: all mean "not now".
 _REDIS_DOWN = (RedisError, OSError)
 _ADMIT_ALL = Admission(True)
@@ -63,7 +64,7 @@ class GatewayState:
         self._snapshots: dict[tuple[str, ...], tuple[float, dict[str, ModelLiveState]]] = {}
         # A refresh in progress, shared by every request that finds the snapshot stale
         # meanwhile (under load dozens did, each with its own Redis round trip).
-        self._snapshot_flights: dict[tuple[str, ...], asyncio.Future[dict[str, ModelLiveState]]] = {}
+        self._snapshot_flights: dict[tuple[str, ...], asyncio.Future[_Snapshot]] = {}
         # Entry ids must be unique across instances sharing a Redis: random prefix + counter.
         self._rid_prefix = os.urandom(6).hex()
         self._rid_counter = itertools.count()
@@ -248,7 +249,7 @@ class GatewayState:
         # Shielded: a cancelled request does not cancel the refresh the others wait for.
         return dict(await asyncio.shield(flight))
 
-    def _landed(self, names: tuple[str, ...], flight: asyncio.Future[object]) -> None:
+    def _landed(self, names: tuple[str, ...], flight: asyncio.Future[_Snapshot]) -> None:
         self._snapshot_flights.pop(names, None)
         if not flight.cancelled():
             flight.exception()  # retrieved here: every waiter may have gone (cancelled)
