@@ -9,8 +9,8 @@ from the usage records the first time this process sees the key in a UTC day, so
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -88,7 +88,7 @@ class KeyBudgets:
         # µUSD per request's lines, written to the ledger at most UNCAPPED_FLUSH_S later and
         # always before a reservation that a limit could refuse (exact within this process).
         self._uncapped: defaultdict[tuple[BudgetLine, ...], int] = defaultdict(int)
-        self._uncapped_since = 0.0
+        self._flushes: set[asyncio.Task[None]] = set()  # timed flushes in progress
 
     def _record(self, key_id: str | None) -> KeyRecord | None:
         return self._cache.get(key_id) if self._cache is not None and key_id else None
@@ -172,11 +172,9 @@ class KeyBudgets:
     async def settle(self, hold: Reservation | None, cost_usd: float) -> None:
         """Replace a reservation by the attempt's real cost."""
         if isinstance(hold, UncappedHold):
-            if not self._uncapped:
-                self._uncapped_since = time.monotonic()
+            if not self._uncapped:  # the first pending cost: the batch goes out in a second
+                asyncio.get_running_loop().call_later(UNCAPPED_FLUSH_S, self._flush_later)
             self._uncapped[hold.lines] += to_micro(cost_usd)
-            if time.monotonic() - self._uncapped_since >= UNCAPPED_FLUSH_S:
-                await self.flush_uncapped()
         elif hold is not None:
             await self.ledger.reconcile(hold, cost_usd)
 
@@ -184,6 +182,16 @@ class KeyBudgets:
         """Give a failed attempt's reservation back."""
         if hold is not None and not isinstance(hold, UncappedHold):
             await self.ledger.release(hold)
+
+    def _flush_later(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.flush_uncapped())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushes.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("budget counting deferred: %s", type(exc).__name__)
 
     async def flush_uncapped(self) -> None:
         """Count the batched cost of the attempts no budget limited (see `settle`)."""
