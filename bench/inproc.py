@@ -9,6 +9,9 @@ synchronous burst).
 
     python bench/inproc.py [--model mock-model] [--requests 2000] [--reps 5] [--concurrency 32]
 
+For instruction counts (repeatable on a busy machine), run it under callgrind with --callgrind:
+the measured rounds are counted, nothing else; bench/callgrind.sh does this and divides.
+
 nginx must be listening on 127.0.0.1:9000 (bench/peers.sh's config; bench/cost.sh starts it).
 """
 
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import gc
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if not os.environ.get("PYTHONPATH"):  # PYTHONPATH=/other/tree measures that tree
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _settings_env(db_dir: str) -> None:
@@ -64,6 +69,12 @@ async def _call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> in
     return status
 
 
+def _count_instructions(switch: str) -> None:
+    """Turn callgrind's counting on or off for this process (outside the measured rounds)."""
+    command = ["callgrind_control", "-i", switch, str(os.getpid())]
+    subprocess.run(command, check=True)  # noqa: S603 - a fixed command on PATH
+
+
 async def _lag_monitor(worst: list[float], period: float = 0.005) -> None:
     """Longest wall-clock lateness of a ticker, and most loop-thread CPU between two ticks."""
     loop = asyncio.get_running_loop()
@@ -100,6 +111,11 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--label", default="")
     ap.add_argument("--no-freeze", dest="freeze", action="store_false", help="keep the GC as is")
+    ap.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="under `valgrind --tool=callgrind --instr-atstart=no`: count only the measured rounds",
+    )
     args = ap.parse_args()
     _settings_env(tempfile.mkdtemp())
     import inspect
@@ -136,11 +152,15 @@ async def main() -> None:
         monitor = asyncio.create_task(_lag_monitor(worst))
         gc_worst[0] = 0.0
         costs, bad = [], 0
+        if args.callgrind:  # instruction counts are repeatable where CPU time is not
+            _count_instructions("on")
         for _ in range(args.reps):
             cost, b = await _round(app, body, headers, args.requests, args.concurrency)
             costs.append(cost)
             bad += b
         monitor.cancel()
+        if args.callgrind:
+            _count_instructions("off")
     print(
         f"{args.label:<6} {args.model:<12} cpu min {min(costs) * 1e6:6.0f} us/request "
         f"median {sorted(costs)[len(costs) // 2] * 1e6:6.0f}  worst loop stall "

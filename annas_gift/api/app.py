@@ -135,6 +135,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served offline by the dashboard (vendored Swagger UI / ReDoc)
         redoc_url=None,
+        # FastAPI's native OpenTelemetry is unused here (the gateway has its own metrics); off,
+        # it no longer looks up the global OTel providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     _openapi_with_request_schemas(app)

@@ -8,6 +8,7 @@ in a thread pool, a thread hand-off per dependency per request.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
@@ -232,3 +233,24 @@ DashboardReader = Annotated[Principal, Depends(dashboard_reader)]
 DashboardLogin = Annotated[str | None, Depends(dashboard_login)]
 Admin = Annotated[Principal, Depends(require_admin)]
 KeyAdminDep = Annotated[KeyAdmin, Depends(get_key_admin)]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCaller:
+    """Who calls a chat route, and the service that answers it."""
+
+    key_id: str
+    chat: ChatService
+
+
+async def get_chat_caller(request: Request) -> ChatCaller:
+    """The caller (or a 401) and the chat service, as one dependency.
+
+    The chat routes are the hot path: FastAPI's resolution costs per dependency, and this one
+    replaces the three (`authenticate`, `get_principal`, `get_chat`) they would declare.
+    """
+    principal = await get_principal(request)
+    return ChatCaller(principal.key_id, _gateway(request).chat)
+
+
+ChatCallerDep = Annotated[ChatCaller, Depends(get_chat_caller)]

@@ -98,4 +98,5 @@ async def open_key_parts(
         admin = KeyAdmin(sessions, notify=cache.changed)
     ledger = BudgetLedger(redis, namespace=namespace)
     budgets = KeyBudgets(ledger, cache, settings.budgets, sessions)
+    stack.push_async_callback(budgets.flush_uncapped)  # before Redis closes (callbacks: LIFO)
     return KeyParts(cache, admin, budgets)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +164,23 @@ _KINDS: dict[str, type[Event]] = {
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
 
 
+# The line's head per event class: orjson writes a dataclass's fields in order, `kind` goes first.
+_LINE_HEAD = {cls: b'{"kind":"' + kind.encode() + b'",' for cls, kind in _KIND_OF.items()}
+
+
+def encode_event_line(event: Event) -> bytes:
+    """One JSON line (with its newline) for the journal and the spool; TypeError if unserialisable.
+
+    orjson renders the dataclass directly (no `asdict` deep copy: this runs once per request);
+    non-string dict keys become strings as `json.dumps` made them, datetimes are ISO 8601.
+    """
+    body = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
+    return _LINE_HEAD[type(event)] + body[1:]
+
+
 def encode_event(event: Event) -> str:
     """One JSON line (no newline) for the spool file; raises TypeError if unserialisable."""
-    data = asdict(event)
-    data["created_at"] = event.created_at.isoformat()
-    return json.dumps({"kind": _KIND_OF[type(event)], **data}, separators=(",", ":"))
+    return encode_event_line(event)[:-1].decode("utf-8")
 
 
 def decode_event(line: str | bytes) -> Event:

@@ -32,7 +32,7 @@ from annas_gift.core.events import (
     Event,
     SelectionEvent,
     UsageEvent,
-    encode_event,
+    encode_event_line,
 )
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.storage.batch import describe_error, is_data_error
@@ -90,7 +90,7 @@ class UsageJournal:
     def append(self, event: Event) -> bool:
         """Journal one event with a single write; False (and counted) if it could not be."""
         try:
-            line = (encode_event(event) + "\n").encode("utf-8")
+            line = encode_event_line(event)
         except (TypeError, ValueError):
             self.failed += 1
             return False

@@ -67,6 +67,11 @@ def budget_lines(
     return lines + _three("global", caps.daily_usd, caps.monthly_usd, caps.total_usd)
 
 
+def uncapped(lines: Sequence[BudgetLine]) -> bool:
+    """True when no line has a limit: nothing can refuse the request."""
+    return all(line.limit_usd is None for line in lines)
+
+
 def completion_estimate(
     model: CatalogModel, params: Mapping[str, Any], typical_output_tokens: int
 ) -> int:

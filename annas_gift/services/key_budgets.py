@@ -9,9 +9,11 @@ from the usage records the first time this process sees the key in a UTC day, so
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,10 +34,20 @@ from annas_gift.state.budgets import (
     Reservation,
     period_label,
     period_start,
+    to_micro,
 )
 from annas_gift.storage.repositories.keys import KeyRepository, Spend
 
 log = logging.getLogger(__name__)
+# How long the spend of requests that no budget limits may wait before it reaches the ledger.
+UNCAPPED_FLUSH_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class UncappedHold(Reservation):
+    """An attempt no budget limits: nothing is held; its cost is counted in a batch later."""
+
+    lines: tuple[BudgetLine, ...] = ()
 
 
 def virtual_key_limits(
@@ -72,6 +84,11 @@ class KeyBudgets:
         self._sessions = sessions
         self._clock = clock
         self._seeded: set[str] = set()  # "<key id>@<UTC day>" seeded by this process
+        # Requests no budget limits need no admission, so their cost is counted in batches:
+        # µUSD per request's lines, written to the ledger at most UNCAPPED_FLUSH_S later and
+        # always before a reservation that a limit could refuse (exact within this process).
+        self._uncapped: defaultdict[tuple[BudgetLine, ...], int] = defaultdict(int)
+        self._flushes: set[asyncio.Task[None]] = set()  # timed flushes in progress
 
     def _record(self, key_id: str | None) -> KeyRecord | None:
         return self._cache.get(key_id) if self._cache is not None and key_id else None
@@ -133,9 +150,16 @@ class KeyBudgets:
             plan.selection = replace(plan.selection, reason=f"{plan.selection.reason}; {note}")
 
     async def reserve(self, key_id: str | None, model: CatalogModel, inp: ChatInput) -> Reservation:
-        """Hold the attempt's estimated cost on every budget; 429/403 budget_exceeded if over."""
+        """Hold the attempt's estimated cost on every budget; 429/403 budget_exceeded if over.
+
+        When no line has a limit nothing can refuse the attempt: no reservation is made and the
+        cost is counted when it is settled (`UncappedHold`).
+        """
         lines = self.lines(key_id)
         await self._seed(key_id, lines)
+        if bp.uncapped(lines):
+            return UncappedHold((), 0, tuple(lines))
+        await self.flush_uncapped()  # a limit may refuse now: every earlier cost counts first
         estimate = bp.estimate_cost_usd(
             model, inp.messages, inp.params, self._settings.typical_output_tokens
         )
@@ -147,13 +171,36 @@ class KeyBudgets:
 
     async def settle(self, hold: Reservation | None, cost_usd: float) -> None:
         """Replace a reservation by the attempt's real cost."""
-        if hold is not None:
+        if isinstance(hold, UncappedHold):
+            if not self._uncapped:  # the first pending cost: the batch goes out in a second
+                asyncio.get_running_loop().call_later(UNCAPPED_FLUSH_S, self._flush_later)
+            self._uncapped[hold.lines] += to_micro(cost_usd)
+        elif hold is not None:
             await self.ledger.reconcile(hold, cost_usd)
 
     async def release(self, hold: Reservation | None) -> None:
         """Give a failed attempt's reservation back."""
-        if hold is not None:
+        if hold is not None and not isinstance(hold, UncappedHold):
             await self.ledger.release(hold)
+
+    def _flush_later(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.flush_uncapped())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushes.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("budget counting deferred: %s", type(exc).__name__)
+
+    async def flush_uncapped(self) -> None:
+        """Count the batched cost of the attempts no budget limited (see `settle`)."""
+        if not self._uncapped:
+            return
+        pending, self._uncapped = self._uncapped, defaultdict(int)
+        for lines, micro in pending.items():
+            if micro:
+                await self.ledger.charge(lines, micro / 1_000_000)
 
     async def _seed(self, key_id: str | None, lines: list[BudgetLine]) -> None:
         """Start this key's counters from the usage records, once per key and UTC day."""

@@ -33,6 +33,7 @@ from annas_gift.state.redis_backend import RedisBackend
 
 log = logging.getLogger("annas_gift.state")
 T = TypeVar("T")
+_Snapshot = dict[str, ModelLiveState]
 # Connection refused/reset, timeouts, a Redis restarting or failing over: all mean "not now".
 _REDIS_DOWN = (RedisError, OSError)
 _ADMIT_ALL = Admission(True)
@@ -61,6 +62,9 @@ class GatewayState:
         self._plans: dict[str, tuple[tuple[int | None, ...], Plan]] = {}
         self._client_plans: dict[str, tuple[tuple[int | None, ...], Plan]] = {}
         self._snapshots: dict[tuple[str, ...], tuple[float, dict[str, ModelLiveState]]] = {}
+        # A refresh in progress, shared by every request that finds the snapshot stale
+        # meanwhile (under load dozens did, each with its own Redis round trip).
+        self._snapshot_flights: dict[tuple[str, ...], asyncio.Future[_Snapshot]] = {}
         # Entry ids must be unique across instances sharing a Redis: random prefix + counter.
         self._rid_prefix = os.urandom(6).hex()
         self._rid_counter = itertools.count()
@@ -232,18 +236,34 @@ class GatewayState:
         if not models:
             return {}
         names = tuple(m.name for m in models)
-        if max_age_s > 0:
-            hit = self._snapshots.get(names)
-            if hit is not None and time.monotonic() - hit[0] < max_age_s:
-                return dict(hit[1])
+        if max_age_s <= 0:
+            return await self._fetch_snapshot(names, models)
+        hit = self._snapshots.get(names)
+        if hit is not None and time.monotonic() - hit[0] < max_age_s:
+            return dict(hit[1])
+        flight = self._snapshot_flights.get(names)
+        if flight is None:
+            flight = asyncio.ensure_future(self._fetch_snapshot(names, models, keep=True))
+            self._snapshot_flights[names] = flight
+            flight.add_done_callback(lambda done: self._landed(names, done))
+        # Shielded: a cancelled request does not cancel the refresh the others wait for.
+        return dict(await asyncio.shield(flight))
+
+    def _landed(self, names: tuple[str, ...], flight: asyncio.Future[_Snapshot]) -> None:
+        self._snapshot_flights.pop(names, None)
+        if not flight.cancelled():
+            flight.exception()  # retrieved here: every waiter may have gone (cancelled)
+
+    async def _fetch_snapshot(
+        self, names: tuple[str, ...], models: Sequence[CatalogModel], *, keep: bool = False
+    ) -> dict[str, ModelLiveState]:
         plans = [self._plan(m) for m in models]
         states = await self._run(lambda b: b.snapshot(plans))
         result = dict(zip(names, states, strict=True))
-        if max_age_s > 0:
+        if keep:
             if len(self._snapshots) >= _SNAPSHOT_CACHE_MAX:
                 self._snapshots.clear()
             self._snapshots[names] = (time.monotonic(), result)
-            return dict(result)
         return result
 
     async def admit_client(self, key_id: str, limits: ClientLimits, est_tokens: int) -> Admission:

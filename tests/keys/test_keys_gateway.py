@@ -176,6 +176,41 @@ async def test_a_total_budget_is_a_403_and_streams_pay_their_real_cost(gw: App) 
     assert "retry-after" not in over.headers
 
 
+async def test_spend_before_a_budget_was_set_counts_against_it(gw: App) -> None:
+    # A key without a budget is not reserved against per attempt (its cost is batched):
+    # a budget set later still starts from everything the key spent.
+    client, _ = gw
+    _, virtual = await create_key(client, name="late-budget")
+    chat = auth(virtual)
+    for _ in range(2):
+        assert (await client.post("/v1/chat/completions", json=BODY, headers=chat)).is_success
+    patched = await client.patch(
+        "/api/v1/keys/late-budget", json={"budget_daily_usd": 3 * COST}, headers=auth(ADMIN)
+    )
+    assert patched.status_code == 200
+    codes = [
+        (await client.post("/v1/chat/completions", json=BODY, headers=chat)).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 429, 429]
+
+
+async def test_spend_of_a_key_without_budget_reaches_the_counters_within_a_second(
+    gw: App,
+) -> None:
+    # Other instances sharing the counters see it then, without waiting for this instance's
+    # next limited reservation.
+    client, gateway = gw
+    key_id, virtual = await create_key(client, name="unlimited")
+    chat = auth(virtual)
+    for _ in range(3):
+        assert (await client.post("/v1/chat/completions", json=BODY, headers=chat)).is_success
+    budgets = gateway.key_parts.budgets
+    await asyncio.sleep(1.3)
+    spent = await budgets.ledger.spent(budgets.lines(key_id))
+    assert spent[:3] == pytest.approx([3 * COST] * 3)  # the key's day, month and total
+
+
 async def test_a_budget_is_seeded_from_the_usage_records_after_a_restart(
     sqlite_url: str, tmp_path: Path, priced_sandbox: RunningSandbox
 ) -> None:

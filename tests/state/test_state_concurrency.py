@@ -123,3 +123,29 @@ def test_memory_backend_matches_a_naive_sliding_log(steps: list[tuple[int, int]]
         await state.aclose()
 
     asyncio.run(run())
+
+
+async def test_requests_finding_the_snapshot_stale_share_one_refresh(
+    state: GatewayState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load many requests see a stale snapshot at once: one backend read serves them."""
+    model = make_model("herd", rpm=60)
+    assert (await state.admit(model, 1)).ok
+    backend = state._redis if state._use_redis and state._redis is not None else state._memory
+    reads = 0
+    original = backend.snapshot
+
+    async def slow_read(plans):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.02)  # a Redis round trip on a loaded machine
+        return await original(plans)
+
+    monkeypatch.setattr(backend, "snapshot", slow_read)
+    lives = await asyncio.gather(*(state.snapshot([model], max_age_s=10) for _ in range(40)))
+    assert reads == 1
+    assert all(live["herd"].remaining["rpm"] == 59 for live in lives)
+    cached = await state.snapshot([model], max_age_s=10)
+    assert reads == 1 and cached["herd"].remaining["rpm"] == 59
+    await state.snapshot([model], max_age_s=0)  # no reuse asked for: a read of its own
+    assert reads == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -43,6 +44,9 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 # The provider APIs (and the JSON encoder on the way to them) take 64-bit integers at most.
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+# Every integer beyond 64 bits has 19 digits or more (2**63 has 19); a body without such a run
+# of digits cannot hold one, and most bodies skip the walk over the dumped request.
+_LONG_DIGIT_RUN = re.compile(rb"[0-9]{19}")
 
 
 def _oversized_int(value: Any, path: str = "") -> str | None:
@@ -70,6 +74,8 @@ async def read_body(request: Request, model: type[Body]) -> Body:
         body = model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise validation_error(exc.errors()) from None
+    if _LONG_DIGIT_RUN.search(raw) is None:
+        return body
     if (param := _oversized_int(body.model_dump(exclude_none=True))) is not None:
         raise InvalidRequest(
             f"Invalid value for '{param}': integer outside the 64-bit range", param=param

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from annas_gift.api.deps import CatalogDep, Chat, KeyId, PrincipalDep, State, Tracker
+from annas_gift.api.deps import CatalogDep, ChatCallerDep, KeyId, PrincipalDep, State, Tracker
 from annas_gift.api.routes.common import (
     json_body,
     read_body,
@@ -43,14 +43,14 @@ routes = APIRouter(prefix="/api/v1", tags=["native"])
     responses={200: {"model": ChatResponse}},
     openapi_extra=json_body(ChatRequest),
 )
-async def chat(request: Request, key_id: KeyId, chat: Chat) -> ChatResponse | StreamingResponse:
+async def chat(request: Request, caller: ChatCallerDep) -> ChatResponse | StreamingResponse:
     """Chat with routing; the response carries the classification, selection, cost and attempts."""
     body = await read_body(request, ChatRequest)
-    ctx = RequestContext(request_id=request.state.request_id, key_id=key_id, route="native")
+    ctx = RequestContext(request_id=request.state.request_id, key_id=caller.key_id, route="native")
     inp = to_chat_input(body, body.messages)
     if inp.stream:
-        return await stream_response(request, chat, inp, ctx)
-    result = await chat.complete(inp, ctx)
+        return await stream_response(request, caller.chat, inp, ctx)
+    result = await caller.chat.complete(inp, ctx)
     request.state.model = result.model.name
     body_out = result.completion.body
     choice = (body_out.get("choices") or [{}])[0]

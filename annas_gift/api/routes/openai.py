@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from annas_gift.api.deps import CatalogDep, Chat, KeyId
+from annas_gift.api.deps import CatalogDep, ChatCallerDep, KeyId
 from annas_gift.api.responses import JSONResponse
 from annas_gift.api.routes.common import (
     OPENAI_ERRORS,
@@ -34,15 +34,15 @@ routes = APIRouter(prefix="/v1", tags=["openai"])
     openapi_extra=json_body(ChatCompletionRequest),
 )
 async def chat_completions(
-    request: Request, key_id: KeyId, chat: Chat
+    request: Request, caller: ChatCallerDep
 ) -> JSONResponse | StreamingResponse:
     """Create a chat completion (OpenAI-compatible); `model` may be a catalog name or `auto`."""
     body = await read_body(request, ChatCompletionRequest)
-    ctx = RequestContext(request_id=request.state.request_id, key_id=key_id, route="openai")
+    ctx = RequestContext(request_id=request.state.request_id, key_id=caller.key_id, route="openai")
     inp = to_chat_input(body, body.messages)
     if inp.stream:
-        return await stream_response(request, chat, inp, ctx)
-    result = await chat.complete(inp, ctx)
+        return await stream_response(request, caller.chat, inp, ctx)
+    result = await caller.chat.complete(inp, ctx)
     request.state.model = result.model.name
     headers = decision_headers(
         request_id=ctx.request_id,
