@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 # and the first exclusions: a few hundred bytes of JSON per decision, not the whole catalog.
 RANKING_LIMIT = 10
 EXCLUDED_LIMIT = 10
-# Rounded so that rows stay small: totals to 6 decimals (the pages show 3, and must show what
-# the native response's ranking shows), components to 4.
-_SCORE_DIGITS = 6
+# Rounded so that rows stay small: components to 4 decimals. Totals are kept whole: the pages
+# show 3 decimals and must show what the native response's ranking shows, and rounding twice
+# (to 6, then to 3) turns 0.7204996 into 0.721 where the response says 0.720.
 _PART_DIGITS = 4
 _POINTS_DIGITS = 2
 
@@ -44,7 +44,7 @@ def _candidate(rank: int, row: RankedCandidate, benchmark: str | None) -> dict[s
         "name": row.name,
         "provider": row.provider,
         "tier": row.tier,
-        "score": round(row.score, _SCORE_DIGITS),
+        "score": row.score,
         "benchmark_score": _points(row.benchmark_score),
         "benchmark_imputed": row.benchmark_imputed,
         "in_category": row.in_category,

@@ -265,7 +265,7 @@ def test_routing_page_shows_the_ranking_each_native_answer_explained(
             assert cells[2:4] == [expected["provider"], expected["tier"]]
             assert cells[4] == f"{expected['score']:.3f}"  # as the native ranking shows it
             assert float(row.get_attribute("data-score")) == pytest.approx(
-                expected["score"], abs=5e-7
+                expected["score"], abs=1e-12
             )
             value = _deciding_value(expected, why["benchmark"])
             if value is None:
