@@ -19,7 +19,7 @@ annas_gift.routing.features, the very functions inference uses.
   MATH_WEIGHT times as much: their strong signal then meets less regularisation than ARC's
   weak one (which over-fits at higher C). Then Platt calibration on 5-fold out-of-fold scores
   of the rows with a tier label (folds by split key). `proof_cue` has no labelled examples, so
-  its weight is the documented prior (PRIOR_TIER_WEIGHTS), not learned.
+  its weights are the documented priors (PRIOR_TIER_WEIGHTS, PRIOR_CATEGORY_WEIGHTS), not learned.
 * Threshold: the cut on the calibrated probability with the best balanced accuracy out of fold.
 * Artifact: annas_gift/routing/data/task_classifier.json: structural weights as floats, hashed
   n-gram weights quantised to int16 (buckets seen in >= MIN_DF training prompts), base64.
@@ -49,7 +49,11 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annas_gift.routing.classifier_model import ARTIFACT_PATH, PRIOR_TIER_WEIGHTS
+from annas_gift.routing.classifier_model import (
+    ARTIFACT_PATH,
+    PRIOR_CATEGORY_WEIGHTS,
+    PRIOR_TIER_WEIGHTS,
+)
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.corpus import TRAIN_DIR, CorpusRow, default_data_dir, load_corpus
 from annas_gift.routing.features import (
@@ -238,12 +242,13 @@ def _train(data_dir: Path, limit_per_source: int | None) -> dict[str, object]:
     x = build_matrix(hashed, structural, columns)
     n_hash = len(kept_buckets)
 
-    cat = fit_category(x, rows, CATEGORY_C)
-
     proof = n_hash + STRUCTURAL.index("proof_cue")
     xt = x.copy()
-    xt.data[xt.indices == proof] = 0  # no labelled proofs: the prior carries this weight
+    xt.data[xt.indices == proof] = 0  # no labelled proofs: the priors carry this weight
     xt.eliminate_zeros()
+    cat = fit_category(xt, rows, CATEGORY_C)
+    prior = PRIOR_CATEGORY_WEIGHTS["proof_cue"]
+    cat.coef_[:, proof] = [prior.get(c, 0.0) for c in CATEGORIES]
     targets = [tier_target(r) for r in rows]
     scored = [i for i, t in enumerate(targets) if t is not None]
     groups = [rows[i].split_key for i in scored]

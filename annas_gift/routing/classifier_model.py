@@ -30,6 +30,10 @@ ARTIFACT_PATH = Path(__file__).with_name("data") / "task_classifier.json"
 # labelled example in the corpus (MATH train has one), yet "prove ..." is the clearest case of
 # a task a fast model fails; +3 logits moves an otherwise average prompt to about p = 0.9.
 PRIOR_TIER_WEIGHTS: dict[str, float] = {"proof_cue": 3.0}
+# The same gap on the category side: "prove" in the corpus is mostly a reading passage's word
+# ("it proves to be ..."), so a learned weight would point proofs at reading or knowledge. The
+# prior gives a proof request +3 logits towards math and 0 elsewhere.
+PRIOR_CATEGORY_WEIGHTS: dict[str, dict[str, float]] = {"proof_cue": {"math": 3.0}}
 
 # Seven weights per feature: the tier logit, then one logit per category in CATEGORIES order.
 Weights = tuple[float, ...]
@@ -104,9 +108,15 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
     width = WIDTH
     if len(weights) != width * len(buckets):
         raise ArtifactError("classifier artifact is truncated")
-    rows = [weights[i * width : (i + 1) * width] for i in range(len(buckets))]
-    table = {bucket: tuple(v * scale for v in row) for bucket, row in zip(buckets, rows)}
-    packed = {bucket: pack(row) for bucket, row in zip(buckets, rows)}
+    rows = dict(
+        zip(
+            buckets,
+            (weights[i * width : (i + 1) * width] for i in range(len(buckets))),
+            strict=True,
+        )
+    )
+    table = {bucket: tuple(v * scale for v in row) for bucket, row in rows.items()}
+    packed = {bucket: pack(row) for bucket, row in rows.items()}
     a, b = tier["platt"]
     heads = tuple(tuple(w[j] for w in structural) for j in range(width))
     means = [sum(w[1:]) / len(CATEGORIES) for w in structural]

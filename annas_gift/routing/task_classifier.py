@@ -151,7 +151,7 @@ def _top(names: tuple[str, ...], parts: list[float], rest: float) -> dict[str, f
     Sorted by size (ties by name); rounded to 4 places, those that round to 0 left out."""
     # (-|v|, name, v) tuples sort in C, largest first, without a key function. Most features
     # are 0 for any one request, so the list is short.
-    ranked = [(-abs(v), n, v) for n, v in zip(names, parts) if v]
+    ranked = [(-abs(v), n, v) for n, v in zip(names, parts, strict=True) if v]
     ranked.append((-abs(rest), WORDING, rest))
     ranked.sort()
     out = {}
@@ -173,7 +173,7 @@ def classify_task(request: Any, model: ClassifierModel | None = None) -> TaskCla
     cat_hashed = hashed[1:]
     cat_logits = [
         h + b + sum(map(mul, values, head))
-        for h, b, head in zip(cat_hashed, model.category_bias, heads[1:])
+        for h, b, head in zip(cat_hashed, model.category_bias, heads[1:], strict=True)
     ]
     top = max(cat_logits)
     best = cat_logits.index(top)
