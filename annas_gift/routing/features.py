@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import NamedTuple, cast
+from itertools import repeat
+from typing import NamedTuple
 from zlib import crc32
 
 from annas_gift.routing.conversation import Conversation
@@ -51,34 +52,12 @@ def window(text: str) -> str:
     return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
 
 
-# Per-word memo of the crc32 work (a word's key, and the crc32 state after the word and a space,
-# from which a pair's key is one more crc32 call): most words of a request were seen before.
-# Pure memo: results are the same with or without it. Cleared when full, so it stays bounded.
-_WORD_KEYS: dict[bytes, int] = {}
-_PAIR_STATES: dict[bytes, int] = {}
-CACHE_WORDS = 20_000
-
-
-def _learn(words: list[bytes]) -> None:
-    if len(_WORD_KEYS) > CACHE_WORDS:
-        _WORD_KEYS.clear()
-        _PAIR_STATES.clear()
-    for word in words:
-        key = crc32(word)
-        _WORD_KEYS[word] = key
-        _PAIR_STATES[word] = crc32(b" ", key)
-
-
 def ngram_keys(words: list[bytes]) -> tuple[list[int], list[int]]:
     """crc32 keys of the words and of the adjacent word pairs (crc32 of b"first second")."""
-    found = list(map(_WORD_KEYS.get, words))
-    if None in found:
-        _learn(words)
-        found = list(map(_WORD_KEYS.__getitem__, words))
-    unigrams = cast(list[int], found)
+    unigrams = list(map(crc32, words))
     # crc32(second, crc32(b" ", crc32(first))) == crc32(first + b" " + second), without
-    # building the pair's bytes; the state after "first " comes from the memo.
-    return unigrams, list(map(crc32, words[1:], map(_PAIR_STATES.__getitem__, words)))
+    # building the pair's bytes.
+    return unigrams, list(map(crc32, words[1:], map(crc32, repeat(b" "), unigrams)))
 
 
 class TaskView(NamedTuple):

@@ -4,17 +4,14 @@ by inference exactly as training computed the features."""
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 import sys
-import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from annas_gift.routing import features
 from annas_gift.routing.classifier_model import (
     ARTIFACT_PATH,
     ArtifactError,
@@ -24,7 +21,7 @@ from annas_gift.routing.classifier_model import (
 )
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.corpus import default_data_dir
-from annas_gift.routing.features import hashed_features, ngram_keys, structural_features, tokenize
+from annas_gift.routing.features import hashed_features, structural_features
 from annas_gift.routing.task_classifier import DEFAULT_MODEL, scores
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,17 +124,3 @@ def test_packed_weights_sum_exactly_per_lane() -> None:
     total = sum(pack(row) for row in rows)
     assert unpack(total) == [sum(column) for column in zip(*rows, strict=True)]
     assert unpack(pack((0,) * 7)) == [0] * 7
-
-
-def test_memoised_ngram_keys_are_the_crc32_of_words_and_pairs() -> None:
-    # The per-word memo must not change a key: first sight, second sight, after a clear.
-    words = tokenize("The cat sat on the mat; the cat ran off with the mat.")
-    expected = (
-        [zlib.crc32(w) for w in words],
-        [zlib.crc32(a + b" " + b) for a, b in itertools.pairwise(words)],
-    )
-    assert ngram_keys(words) == expected
-    assert ngram_keys(words) == expected
-    features._WORD_KEYS.clear()
-    features._PAIR_STATES.clear()
-    assert ngram_keys(words) == expected
