@@ -150,30 +150,43 @@ def fit_category(
     return model.fit(x, y, sample_weight=source_weights(rows))
 
 
-def tier_target(row: CorpusRow) -> float | None:
-    """The tier head's target: P(a fast model is not enough), or None for no label."""
-    if row.source == "hendrycks_math" and row.difficulty and row.difficulty[-1:] in "12345":
+def tier_target(row: CorpusRow, soft: bool = True) -> float | None:
+    """The tier head's target: P(a fast model is not enough), or None for no label.
+
+    soft=False: the binary labels alone (MATH level 3 unlabelled), as the first passes had."""
+    if (
+        soft
+        and row.source == "hendrycks_math"
+        and row.difficulty
+        and row.difficulty[-1:] in "12345"
+    ):
         return (int(row.difficulty[-1]) - 1) / 4
     if row.tier is None:
         return None
     return 1.0 if row.tier == "powerful" else 0.0
 
 
-def fit_tier(x: sparse.csr_matrix, rows: list[CorpusRow]) -> LogisticRegression:
+def fit_tier(
+    x: sparse.csr_matrix,
+    rows: list[CorpusRow],
+    c: float = TIER_C,
+    math_weight: float = MATH_WEIGHT,
+    soft: bool = True,
+) -> LogisticRegression:
     """The tier head on the rows with a target; a soft target t is a positive row of weight t
     and a negative row of weight 1 - t."""
     picked, labels, weights = [], [], []
     for i, row in enumerate(rows):
-        t = tier_target(row)
+        t = tier_target(row, soft)
         if t is None:
             continue
-        w = MATH_WEIGHT if row.source == "hendrycks_math" else 1.0
+        w = math_weight if row.source == "hendrycks_math" else 1.0
         for label, share in ((1, t), (0, 1.0 - t)):
             if share > 0:
                 picked.append(i)
                 labels.append(label)
                 weights.append(w * share)
-    model = LogisticRegression(C=TIER_C, max_iter=3000, tol=1e-4)
+    model = LogisticRegression(C=c, max_iter=3000, tol=1e-4)
     return model.fit(x[picked], np.asarray(labels), sample_weight=np.asarray(weights))
 
 
