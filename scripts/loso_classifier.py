@@ -2,6 +2,11 @@
 """Leave-one-source-out evaluation of the category head: the model-selection criterion.
 
     .venv/bin/python scripts/loso_classifier.py [--c 0.5 1 2] [--cap 1500] [--min-df 5]
+    .venv/bin/python scripts/loso_classifier.py --tier-cv 0.5,1,binary 0.2,4,soft
+
+`--tier-cv C,MATH_WEIGHT,soft|binary ...` instead compares tier-head settings by grouped 5-fold
+cross-validation on the training split (folds by split key, all rows): out-of-fold ROC AUC for
+MATH level 1 vs 5 and ARC-Easy vs ARC-Challenge (how TIER_C and MATH_WEIGHT were chosen).
 
 The validation fifth (annas_gift/routing/corpus.py) shares each source's style with the training
 rows, so it flatters a model that learns styles. Here every source family of the TRAINING split
@@ -74,6 +79,50 @@ def loso(data_dir: Path, c_values: list[float], cap: int, min_df: int) -> None:
         print(f"C={c:g}: LOSO mean {mean:.3f}, worst {worst} {scores[worst]:.3f}", flush=True)
 
 
+def tier_cv(data_dir: Path, settings: list[str], min_df: int) -> None:
+    """Print out-of-fold MATH 1 vs 5 and ARC AUCs of the tier head for each setting."""
+    from sklearn.model_selection import GroupKFold
+
+    rows = train.augment([r for r in load_corpus(data_dir) if not r.validation])
+    hashed, structural = train.featurize(rows)
+    columns = train.hashed_columns(hashed, min_df)
+    x = train.build_matrix(hashed, structural, {b: i for i, b in enumerate(columns)})
+    proof = len(columns) + train.STRUCTURAL.index("proof_cue")
+    x.data[x.indices == proof] = 0  # as in training: the prior carries this weight
+    x.eliminate_zeros()
+    math_ends = [r.difficulty in ("Level 1", "Level 5") for r in rows]
+    arc = [r.source in ("arc_easy", "arc_challenge") for r in rows]
+    for spec in settings:
+        c, weight, kind = spec.split(",")
+        soft = kind == "soft"
+        scored = [i for i, r in enumerate(rows) if train.tier_target(r, soft) is not None]
+        oof: dict[int, float] = {}
+        folds = GroupKFold(n_splits=train.FOLDS)
+        for fit_idx, pred_idx in folds.split(scored, groups=[rows[i].split_key for i in scored]):
+            fit_rows = [scored[k] for k in fit_idx]
+            pred_rows = [scored[k] for k in pred_idx]
+            fold = train.fit_tier(
+                x[fit_rows], [rows[i] for i in fit_rows], float(c), float(weight), soft
+            )
+            oof.update(zip(pred_rows, fold.decision_function(x[pred_rows]), strict=True))
+        math_auc = _oof_auc(oof, rows, math_ends, "Level 5")
+        arc_auc = _oof_auc(oof, rows, arc, "ARC-Challenge")
+        print(
+            f"tier C={c} math_weight={weight} {kind}: "
+            f"MATH 1 vs 5 {math_auc:.3f}, ARC {arc_auc:.3f}",
+            flush=True,
+        )
+
+
+def _oof_auc(oof: dict[int, float], rows: list, picked: list[bool], positive: str) -> float:
+    """ROC AUC of the out-of-fold scores of the picked rows, `positive` difficulty = hard."""
+    from sklearn.metrics import roc_auc_score
+
+    idx = [i for i in oof if picked[i]]
+    hard = [rows[i].difficulty == positive for i in idx]
+    return float(roc_auc_score(hard, [oof[i] for i in idx]))
+
+
 def main() -> None:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -81,8 +130,12 @@ def main() -> None:
     parser.add_argument("--c", type=float, nargs="+", default=[train.CATEGORY_C])
     parser.add_argument("--cap", type=int, default=500)
     parser.add_argument("--min-df", type=int, default=train.MIN_DF)
+    parser.add_argument("--tier-cv", nargs="+", metavar="C,MATH_WEIGHT,soft|binary")
     args = parser.parse_args()
-    loso(args.data_dir, args.c, args.cap, args.min_df)
+    if args.tier_cv:
+        tier_cv(args.data_dir, args.tier_cv, args.min_df)
+    else:
+        loso(args.data_dir, args.c, args.cap, args.min_df)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,19 @@ annas_gift.routing.features, the very functions inference uses.
 * Augmentation: MC question stems without their options, MATH without LaTeX markup (augment).
 * Category head: multinomial logistic regression over all training rows, each source weighted
   by 1/sqrt(its size) so big sources (GSM8K, MATH) do not drown small ones.
-* Tier head: logistic regression on rows with a tier label (MATH levels, ARC Easy/Challenge,
-  Exercism difficulty; priors: chat, MBPP, CoNaLa one-liners -> fast), then Platt calibration
-  on 5-fold out-of-fold scores (folds by split key). `proof_cue` has no labelled examples, so
-  its weight is the documented prior (PRIOR_TIER_WEIGHTS), not learned.
+* Tier head: logistic regression with soft, level-aware targets (tier_target): MATH level L
+  is the ordinal target (L - 1) / 4 (level 3 included, at 0.5), ARC-Challenge and Exercism
+  8-10 are 1, ARC-Easy, Exercism 1-3 and the priors (chat, MBPP, CoNaLa one-liners) 0. A soft
+  target t is one row counted t times positive and 1 - t times negative. MATH rows weigh
+  MATH_WEIGHT times as much: their strong signal then meets less regularisation than ARC's
+  weak one (which over-fits at higher C). Then Platt calibration on 5-fold out-of-fold scores
+  of the rows with a tier label (folds by split key). `proof_cue` has no labelled examples, so
+  its weights are the documented priors (PRIOR_TIER_WEIGHTS, PRIOR_CATEGORY_WEIGHTS), not learned.
 * Threshold: the cut on the calibrated probability with the best balanced accuracy out of fold.
 * Artifact: annas_gift/routing/data/task_classifier.json: structural weights as floats, hashed
   n-gram weights quantised to int16 (buckets seen in >= MIN_DF training prompts), base64.
-  The same data gives a byte-identical file.
+  BLAS runs single-threaded, so the same data gives the same file on one machine; the
+  recorded slice check ties the artifact to the script and data within float tolerance.
 """
 
 from __future__ import annotations
@@ -34,15 +39,21 @@ import sys
 from array import array
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annas_gift.routing.classifier_model import ARTIFACT_PATH, PRIOR_TIER_WEIGHTS
+from annas_gift.routing.classifier_model import (
+    ARTIFACT_PATH,
+    PRIOR_CATEGORY_WEIGHTS,
+    PRIOR_TIER_WEIGHTS,
+)
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.corpus import TRAIN_DIR, CorpusRow, default_data_dir, load_corpus
 from annas_gift.routing.features import (
@@ -54,12 +65,15 @@ from annas_gift.routing.features import (
 from annas_gift.routing.types import CATEGORIES
 
 MIN_DF = 5
-# Buckets whose seven weights are all smaller than this change no decision; dropping them keeps
-# the artifact under 1 MB.
+# Buckets whose category weights are all smaller than PRUNE and whose tier weight is smaller
+# than PRUNE_TIER change no decision; dropping them keeps the artifact near 1 MB. The tier
+# weights are smaller (stronger regularisation), so they get the finer cut.
 PRUNE = 0.05
+PRUNE_TIER = 0.005
 SLICE = 30  # rows per source in the quick re-train whose digest the artifact records
 CATEGORY_C = 1.0
-TIER_C = 0.5
+TIER_C = 0.2
+MATH_WEIGHT = 4.0
 FOLDS = 5
 QUANT = 32767
 SEED = 0
@@ -136,6 +150,46 @@ def fit_category(
     return model.fit(x, y, sample_weight=source_weights(rows))
 
 
+def tier_target(row: CorpusRow, soft: bool = True) -> float | None:
+    """The tier head's target: P(a fast model is not enough), or None for no label.
+
+    soft=False: the binary labels alone (MATH level 3 unlabelled), as the first passes had."""
+    if (
+        soft
+        and row.source == "hendrycks_math"
+        and row.difficulty
+        and row.difficulty[-1:] in "12345"
+    ):
+        return (int(row.difficulty[-1]) - 1) / 4
+    if row.tier is None:
+        return None
+    return 1.0 if row.tier == "powerful" else 0.0
+
+
+def fit_tier(
+    x: sparse.csr_matrix,
+    rows: list[CorpusRow],
+    c: float = TIER_C,
+    math_weight: float = MATH_WEIGHT,
+    soft: bool = True,
+) -> LogisticRegression:
+    """The tier head on the rows with a target; a soft target t is a positive row of weight t
+    and a negative row of weight 1 - t."""
+    picked, labels, weights = [], [], []
+    for i, row in enumerate(rows):
+        t = tier_target(row, soft)
+        if t is None:
+            continue
+        w = math_weight if row.source == "hendrycks_math" else 1.0
+        for label, share in ((1, t), (0, 1.0 - t)):
+            if share > 0:
+                picked.append(i)
+                labels.append(label)
+                weights.append(w * share)
+    model = LogisticRegression(C=c, max_iter=3000, tol=1e-4)
+    return model.fit(x[picked], np.asarray(labels), sample_weight=np.asarray(weights))
+
+
 def hashed_columns(hashed: list[dict[int, float]], min_df: int) -> list[int]:
     """The n-gram keys seen in at least min_df prompts, sorted."""
     df: Counter[int] = Counter()
@@ -179,6 +233,12 @@ def _b64(values: array) -> str:
 
 def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, object]:
     """Fit both heads and return the artifact as a JSON-ready dict."""
+    # One BLAS thread: a multi-threaded reduction order would change the last bits run to run.
+    with threadpool_limits(limits=1):
+        return _train(data_dir, limit_per_source)
+
+
+def _train(data_dir: Path, limit_per_source: int | None) -> dict[str, object]:
     rows = [r for r in load_corpus(data_dir) if not r.validation]
     if limit_per_source is not None:
         seen: Counter[str] = Counter()
@@ -195,29 +255,36 @@ def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, obje
     x = build_matrix(hashed, structural, columns)
     n_hash = len(kept_buckets)
 
-    cat = fit_category(x, rows, CATEGORY_C)
-
-    tiered = [i for i, r in enumerate(rows) if r.tier is not None]
     proof = n_hash + STRUCTURAL.index("proof_cue")
-    xt = x[tiered].tolil()
-    xt[:, proof] = 0  # no labelled proofs: the prior carries this weight
-    xt = xt.tocsr()
+    xt = x.copy()
+    xt.data[xt.indices == proof] = 0  # no labelled proofs: the priors carry this weight
+    xt.eliminate_zeros()
+    cat = fit_category(xt, rows, CATEGORY_C)
+    prior = PRIOR_CATEGORY_WEIGHTS["proof_cue"]
+    cat.coef_[:, proof] = [prior.get(c, 0.0) for c in CATEGORIES]
+    targets = [tier_target(r) for r in rows]
+    scored = [i for i, t in enumerate(targets) if t is not None]
+    groups = [rows[i].split_key for i in scored]
+    # Calibration and threshold: out-of-fold scores of the rows with a binary tier label.
+    oof = np.zeros(len(rows))
+    for fit_idx, pred_idx in GroupKFold(n_splits=FOLDS).split(scored, groups=groups):
+        fit_rows = [scored[k] for k in fit_idx]
+        pred_rows = [scored[k] for k in pred_idx]
+        fold = fit_tier(xt[fit_rows], [rows[i] for i in fit_rows])
+        oof[pred_rows] = fold.decision_function(xt[pred_rows])
+    tiered = [i for i, r in enumerate(rows) if r.tier is not None]
     yt = np.asarray([rows[i].tier == "powerful" for i in tiered])
-    groups = [rows[i].split_key for i in tiered]
-    oof = np.zeros(len(tiered))
-    for fit_idx, pred_idx in GroupKFold(n_splits=FOLDS).split(xt, yt, groups):
-        fold = LogisticRegression(C=TIER_C, max_iter=2000, tol=1e-4).fit(xt[fit_idx], yt[fit_idx])
-        oof[pred_idx] = fold.decision_function(xt[pred_idx])
-    a, b = platt(oof, yt)
-    threshold = best_threshold(1 / (1 + np.exp(-(a * oof + b))), yt)
-    tier = LogisticRegression(C=TIER_C, max_iter=2000, tol=1e-4).fit(xt, yt)
+    a, b = platt(oof[tiered], yt)
+    threshold = best_threshold(1 / (1 + np.exp(-(a * oof[tiered] + b))), yt)
+    tier = fit_tier(xt, rows)
 
     tier_w = tier.coef_[0].copy()
     tier_w[proof] = PRIOR_TIER_WEIGHTS["proof_cue"]
     hashed_w = np.vstack([tier_w[:n_hash], cat.coef_[:, :n_hash]]).T  # (buckets, 7)
     scale = float(np.abs(hashed_w).max()) / QUANT
     quantised = np.rint(hashed_w / scale).astype(np.int64)
-    nonzero = np.flatnonzero(np.abs(hashed_w).max(axis=1) >= PRUNE)
+    keep = (np.abs(hashed_w[:, 1:]).max(axis=1) >= PRUNE) | (np.abs(hashed_w[:, 0]) >= PRUNE_TIER)
+    nonzero = np.flatnonzero(keep)
     return {
         "format": "annas-gift-task-classifier/1",
         "hash_bits": HASH_BITS,
@@ -245,11 +312,24 @@ def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, obje
             "buckets": len(nonzero),
             "min_df": MIN_DF,
             "prune": PRUNE,
+            "prune_tier": PRUNE_TIER,
             "category_c": CATEGORY_C,
             "tier_c": TIER_C,
+            "math_weight": MATH_WEIGHT,
             "limit_per_source": limit_per_source,
             "data_sha256": data_digest(data_dir),
         },
+    }
+
+
+def slice_check(artifact: dict[str, Any]) -> dict[str, Any]:
+    """What a quick re-train on a slice is compared by (tests/routing/test_classifier_model.py):
+    both heads' biases, structural weights and calibration, and the number of n-gram buckets.
+    Floats, not a digest: another BLAS may change the last bits, never the second decimal."""
+    return {
+        "tier": artifact["tier"],
+        "category": artifact["category"],
+        "buckets": artifact["training"]["buckets"],
     }
 
 
@@ -268,8 +348,8 @@ def main() -> None:
     artifact = train(args.data_dir, args.limit_per_source)
     if args.limit_per_source is None:
         # A re-train on a small slice, so a quick test can tie this file to the script and data.
-        quick = dumps(train(args.data_dir, SLICE))
-        artifact["training"]["slice_sha256"] = hashlib.sha256(quick.encode()).hexdigest()  # type: ignore[index]
+        quick = slice_check(train(args.data_dir, SLICE))
+        artifact["training"]["slice_check"] = quick  # type: ignore[index]
     text = dumps(artifact)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out} ({len(text) / 1e6:.2f} MB)")

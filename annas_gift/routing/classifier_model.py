@@ -4,6 +4,10 @@ The artifact is written by scripts/train_classifier.py: per structural feature a
 and six category weights (floats), and per n-gram key (crc32 of a word or word pair) the same
 seven weights, quantised to int16 and stored base64 (stdlib `array`, no numpy at run time).
 Both heads share one table, key -> (tier weight, six category weights): one look-up per n-gram.
+
+On the request path the seven int16 weights of a key are packed into one Python int, one
+LANE_BITS-bit lane per weight (`packed`), so summing the n-grams of a request is one C-level
+sum() of ints instead of seven column sums; `unpack` reads the seven sums back exactly.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import base64
 import json
 import sys
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +30,32 @@ ARTIFACT_PATH = Path(__file__).with_name("data") / "task_classifier.json"
 # labelled example in the corpus (MATH train has one), yet "prove ..." is the clearest case of
 # a task a fast model fails; +3 logits moves an otherwise average prompt to about p = 0.9.
 PRIOR_TIER_WEIGHTS: dict[str, float] = {"proof_cue": 3.0}
+# The same gap on the category side: "prove" in the corpus is mostly a reading passage's word
+# ("it proves to be ..."), so a learned weight would point proofs at reading or knowledge. The
+# prior gives a proof request +3 logits towards math and 0 elsewhere.
+PRIOR_CATEGORY_WEIGHTS: dict[str, dict[str, float]] = {"proof_cue": {"math": 3.0}}
 
 # Seven weights per feature: the tier logit, then one logit per category in CATEGORIES order.
 Weights = tuple[float, ...]
+WIDTH = 1 + len(CATEGORIES)
+# A lane holds the sum of up to 65,536 int16 weights (a request's window has a few hundred).
+LANE_BITS = 32
+_HALF = 1 << (LANE_BITS - 1)
+_MASK = (1 << LANE_BITS) - 1
+# Adding HALF to every lane makes each lane's sum non-negative, so lanes never borrow.
+_OFFSET = sum(_HALF << (LANE_BITS * j) for j in range(WIDTH))
+_SHIFTS = tuple(LANE_BITS * j for j in range(WIDTH))
+
+
+def pack(quantised: Sequence[int]) -> int:
+    """One int holding the seven int16 weights of an n-gram, one signed lane each."""
+    return sum(q << shift for q, shift in zip(quantised, _SHIFTS, strict=True))
+
+
+def unpack(total: int) -> list[int]:
+    """The seven lane sums of a sum of packed ints (exact while each lane fits its bits)."""
+    total += _OFFSET
+    return [((total >> shift) & _MASK) - _HALF for shift in _SHIFTS]
 
 
 class ArtifactError(ValueError):
@@ -47,6 +74,8 @@ class ClassifierModel:
     structural: tuple[Weights, ...]  # per STRUCTURAL feature
     table: Mapping[int, Weights]  # n-gram key -> weights
     training: Mapping[str, Any]
+    packed: Mapping[int, int]  # n-gram key -> its quantised weights, packed (see `pack`)
+    scale: float  # a packed lane sum times scale is the sum of the table's weights
     # Derived at load, for the request path: per head, the weights of all structural features;
     # per category, its weights less the six categories' mean (what sets it apart).
     heads: tuple[tuple[float, ...], ...] = ()
@@ -76,13 +105,18 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
     scale = float(hashed["scale"])
     buckets = _decode(hashed["buckets"], "I")
     weights = _decode(hashed["weights"], "h")
-    width = 1 + len(CATEGORIES)
+    width = WIDTH
     if len(weights) != width * len(buckets):
         raise ArtifactError("classifier artifact is truncated")
-    table = {
-        bucket: tuple(v * scale for v in weights[i * width : (i + 1) * width])
-        for i, bucket in enumerate(buckets)
-    }
+    rows = dict(
+        zip(
+            buckets,
+            (weights[i * width : (i + 1) * width] for i in range(len(buckets))),
+            strict=True,
+        )
+    )
+    table = {bucket: tuple(v * scale for v in row) for bucket, row in rows.items()}
+    packed = {bucket: pack(row) for bucket, row in rows.items()}
     a, b = tier["platt"]
     heads = tuple(tuple(w[j] for w in structural) for j in range(width))
     means = [sum(w[1:]) / len(CATEGORIES) for w in structural]
@@ -96,6 +130,8 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
         structural=structural,
         table=table,
         training=dict(data.get("training", {})),
+        packed=packed,
+        scale=scale,
         heads=heads,
         centred=centred,
     )

@@ -21,6 +21,7 @@ from annas_gift.routing.classifier_model import (
     ClassifierModel,
     load_model,
     model_from_dict,
+    unpack,
 )
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.features import (
@@ -114,27 +115,33 @@ def _sigmoid(z: float) -> float:
 def _hashed_logits(units: tuple[TokenUnit, ...], model: ClassifierModel) -> list[float]:
     """The n-grams' contribution to the seven logits (tier, then each category)."""
     total = [0.0] * _WIDTH
-    get = model.table.get
+    get = model.packed.get
     for (unigrams, bigrams), scale in units:
-        # map/filter keep the per-word work in C: one dict look-up per word and per pair.
-        vectors = list(filter(None, map(get, unigrams)))
-        vectors += filter(None, map(get, bigrams))
-        if vectors:
-            for j, column in enumerate(zip(*vectors, strict=True)):
-                total[j] += scale * sum(column)
+        # All in C: one dict look-up per word and per pair, one sum of packed ints.
+        packed = sum(filter(None, map(get, unigrams))) + sum(filter(None, map(get, bigrams)))
+        if packed:
+            factor = scale * model.scale
+            for j, lane in enumerate(unpack(packed)):
+                total[j] += lane * factor
     return total
+
+
+def _parts(request: Any, model: ClassifierModel) -> tuple[list[float], list[float]]:
+    """(the n-grams' share of the seven logits, the structural feature values) of a request."""
+    conv = flatten_request(request)
+    view = read_task(conv)
+    return _hashed_logits(token_units(conv, view), model), structural_features(conv, view)
 
 
 def scores(request: Any, model: ClassifierModel) -> tuple[list[float], list[float]]:
     """(the seven logits, the structural feature values) of a request."""
-    conv = flatten_request(request)
-    view = read_task(conv)
-    values = structural_features(conv, view)
-    logits = _hashed_logits(token_units(conv, view), model)
+    hashed, values = _parts(request, model)
     biases = (model.tier_bias, *model.category_bias)
-    # map(mul) keeps the seven dot products in C: this runs on every request.
-    for j, head in enumerate(model.heads):
-        logits[j] += biases[j] + sum(map(mul, values, head))
+    # map(mul) keeps the seven dot products in C.
+    logits = [
+        h + b + sum(map(mul, values, head))
+        for h, b, head in zip(hashed, biases, model.heads, strict=True)
+    ]
     return logits, values
 
 
@@ -158,28 +165,29 @@ def _top(names: tuple[str, ...], parts: list[float], rest: float) -> dict[str, f
 def classify_task(request: Any, model: ClassifierModel | None = None) -> TaskClassification:
     """Classify a chat request: tier, category, confidence, score and the factors behind them."""
     model = model or DEFAULT_MODEL
-    logits, values = scores(request, model)
-    score = _sigmoid(model.platt_a * logits[0] + model.platt_b)
-    cat_logits = logits[1:]
+    hashed, values = _parts(request, model)
+    heads = model.heads
+    tier_parts = list(map(mul, values, heads[0]))
+    tier_logit = hashed[0] + model.tier_bias + sum(tier_parts)
+    score = _sigmoid(model.platt_a * tier_logit + model.platt_b)
+    cat_hashed = hashed[1:]
+    cat_logits = [
+        h + b + sum(map(mul, values, head))
+        for h, b, head in zip(cat_hashed, model.category_bias, heads[1:], strict=True)
+    ]
     top = max(cat_logits)
     best = cat_logits.index(top)
-    norm = sum(math.exp(x - top) for x in cat_logits)
-    tier_parts = list(map(mul, values, model.heads[0]))
-    # The n-grams' share is what the named parts and the bias leave of the logit.
-    tier_rest = logits[0] - model.tier_bias - sum(tier_parts)
+    norm = sum(map(math.exp, [x - top for x in cat_logits]))
+    # What set the category apart: its logit less the six categories' mean, split into the
+    # structural parts and the n-grams' share (the biases' difference is no factor).
     cat_parts = list(map(mul, values, model.centred[best]))
-    biases = model.category_bias
-    cat_rest = (
-        top - sum(cat_logits) / len(CATEGORIES)
-        - sum(cat_parts)
-        - (biases[best] - sum(biases) / len(CATEGORIES))
-    )  # fmt: skip
+    cat_rest = cat_hashed[best] - sum(cat_hashed) / len(CATEGORIES)
     return TaskClassification(
         tier="powerful" if score >= model.threshold else "fast",
         category=CATEGORIES[best],
         confidence=1.0 / norm,
         score=score,
-        factors=_top(STRUCTURAL, tier_parts, tier_rest),
+        factors=_top(STRUCTURAL, tier_parts, hashed[0]),
         category_factors=_top(STRUCTURAL, cat_parts, cat_rest),
         threshold=model.threshold,
     )

@@ -158,13 +158,9 @@ CASES: list[tuple[str, str, str | None]] = [
 
 
 # Cases the shipped model gets wrong (measured, not hidden): strict, so a fix turns them into
-# failures to move back into the tables. Proof requests carry no "math" wording the corpus
-# teaches (MATH train has one "prove"); long engineering tasks score just under the threshold.
+# failures to move back into the tables. (Proof requests, once read as knowledge, are math since
+# the proof cue's category prior.) Long engineering tasks score just under the threshold.
 KNOWN_MISSES = {
-    "Prove that there are infinitely many prime numbers.": "proof read as knowledge",
-    "prove that sqrt(2) is irrational": "proof read as knowledge",
-    "Let G be a finite group and H a subgroup of index 2. Prove that H is a normal subgroup "
-    "of G, and show that the statement fails for index 3.": "proof read as knowledge",
     "If all bloops are razzies and all razzies are lazzies, are all bloops definitely "
     "lazzies? Explain the logic.": "logic puzzle read as knowledge",
     "Pretend you are a pirate captain and tell me about your greatest treasure.": "role-play "
