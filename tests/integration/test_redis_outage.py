@@ -75,6 +75,9 @@ async def test_redis_stop_and_start_under_load_loses_nothing(
             "ANNAS_GIFT_CACHE__NAMESPACE": f"o{uuid.uuid4().hex[:8]}",
             "ANNAS_GIFT_LITELLM__CONFIG_PATH": str(catalog),
             "ANNAS_GIFT_SERVER__ACCESS_LOG": "false",
+            # A cap far above what the test spends: every request reserves in the budget
+            # ledger (uncapped keys skip it), so its Redis outage is exercised too.
+            "ANNAS_GIFT_BUDGETS__GLOBAL_MONTHLY_USD": "1000000",
         },
     ).start()
     statuses: list[int] = []
