@@ -18,6 +18,7 @@ import traceback
 
 # The URL (maybe with a password) goes through the environment: argv is visible in `ps`.
 URL_VARIABLE = "ANNAS_GIFT_MIGRATE_URL"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 class DatabaseUnavailable(ConnectionError):
@@ -69,7 +70,8 @@ def _unavailable_cause(exc: BaseException) -> BaseException | None:
 def _child(revision: str, level: str) -> int:
     from annas_gift.storage import migrate
 
-    logging.basicConfig(level=int(level), stream=sys.stderr)
+    # The format of the server's own log lines (cli._setup_logging), so the two read as one log.
+    logging.basicConfig(level=int(level), format=LOG_FORMAT, stream=sys.stderr)
     try:
         migrate.upgrade(os.environ.pop(URL_VARIABLE), revision)
     except Exception as exc:
