@@ -95,6 +95,7 @@ def serve(
     from annas_gift.server.workers import (
         migrate_once,
         serve_workers,
+        without_start_migrations,
         worker_settings,
         workers_refusal,
     )
@@ -118,13 +119,13 @@ def serve(
         sandbox = start_in_thread()
         catalog = demo_catalog(sandbox.base_url, embeddings=True)
         logging.getLogger("annas_gift").info("demo: sandbox upstream at %s", sandbox.url)
-    try:
-        gateway = create_app(settings, catalog=catalog, freeze_gc=True)
+    try:  # migrated below, once, in a child process: Alembic stays out of the server
+        gateway = create_app(without_start_migrations(settings), catalog=catalog, freeze_gc=True)
     except (ConfigError, CatalogError) as exc:
         raise _fail(str(exc)) from None
     limits = ServerLimits.from_settings(settings.server)
-    if workers > 1:  # the parent migrates once and forks; each worker builds its own app
-        migrate_once(settings)
+    migrate_once(settings)
+    if workers > 1:  # the parent forks; each worker builds its own app
 
         def config_for(app: object) -> uvicorn.Config:
             return build_config(

@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from annas_gift.core.errors import GatewayError
 from annas_gift.settings import ConfigError, load_settings
@@ -29,6 +27,8 @@ class _Console:
 
     def print(self, *objects: Any) -> None:
         import sys
+
+        from rich.console import Console  # here: `annas-gift serve` never needs rich
 
         width = None if sys.stdout.isatty() else 160
         Console(highlight=False, width=width, file=sys.stdout).print(*objects)
@@ -118,6 +118,8 @@ def _keys_table(views: list[Any]) -> None:
     if not views:
         console.print("no keys (create one: annas-gift keys create NAME)")
         return
+    from rich.table import Table
+
     table = Table(
         "NAME", "ID", "PREFIX", "TEAM", "STATUS", "MODELS", "DAILY", "MONTHLY", "TOTAL", "EXPIRES"
     )
@@ -140,6 +142,8 @@ def _keys_table(views: list[Any]) -> None:
 
 
 def _detail(view: Any, secret: str | None = None) -> None:
+    from rich.table import Table
+
     r = view.record
     table = Table(show_header=False, box=None)
     rows: list[tuple[str, str]] = [

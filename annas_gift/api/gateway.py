@@ -44,7 +44,7 @@ from annas_gift.services.response_cache import ResponseCache
 from annas_gift.services.types import ChatConfig
 from annas_gift.settings import Settings, StorageSettings
 from annas_gift.state import GatewayState
-from annas_gift.storage import database, migrate
+from annas_gift.storage import database
 from annas_gift.upstream.base import Upstream
 from annas_gift.upstream.litellm_client import LiteLLMUpstream
 from annas_gift.upstream.openai_wire import DispatchUpstream, OpenAIWireUpstream
@@ -135,6 +135,10 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
     async with AsyncExitStack() as stack:
         url = database.normalize_url(settings.storage.database_url)
         if settings.storage.migrate_on_start:
+            # Imported here: `annas-gift serve` migrates in a child process and never loads
+            # Alembic; only an app built without the CLI (tests, another ASGI server) does.
+            from annas_gift.storage import migrate
+
             await asyncio.to_thread(migrate.upgrade, url)
         engine = database.create_engine(url)
         stack.push_async_callback(engine.dispose)

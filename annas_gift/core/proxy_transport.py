@@ -1,4 +1,4 @@
-"""Proxied httpx transports (HTTP, HTTPS, SOCKS5) and proxy URL validation.
+"""Proxied httpx transports (HTTP, HTTPS, SOCKS5); proxy URLs are checked in `proxy_urls`.
 
 Shared plumbing: upstream builds its per-proxy LiteLLM clients on these transports and egress
 probes endpoints through the very same ones, so a probe takes the path a call would take.
@@ -10,46 +10,14 @@ import asyncio
 import contextlib
 from contextvars import ContextVar
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 # Sockets opened while the current request was still getting its connection ready.
 _opened: ContextVar[list[httpcore.AsyncNetworkStream] | None] = ContextVar(
     "proxy_opened", default=None
 )
-
-
-def validate_proxy_url(url: str, *, what: str = "proxy url") -> str:
-    """The URL, checked: scheme http/https/socks5/socks5h, a host and a port, nothing else.
-
-    Messages never repeat the URL, which may hold credentials.
-    """
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"{what} is empty")
-    url = url.strip()
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise ValueError(f"{what} must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{what} is not a valid URL (check the port)") from None
-    scheme = parts.scheme.lower()
-    if scheme not in PROXY_SCHEMES:
-        shown = scheme or "none"
-        raise ValueError(
-            f"{what}: scheme {shown!r} is not supported (use {', '.join(PROXY_SCHEMES)})"
-        )
-    if not parts.hostname:
-        raise ValueError(f"{what} has no host")
-    if port is None or not 0 < port < 65536:
-        raise ValueError(f"{what} needs a port, e.g. {scheme}://host:8080")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{what} must not have a path, query or fragment")
-    return scheme + url[len(parts.scheme) :]
 
 
 class _TrackingBackend(httpcore.AsyncNetworkBackend):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from annas_gift.core import errors
-from annas_gift.core.proxy_transport import validate_proxy_url
+from annas_gift.core.proxy_urls import validate_proxy_url
 from annas_gift.egress.policies import normalize_policy
 from annas_gift.settings import ConfigError, VPNSettings
 

@@ -8,10 +8,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import httpx
-
-from annas_gift.core.proxy_transport import proxy_transport
-
 _TRACE_LINE = re.compile(r"^(ip|loc)=(\S+)$", re.MULTILINE)
 
 
@@ -48,6 +44,12 @@ _PROXY_FAILURES = frozenset({407, 502, 503, 504})
 
 async def probe(name: str, proxy_url: str, probe_url: str, timeout_s: float) -> ProbeResult:
     """GET `probe_url` through the proxy on a fresh connection; any real answer means up."""
+    # Imported at the first probe: a gateway with no VPN endpoints never loads httpx (and the
+    # rich and pygments its command-line module pulls in), ~4 MB.
+    import httpx
+
+    from annas_gift.core.proxy_transport import proxy_transport
+
     started = time.perf_counter()
     try:
         # An overall bound too: httpcore sets no timeout on the SOCKS handshake itself.

@@ -43,22 +43,31 @@ def workers_refusal(workers: int, settings: Settings) -> str | None:
 
 
 def migrate_once(settings: Settings) -> None:
-    """Run the start-up migrations in the parent, before any worker starts."""
-    if settings.storage.migrate_on_start:
-        from annas_gift.storage import database, migrate
+    """Run the start-up migrations once, before any server starts, in a child process.
 
-        migrate.upgrade(database.normalize_url(settings.storage.database_url))
+    The child keeps Alembic (~11 MB that stays once loaded) out of the serving processes;
+    the apps they serve are built with `without_start_migrations`.
+    """
+    if settings.storage.migrate_on_start:
+        from annas_gift.storage import database
+        from annas_gift.storage.migrate_process import upgrade_in_child
+
+        upgrade_in_child(database.normalize_url(settings.storage.database_url))
+
+
+def without_start_migrations(settings: Settings) -> Settings:
+    """The settings for an app whose database `migrate_once` has already migrated."""
+    storage = settings.storage.model_copy(update={"migrate_on_start": False})
+    return settings.model_copy(update={"storage": storage})
 
 
 def worker_settings(settings: Settings, index: int) -> Settings:
     """One worker's settings: no migrations of its own, a usage spool file of its own."""
+    settings = without_start_migrations(settings)  # N racing upgrades would fail
     spool = settings.storage.spool_path
+    # The spool is safe across threads, not processes: one file per worker.
     storage = settings.storage.model_copy(
-        update={
-            "migrate_on_start": False,  # the parent migrated once; N racing upgrades would fail
-            # The spool is safe across threads, not processes: one file per worker.
-            "spool_path": None if spool is None else Path(f"{spool}.worker-{index}"),
-        }
+        update={"spool_path": None if spool is None else Path(f"{spool}.worker-{index}")}
     )
     return settings.model_copy(update={"storage": storage})
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from annas_gift.core.proxy_transport import validate_proxy_url
+from annas_gift.core.proxy_urls import validate_proxy_url
 from annas_gift.egress.config import validate_endpoint
 from annas_gift.egress.log_guard import SecretFilter, scrub
 from annas_gift.egress.policies import EndpointState, Rotation, candidates, normalize_policy
