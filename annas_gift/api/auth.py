@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from annas_gift.services.keys import secret_digest
+
 log = logging.getLogger(__name__)
 
 
@@ -31,11 +33,6 @@ def key_id_for(spec: str) -> tuple[str, str]:
     return "key-" + hashlib.sha256(spec.encode()).hexdigest()[:8], spec
 
 
-def token_digest(token: str) -> bytes:
-    """The SHA-256 of a bearer token: computed once per request, shared by every key check."""
-    return hashlib.sha256(token.encode()).digest()
-
-
 class KeyRing:
     """The gateway's client keys; `verify` returns the key id of a valid bearer token."""
 
@@ -50,7 +47,7 @@ class KeyRing:
 
     def verify(self, token: str) -> str | None:
         """The key id if `token` is one of the keys; every key is compared, in constant time."""
-        return self.verify_digest(token_digest(token))
+        return self.verify_digest(secret_digest(token))
 
     def ids_by_digest(self) -> dict[bytes, str]:
         """Each key's SHA-256 digest -> its id, for `services.principals.PrincipalResolver`.
@@ -60,7 +57,7 @@ class KeyRing:
         return {key.digest: key.key_id for key in self._keys}
 
     def verify_digest(self, digest: bytes) -> str | None:
-        """`verify` for a token already hashed with `token_digest` (hash once per request)."""
+        """`verify` for a token already hashed with `secret_digest` (hash once per request)."""
         found = None
         for key in self._keys:
             if hmac.compare_digest(digest, key.digest):

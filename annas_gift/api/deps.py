@@ -161,6 +161,13 @@ async def get_operations(request: Request) -> Operations:
     return _gateway(request).ops
 
 
+def _may_see_dashboard(principal: Principal, gateway: Gateway) -> bool:
+    """An admin key, or a settings key whose id `dashboard.admin_keys` names; virtual keys
+    never (`record` is set for them only)."""
+    named = principal.record is None and principal.key_id in gateway.settings.dashboard.admin_keys
+    return principal.is_admin or named
+
+
 async def dashboard_login(request: Request, key: Annotated[str, Form()] = "") -> str | None:
     """The key id if the key posted to the dashboard login may log in, else None.
 
@@ -174,9 +181,7 @@ async def dashboard_login(request: Request, key: Annotated[str, Form()] = "") ->
     principal = gateway.principals.settings_principal(token)
     if principal is None:
         return None
-    if principal.is_admin or principal.key_id in gateway.settings.dashboard.admin_keys:
-        return principal.key_id
-    return None
+    return principal.key_id if _may_see_dashboard(principal, gateway) else None
 
 
 def check_json_content(request: Request, *, missing_is_json: bool = True) -> None:
@@ -218,9 +223,8 @@ JsonBody = Annotated[None, Depends(require_json_body)]
 async def dashboard_reader(principal: PrincipalDep, request: Request) -> Principal:
     """The caller, if it may read what the dashboard shows: an admin key, or a settings key
     whose id `dashboard.admin_keys` names (the same people who may log in to the dashboard)."""
-    readers = _gateway(request).settings.dashboard.admin_keys
-    if principal.is_admin or (principal.record is None and principal.key_id in readers):
-        return principal  # virtual keys never (record is set for them only), as at login
+    if _may_see_dashboard(principal, _gateway(request)):
+        return principal
     raise InsufficientPermissions(
         "This API key may not read routing decisions: it needs an admin key or an id listed "
         "in dashboard.admin_keys."
