@@ -43,9 +43,14 @@ def _settings_env(db_dir: str) -> None:
     )
 
 
+_TTFB: list[float] = []  # seconds from a call's start to its first body bytes
+
+
 async def _call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> int:
     status = 0
     sent = False
+    tail = b""
+    began = time.perf_counter()
 
     async def receive() -> dict[str, Any]:
         nonlocal sent
@@ -55,9 +60,13 @@ async def _call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> in
         return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
-        nonlocal status
+        nonlocal status, tail
         if message["type"] == "http.response.start":
             status = message["status"]
+        elif message.get("body"):
+            if not tail:
+                _TTFB.append(time.perf_counter() - began)
+            tail = message["body"][-14:]
 
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
@@ -66,6 +75,8 @@ async def _call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> in
         "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000),
     }  # fmt: skip
     await app(scope, receive, send)
+    if b'"stream":true' in body and tail != b"data: [DONE]\n\n":
+        return 0  # a stream that did not finish
     return status
 
 
@@ -110,6 +121,11 @@ async def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--label", default="")
+    ap.add_argument(
+        "--stream",
+        action="store_true",
+        help='ask for "stream": true (BENCH_CATALOG must name a streaming upstream)',
+    )
     ap.add_argument("--no-freeze", dest="freeze", action="store_false", help="keep the GC as is")
     ap.add_argument(
         "--callgrind",
@@ -140,7 +156,7 @@ async def main() -> None:
     gc.callbacks.append(on_gc)
     body = (
         b'{"model":"%s","messages":[{"role":"user","content":"Say hello in one sentence."}],'
-        b'"max_tokens":32}' % args.model.encode()
+        b'"max_tokens":32%s}' % (args.model.encode(), b',"stream":true' if args.stream else b"")
     )
     headers = [
         (b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
@@ -151,6 +167,7 @@ async def main() -> None:
         worst = [0.0, 0.0]
         monitor = asyncio.create_task(_lag_monitor(worst))
         gc_worst[0] = 0.0
+        _TTFB.clear()
         costs, bad = [], 0
         if args.callgrind:  # instruction counts are repeatable where CPU time is not
             _count_instructions("on")
@@ -166,6 +183,7 @@ async def main() -> None:
         f"median {sorted(costs)[len(costs) // 2] * 1e6:6.0f}  worst loop stall "
         f"{worst[0] * 1000:6.1f} ms (cpu {worst[1] * 1000:5.1f} ms)  "
         f"longest gc {gc_worst[0] * 1000:6.1f} ms  gc frozen {gc.get_freeze_count()}  non-200 {bad}"
+        + (f"  first bytes p50 {sorted(_TTFB)[len(_TTFB) // 2] * 1e6:6.0f} us" if _TTFB else "")
     )
 
 

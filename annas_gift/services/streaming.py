@@ -1,4 +1,4 @@
-"""Streaming chat: fall back until a model produces its first chunk, then pass chunks through.
+"""Streaming chat: fall back until a model produces its first bytes, then pass them through.
 
 Once the first chunk is out the response is committed (HTTP 200 is sent), so a later failure
 ends the stream with an OpenAI-style error event instead of a fallback. Usage is recorded when
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from annas_gift.catalog.registry import CatalogModel
@@ -20,22 +20,24 @@ from annas_gift.core.types import Attempt, ChatInput, RequestContext
 from annas_gift.services.attempts import AttemptRecorder
 from annas_gift.services.chat import ChatService
 from annas_gift.services.types import AttemptSuccess, RoutePlan
-from annas_gift.upstream.base import UpstreamCall, Usage
+from annas_gift.upstream import sse
+from annas_gift.upstream.base import UpstreamCall
+from annas_gift.upstream.sse import SSEFilter
 
-Chunk = dict[str, Any]
-FirstChunk = tuple[Chunk, AsyncIterator[Chunk]]
+FirstPiece = tuple[bytes, AsyncIterator[bytes], SSEFilter]
 
 
 @dataclass(slots=True)
 class OpenStream:
-    """A stream that has produced its first chunk; iterate `chunks()` to relay it."""
+    """A stream that has produced its first bytes; iterate `frames()` to relay it."""
 
     plan: RoutePlan
-    done: AttemptSuccess[FirstChunk]
+    done: AttemptSuccess[FirstPiece]
     recorder: AttemptRecorder
-    include_usage: bool
-    usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
+    # The piece `frames()` handed out last ends the stream ([DONE] or the error event): the
+    # response can end its body with it, before this stream's bookkeeping runs.
+    ended: bool = False
 
     @property
     def model(self) -> CatalogModel:
@@ -47,51 +49,38 @@ class OpenStream:
         """Every model tried, the answering one last."""
         return self.done.attempts
 
-    def _visible(self, chunk: Chunk) -> Chunk | None:
-        """The chunk as the client may see it (None: nothing to send), noting any usage."""
-        usage = chunk.get("usage")
-        if usage:
-            self.usage = Usage(
-                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            )
-        # We always ask the provider for usage; hide it unless the client asked too
-        # (providers also send `"usage": null` on every chunk once it is requested).
-        if "usage" in chunk and not self.include_usage:
-            chunk = {k: v for k, v in chunk.items() if k != "usage"}
-            return chunk if chunk.get("choices") or not usage else None
-        return chunk
-
-    async def chunks(self) -> AsyncIterator[Chunk]:
-        """Every chunk for the client, then (on provider failure) one error dict."""
+    async def frames(self) -> AsyncGenerator[bytes, None]:
+        """The client's SSE bytes, then (on provider failure) one error event without [DONE]."""
         status, error_type = 200, None
-        first, rest = self.done.value
+        piece: bytes | None
+        piece, rest, view = self.done.value
         rec = self.recorder
         try:
-            chunk: Chunk | None = first
-            while chunk is not None:
-                visible = self._visible(chunk)
-                if visible is not None:
-                    yield visible
-                chunk = await anext(rest, None)
+            while piece is not None:
+                self.ended = view.done
+                yield piece
+                piece = await anext(rest, None)
         except errors.GatewayError as exc:
             status, error_type = exc.status, "stream_interrupted"
             await rec.interrupted(self.model, exc)
-            yield exc.body()
+            self.ended = True
+            yield sse.event(exc.body())
         except (asyncio.CancelledError, GeneratorExit):
             status, error_type = 499, "client_disconnected"
             raise
         finally:
             took = (rec.now() - self.done.began) * 1000
+            usage = view.usage
             self.cost_usd = rec.usage(
-                self.model, self.usage, status=status, latency_ms=took, stream=True,
+                self.model, usage, status=status, latency_ms=took, stream=True,
                 error_type=error_type,
             )  # fmt: skip
             if error_type != "stream_interrupted":
-                rec.settled(self.done, self.usage, {}, took)
+                rec.settled(self.done, usage, {}, took)
             # The real cost, even when it overran the estimate or the stream was cut.
             await rec.parts.budgets.settle(self.done.hold, self.cost_usd)
             rec.trace(
-                self.plan, self.attempts, self.model, status=status, usage=self.usage,
+                self.plan, self.attempts, self.model, status=status, usage=usage,
                 cost_usd=self.cost_usd, stream=True, error_type=error_type,
             )  # fmt: skip
             await _close(rest)
@@ -106,25 +95,27 @@ async def _close(iterator: AsyncIterator[Any]) -> None:
 
 
 async def open_stream(service: ChatService, inp: ChatInput, ctx: RequestContext) -> OpenStream:
-    """Try the plan's models until one yields a first chunk; raise the mapped error otherwise."""
+    """Try the plan's models until one yields its first bytes; raise the mapped error otherwise."""
     rec = service.recorder_for(inp, ctx)
     plan = await service.prepare(inp, ctx)
 
-    async def first_chunk(call: UpstreamCall) -> FirstChunk:
-        rest = service.upstream.stream(call)
+    async def first_piece(call: UpstreamCall) -> FirstPiece:
+        view = SSEFilter(inp.include_usage)  # each attempt starts afresh
+        rest = service.upstream.relay(call, view)
         try:
-            return await anext(rest), rest
-        except StopAsyncIteration:
+            first = await anext(rest, None)
+        except BaseException:
+            await _close(rest)
+            raise
+        if first is None or not view.seen:  # nothing, or [DONE] before any chunk
             await _close(rest)
             raise errors.UpstreamServerError(
                 f"{call.model.name} ended the stream before sending anything",
                 provider=call.model.provider,
                 model=call.model.name,
-            ) from None
-        except BaseException:
-            await _close(rest)
-            raise
+            )
+        return first, rest, view
 
-    done = await service.run(plan, rec, first_chunk, stream=True)
+    done = await service.run(plan, rec, first_piece, stream=True)
     rec.ttft_s = done.began + done.took_ms / 1000 - ctx.started
-    return OpenStream(plan=plan, done=done, recorder=rec, include_usage=inp.include_usage)
+    return OpenStream(plan=plan, done=done, recorder=rec)

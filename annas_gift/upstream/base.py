@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from annas_gift.catalog.registry import CatalogModel
+
+if TYPE_CHECKING:  # sse.py builds on this module's Usage
+    from annas_gift.upstream.sse import SSEFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +44,14 @@ class Completion:
 
 
 class Upstream(Protocol):
-    """Calls a model: whole (`complete`), as OpenAI `chat.completion.chunk` dicts (`stream`),
-    or for embeddings (`embed`: an OpenAI `list` of `embedding` objects)."""
+    """Calls a model: whole (`complete`), streamed (`relay`: the client's Server-Sent Events
+    bytes, seen through `view`, an `upstream.sse.SSEFilter`), or for embeddings (`embed`: an
+    OpenAI `list` of `embedding` objects)."""
 
     async def complete(self, call: UpstreamCall) -> Completion: ...
 
     async def embed(self, call: UpstreamCall) -> Completion: ...
 
-    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]: ...
+    def relay(self, call: UpstreamCall, view: SSEFilter) -> AsyncIterator[bytes]: ...
 
     async def aclose(self) -> None: ...

@@ -11,6 +11,7 @@ from typing import Any
 from annas_gift.core import errors
 from annas_gift.core.headers import parse_retry_after
 from annas_gift.upstream.base import Completion, UpstreamCall, Usage
+from annas_gift.upstream.sse import SSEFilter, chunk_events
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,10 @@ class LiteLLMUpstream:
             raise
         except Exception as exc:
             raise map_exception(exc, call) from None
+
+    def relay(self, call: UpstreamCall, view: SSEFilter) -> AsyncIterator[bytes]:
+        """The stream's chunks as the client's SSE bytes."""
+        return chunk_events(self.stream(call), view)
 
     async def aclose(self) -> None:
         """Close the per-proxy clients (LiteLLM manages its own default clients)."""

@@ -20,6 +20,7 @@ from annas_gift.catalog.registry import CatalogModel
 from annas_gift.core import errors
 from annas_gift.core.headers import parse_retry_after
 from annas_gift.upstream.base import Completion, UpstreamCall, Usage
+from annas_gift.upstream.sse import DONE_EVENT, SSEFilter
 
 # LiteLLM provider prefix -> the provider's OpenAI-compatible base URL.
 OPENAI_WIRE_BASES: dict[str, str] = {
@@ -91,6 +92,22 @@ def map_status(
         upstream_model=call.model.litellm_model, code=code,
         retry_after=parse_retry_after(headers) if status == 429 else None,
     )  # fmt: skip
+
+
+def _stream_failure(data: bytes, provider: str, model: str) -> errors.GatewayError:
+    """The error for a stream event that is a provider's error, or not a JSON object at all."""
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        chunk = None
+    if isinstance(chunk, dict):
+        message, _ = _provider_message(data)
+        return errors.UpstreamServerError(
+            f"{provider} failed mid-stream for {model}: {message}", provider=provider, model=model
+        )
+    return errors.UpstreamServerError(
+        f"{provider} sent an unreadable stream event for {model}", provider=provider, model=model
+    )
 
 
 def _rate_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -209,8 +226,8 @@ class OpenAIWireUpstream:
         url, headers, payload = self._request(call, stream=False, embed=True)
         return await self._post(call, url, headers, payload, "data")
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        """Chunks as they arrive; a stream that ends without `[DONE]` is an error."""
+    async def relay(self, call: UpstreamCall, view: SSEFilter) -> AsyncIterator[bytes]:
+        """The client's SSE bytes, a network read at a time; a stream without `[DONE]` fails."""
         url, headers, payload = self._request(call, stream=True)
         p, m = call.model.provider, call.model.name
         try:
@@ -223,31 +240,26 @@ class OpenAIWireUpstream:
             ) as resp:
                 if resp.status >= 300:
                     raise map_status(resp.status, await resp.read(), resp.headers, call)
-                async for line in resp.content:
-                    if not line.startswith(b"data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        return
-                    try:
-                        chunk = orjson.loads(data)
-                    except orjson.JSONDecodeError:
-                        raise errors.UpstreamServerError(
-                            f"{p} sent an unreadable stream event for {m}", provider=p, model=m
-                        ) from None
-                    if isinstance(chunk, dict) and "error" in chunk:
-                        message, _ = _provider_message(data)
-                        raise errors.UpstreamServerError(
-                            f"{p} failed mid-stream for {m}: {message}", provider=p, model=m
-                        )
-                    yield chunk
+                content = resp.content
+                while not view.done and view.failed is None:
+                    read = await content.readany()
+                    out = view.feed(read) if read else view.end()  # b"": the stream's end
+                    if view.done:
+                        out += DONE_EVENT  # one write with the last events
+                    if out:
+                        yield out
+                    if not read:
+                        break
         except errors.GatewayError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._connection_error(call, exc) from None
-        raise errors.UpstreamServerError(
-            f"{p} ended the stream for {m} before it finished", provider=p, model=m
-        )
+        if view.failed is not None:
+            raise _stream_failure(view.failed, p, m)
+        if not view.done:
+            raise errors.UpstreamServerError(
+                f"{p} ended the stream for {m} before it finished", provider=p, model=m
+            )
 
     async def aclose(self) -> None:
         """Close the pool."""
@@ -281,10 +293,10 @@ class DispatchUpstream:
         result: Completion = await self._pick(call).embed(call)
         return result
 
-    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        """A stream via the right path."""
-        stream: AsyncIterator[dict[str, Any]] = self._pick(call).stream(call)
-        return stream
+    def relay(self, call: UpstreamCall, view: SSEFilter) -> AsyncIterator[bytes]:
+        """A stream's client bytes via the right path."""
+        relay: AsyncIterator[bytes] = self._pick(call).relay(call, view)
+        return relay
 
     async def aclose(self) -> None:
         """Close both paths."""

@@ -27,9 +27,9 @@ class ClosableUpstream:
     async def complete(self, call: UpstreamCall) -> Completion:
         raise AssertionError("not called during start-up")
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+    async def relay(self, call: UpstreamCall, view: Any) -> AsyncIterator[bytes]:
         raise AssertionError("not called during start-up")
-        yield {}  # pragma: no cover - makes this an async generator
+        yield b""  # pragma: no cover - makes this an async generator
 
     async def aclose(self) -> None:
         self.closed += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 
 from annas_gift.catalog.registry import Catalog, CatalogModel
@@ -16,6 +17,7 @@ from annas_gift.services.collaborators import ChatCollaborators, NoPlanner
 from annas_gift.services.streaming import open_stream
 from annas_gift.services.types import ChatConfig
 from annas_gift.upstream.base import Completion, UpstreamCall, Usage
+from annas_gift.upstream.sse import SSEFilter, chunk_events
 
 FIRST, SECOND = "p/first", "p/second"
 
@@ -59,6 +61,9 @@ class ScriptedUpstream:
             raise errors.UpstreamServerError("the provider cut the stream", provider="p")
         yield {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
 
+    def relay(self, call: UpstreamCall, view: SSEFilter) -> AsyncIterator[bytes]:
+        return chunk_events(self.stream(call), view)
+
     async def aclose(self) -> None:
         pass
 
@@ -77,6 +82,13 @@ class ListRecorder:
         self, classification: ClassificationEvent | None, selection: SelectionEvent | None
     ) -> None:
         self.decisions.append((classification, selection))
+
+
+async def sse_events(frames: AsyncIterator[bytes]) -> list[Any]:
+    """The events a client reads from the stream's bytes ([DONE] as the string)."""
+    text = b"".join([piece async for piece in frames])
+    data = [line[6:] for line in text.split(b"\n") if line.startswith(b"data: ")]
+    return ["[DONE]" if d == b"[DONE]" else orjson.loads(d) for d in data]
 
 
 def service(upstream: ScriptedUpstream, recorder: ListRecorder, **config: Any) -> ChatService:
@@ -152,7 +164,9 @@ async def test_a_stream_is_recorded_once_with_its_usage_through_the_same_recorde
     recorder = ListRecorder()
     chat = service(ScriptedUpstream({FIRST: "one two"}), recorder)
     stream = await open_stream(chat, *request(stream=True))
-    chunks = [chunk async for chunk in stream.chunks()]
+    events = await sse_events(stream.frames())
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
     assert [c["choices"][0]["delta"]["content"] for c in chunks] == ["one", "two"]
     assert all("usage" not in c for c in chunks)  # the client did not ask for usage
     [event] = recorder.usage
@@ -165,7 +179,8 @@ async def test_a_stream_cut_after_its_first_chunk_ends_with_an_error_event() -> 
     recorder = ListRecorder()
     chat = service(ScriptedUpstream({FIRST: "partial answer"}, cut_stream=True), recorder)
     stream = await open_stream(chat, *request(stream=True, include_usage=True))
-    chunks = [chunk async for chunk in stream.chunks()]
+    chunks = await sse_events(stream.frames())
+    assert "[DONE]" not in chunks
     assert chunks[-1]["error"]["code"] == "upstream_server_error"
     [event] = recorder.usage
     assert (event.status, event.error_type) == (502, "stream_interrupted")

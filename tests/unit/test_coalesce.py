@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from annas_gift.api.coalesce import MAX_BATCH_PIECES, coalesced
+from annas_gift.upstream.coalesce import MAX_BATCH_PIECES, coalesced
 
 
 async def _collect(pieces: AsyncIterator[bytes]) -> list[bytes]:

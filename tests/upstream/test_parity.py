@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 
 from annas_gift.catalog.demo import demo_catalog
@@ -14,6 +15,7 @@ from annas_gift.sandbox import SandboxServer
 from annas_gift.upstream.base import UpstreamCall
 from annas_gift.upstream.litellm_client import LiteLLMUpstream
 from annas_gift.upstream.openai_wire import OpenAIWireUpstream, wire_target
+from annas_gift.upstream.sse import SSEFilter
 
 MSG = [{"role": "user", "content": "Name three prime numbers."}]
 
@@ -60,18 +62,36 @@ async def test_whole_completion_matches(sandbox: SandboxServer, paths: dict[str,
     assert direct.body["object"] == lite.body["object"] == "chat.completion"
 
 
-async def test_streams_match(sandbox: SandboxServer, paths: dict[str, Any]) -> None:
+async def _events(up: Any, call: UpstreamCall, view: SSEFilter) -> list[Any]:
+    """The events a client reads from the relayed bytes ([DONE] as the string)."""
+    text = b"".join([piece async for piece in up.relay(call, view)])
+    data = [line[6:] for line in text.split(b"\n") if line.startswith(b"data: ")]
+    return ["[DONE]" if d == b"[DONE]" else orjson.loads(d) for d in data]
+
+
+def _text(events: list[Any]) -> str:
+    return "".join(
+        (choice.get("delta") or {}).get("content") or ""
+        for event in events[:-1]
+        for choice in event.get("choices") or []
+    )
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+async def test_streams_match(
+    sandbox: SandboxServer, paths: dict[str, Any], include_usage: bool
+) -> None:
     model = _model(sandbox)
-    texts, usages = {}, {}
+    seen: dict[str, list[Any]] = {}
     for name, up in paths.items():
-        text, usage = "", None
-        async for chunk in up.stream(_call(model, "tokens=5,9")):
-            for choice in chunk.get("choices") or []:
-                text += (choice.get("delta") or {}).get("content") or ""
-            usage = chunk.get("usage") or usage
-        texts[name], usages[name] = text, usage
-    assert texts["direct"] == texts["litellm"] and "prime" in texts["direct"]
-    assert usages["direct"]["completion_tokens"] == usages["litellm"]["completion_tokens"] == 9
+        view = SSEFilter(include_usage)
+        seen[name] = events = await _events(up, _call(model, "tokens=5,9"), view)
+        assert events[-1] == "[DONE]", name
+        assert (view.usage.prompt_tokens, view.usage.completion_tokens) == (5, 9), name
+        shown = [e["usage"]["total_tokens"] for e in events[:-1] if e.get("usage")]
+        assert shown == ([14] if include_usage else []), name
+        assert include_usage or all("usage" not in e for e in events[:-1]), name
+    assert _text(seen["direct"]) == _text(seen["litellm"]) and "prime" in _text(seen["direct"])
 
 
 async def test_streams_end_alike_after_the_finish_reason(
@@ -80,7 +100,7 @@ async def test_streams_end_alike_after_the_finish_reason(
     # OpenAI's closing usage chunk has no choices; nothing may follow the finish_reason.
     model = _model(sandbox)
     for name, up in paths.items():
-        chunks = [c async for c in up.stream(_call(model, "ok"))]
+        chunks = (await _events(up, _call(model, "ok"), SSEFilter(True)))[:-1]
         finished = [i for i, c in enumerate(chunks) if any(
             ch.get("finish_reason") for ch in c.get("choices") or []
         )]  # fmt: skip
@@ -130,7 +150,7 @@ async def test_cut_stream_is_an_error_on_both(
 
     async def drain(up: Any) -> int:
         seen = 0
-        async for _ in up.stream(_call(model, "cut=2")):
+        async for _ in up.relay(_call(model, "cut=2"), SSEFilter(False)):
             seen += 1
         return seen
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-import orjson
 from fastapi import Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
-from annas_gift.api.coalesce import coalesced
 from annas_gift.api.deps import check_json_content
 from annas_gift.api.errors import validation_error
+from annas_gift.api.responses import SSEResponse
 from annas_gift.api.schemas.openai import ChatMessage, ErrorResponse, StreamOptions
 from annas_gift.catalog.registry import CatalogModel
 from annas_gift.core.errors import InvalidRequest
@@ -157,17 +154,9 @@ def decision_headers(
     return headers
 
 
-async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-        if "error" in chunk:
-            return  # the error event ends the stream; [DONE] would claim success
-    yield b"data: [DONE]\n\n"
-
-
 async def stream_response(
     request: Request, chat: ChatService, inp: ChatInput, ctx: RequestContext
-) -> StreamingResponse:
+) -> SSEResponse:
     """Open the stream (falling back until a model answers) and relay it with its headers."""
     stream = await open_stream(chat, inp, ctx)
     request.state.model = stream.model.name
@@ -180,10 +169,6 @@ async def stream_response(
     return sse_response(stream, headers)
 
 
-def sse_response(stream: OpenStream, headers: dict[str, str]) -> StreamingResponse:
+def sse_response(stream: OpenStream, headers: dict[str, str]) -> SSEResponse:
     """Relay a stream as Server-Sent Events, unbuffered (events already here share a write)."""
-    return StreamingResponse(
-        coalesced(_sse(stream.chunks())),
-        media_type="text/event-stream",
-        headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
-    )
+    return SSEResponse(stream, {**headers, "cache-control": "no-cache", "x-accel-buffering": "no"})

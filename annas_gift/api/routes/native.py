@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
 
 from annas_gift.api.deps import CatalogDep, ChatCallerDep, KeyId, PrincipalDep, State, Tracker
+from annas_gift.api.responses import SSEResponse
 from annas_gift.api.routes.common import (
     json_body,
     read_body,
@@ -43,7 +43,7 @@ routes = APIRouter(prefix="/api/v1", tags=["native"])
     responses={200: {"model": ChatResponse}},
     openapi_extra=json_body(ChatRequest),
 )
-async def chat(request: Request, caller: ChatCallerDep) -> ChatResponse | StreamingResponse:
+async def chat(request: Request, caller: ChatCallerDep) -> ChatResponse | SSEResponse:
     """Chat with routing; the response carries the classification, selection, cost and attempts."""
     body = await read_body(request, ChatRequest)
     ctx = RequestContext(request_id=request.state.request_id, key_id=caller.key_id, route="native")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
 from annas_gift.api.deps import CatalogDep, ChatCallerDep, KeyId
-from annas_gift.api.responses import JSONResponse
+from annas_gift.api.responses import JSONResponse, SSEResponse
 from annas_gift.api.routes.common import (
     OPENAI_ERRORS,
     decision_headers,
@@ -33,9 +32,7 @@ routes = APIRouter(prefix="/v1", tags=["openai"])
     responses={200: {"model": ChatCompletionResponse}, **OPENAI_ERRORS},
     openapi_extra=json_body(ChatCompletionRequest),
 )
-async def chat_completions(
-    request: Request, caller: ChatCallerDep
-) -> JSONResponse | StreamingResponse:
+async def chat_completions(request: Request, caller: ChatCallerDep) -> JSONResponse | SSEResponse:
     """Create a chat completion (OpenAI-compatible); `model` may be a catalog name or `auto`."""
     body = await read_body(request, ChatCompletionRequest)
     ctx = RequestContext(request_id=request.state.request_id, key_id=caller.key_id, route="openai")

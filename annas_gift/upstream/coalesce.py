@@ -1,11 +1,12 @@
 """Join the stream pieces that are ready at once into one write, never waiting to fill a batch.
 
 A provider's SSE events usually arrive many to a network read; relayed one by one, each costs
-its own pass through the ASGI send chain and its own socket write (most of the gateway's
-per-chunk cost in bench/stream.sh). `coalesced` asks the source for its next piece and, when the
-source can answer without waiting, keeps going; as soon as it would wait, what is in hand is sent
-first. So a piece is never held back for a later one: batching only joins pieces that were
-already here.
+its own pass through the ASGI send chain and its own socket write. The direct path relays a
+network read at a time anyway (upstream/sse.py); the LiteLLM path gets one chunk per step of
+LiteLLM's stream and joins them here (`sse.chunk_events`). `coalesced` asks the source for its
+next piece and, when the source can answer without waiting, keeps going; as soon as it would
+wait, what is in hand is sent first. So a piece is never held back for a later one: batching
+only joins pieces that were already here.
 
 Whether the source must wait is seen by starting its `__anext__()` coroutine by hand: finishing
 at once means the piece was ready; suspending hands back the future it waits on, and the rest

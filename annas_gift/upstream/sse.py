@@ -1,0 +1,190 @@
+"""What a streaming client sees of a provider's stream, and the usage the gateway takes from it.
+
+Both upstream paths hand the gateway client-ready Server-Sent Events bytes (`Upstream.relay`):
+`data: <chunk JSON>` events ending with `data: [DONE]`, or a raised `GatewayError` after the
+events that came before the failure. The same rules apply on both: the gateway always asks the
+provider for usage, records it from the stream's usage chunk, and shows the client the usage
+chunk and `usage` keys only if the client asked (`stream_options.include_usage`).
+
+The LiteLLM path has chunk dicts (`chunk_events`). The direct path has the provider's own SSE
+bytes (`SSEFilter.feed`): events that need no change are passed on as they came, a whole
+network read at a time, checked with byte searches instead of a JSON parse per event; only an
+event that may carry usage or an error, or a read that is not plain one-line `data: {...}`
+events, is parsed (and re-encoded only if the client must see it changed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from annas_gift.upstream.base import Usage
+from annas_gift.upstream.coalesce import coalesced
+
+DONE_EVENT = b"data: [DONE]\n\n"
+_DONE_LINE = b"data: [DONE]"
+# `"usage":null` as the last member of a chunk: the `}` before the line's end closes the chunk
+# itself, so this is its top-level key (every OpenAI chunk once usage is requested).
+_NULL_USAGE_LAST = b',"usage":null}\n'
+# ... and not last: everything between the event's `{` and the key is free of brackets, so the
+# key is at the chunk's top level too (a `,"` cannot start inside a JSON string).
+_NULL_USAGE_INNER = re.compile(rb'^(data: \{[^{}\[\]\n]*),"usage":null(?=[,}])', re.MULTILINE)
+_USAGE_KEY = b'"usage"'
+_NULL_USAGE = b'"usage":null'
+_ERROR_KEY = b'"error"'
+_BETWEEN_EVENTS = b"}\n\ndata: {"
+
+
+def event(payload: Any) -> bytes:
+    """One SSE event holding `payload` as JSON."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+class SSEFilter:
+    """One stream's view: the usage seen so far, whether it finished, and the client's bytes."""
+
+    __slots__ = ("_tail", "done", "failed", "include_usage", "seen", "usage")
+
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self.usage = Usage()
+        self.seen = False  # any chunk at all (an empty stream is a failed attempt)
+        self.done = False  # the provider's [DONE] came
+        self.failed: bytes | None = None  # an error event's or an unreadable event's data
+        self._tail = b""  # a line not yet complete
+
+    # -- chunk dicts (the LiteLLM path, and what `feed` parses) -------------------------------
+
+    def visible(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """The chunk as the client may see it (None: nothing to send), noting any usage."""
+        self.seen = True
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = Usage(
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            )
+        # We always ask the provider for usage; hide it unless the client asked too
+        # (providers also send `"usage": null` on every chunk once it is requested).
+        if "usage" in chunk and not self.include_usage:
+            chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            return chunk if chunk.get("choices") or not usage else None
+        return chunk
+
+    # -- provider SSE bytes (the direct path) -------------------------------------------------
+
+    def feed(self, data: bytes) -> bytes:
+        """The client's bytes for what the provider sent (complete lines; the rest waits).
+
+        Stops at [DONE] (`done`) or at an event that is an error or unreadable (`failed`: the
+        caller raises after sending the bytes returned, the events before it).
+        """
+        if self._tail:
+            data = self._tail + data
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data):
+            data, self._tail = data[:cut], data[cut:]
+        else:
+            self._tail = b""
+        return self._block(data) if data else b""
+
+    def end(self) -> bytes:
+        """The client's bytes for a last line the provider sent without its line end."""
+        tail, self._tail = self._tail, b""
+        return self._lines(tail) if tail and not self.done else b""
+
+    def _block(self, block: bytes) -> bytes:
+        done_at = block.find(_DONE_LINE)
+        if done_at != -1 and (done_at == 0 or block[done_at - 1] == 0x0A):
+            block, self.done = block[:done_at], True
+        if not block:
+            return b""
+        n = block.count(b"\n\n")
+        # One-line `data: {...}` events and nothing else: relayed as they are (apart from the
+        # usage and error events, found by byte search). Anything else is read line by line.
+        if not (
+            block.startswith(b"data: {")
+            and block.endswith(b"}\n\n")
+            and block.count(b"\n") == 2 * n
+            and block.count(_BETWEEN_EVENTS) == n - 1
+        ):
+            return self._lines(block)
+        self.seen = True
+        if not self.include_usage:
+            if _NULL_USAGE_LAST in block:
+                block = block.replace(_NULL_USAGE_LAST, b"}\n")
+            if _USAGE_KEY in block:
+                block = _NULL_USAGE_INNER.sub(rb"\1", block)
+        elif block.count(_USAGE_KEY) == block.count(_NULL_USAGE) and _ERROR_KEY not in block:
+            return block  # usage requested: null usage keys stay
+        return self._special_events(block)
+
+    def _special_events(self, block: bytes) -> bytes:
+        """`block` with each event that may carry usage or an error handled on its own."""
+        out: list[bytes] = []
+        start = 0
+        while (at := self._next_special(block, start)) != -1:
+            begin = max(start, block.rfind(b"\n", start, at) + 1)
+            end = block.find(b"\n\n", at) + 2
+            out.append(block[start:begin])
+            out.append(self._lines(block[begin:end]))
+            start = end
+            if self.failed is not None:
+                return b"".join(out)
+        if not out:
+            return block
+        out.append(block[start:])
+        return b"".join(out)
+
+    def _next_special(self, block: bytes, start: int) -> int:
+        error = block.find(_ERROR_KEY, start)
+        usage = block.find(_USAGE_KEY, start)
+        if self.include_usage:  # a null usage needs nothing: look past it
+            while usage != -1 and block.startswith(_NULL_USAGE, usage):
+                usage = block.find(_USAGE_KEY, usage + len(_NULL_USAGE))
+        if error == -1 or usage == -1:
+            return max(error, usage)
+        return min(error, usage)
+
+    def _lines(self, block: bytes) -> bytes:
+        """Line by line, as the SSE format allows: only `data:` lines count."""
+        out: list[bytes] = []
+        for line in block.splitlines():
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                self.done = True
+                break
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                chunk = None
+            if not isinstance(chunk, dict) or "error" in chunk:
+                self.failed = data
+                break
+            visible = self.visible(chunk)
+            if visible is chunk:
+                out.append(b"data: " + data + b"\n\n")  # as the provider sent it
+            elif visible is not None:
+                out.append(event(visible))
+        return b"".join(out)
+
+
+async def chunk_events(
+    chunks: AsyncIterator[dict[str, Any]], view: SSEFilter
+) -> AsyncIterator[bytes]:
+    """Chunk dicts as the client's SSE bytes (events ready at once share a piece), then [DONE]."""
+
+    async def events() -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            visible = view.visible(chunk)
+            if visible is not None:
+                yield event(visible)
+        view.done = True
+        yield DONE_EVENT
+
+    async for piece in coalesced(events()):
+        yield piece
