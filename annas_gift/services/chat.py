@@ -234,7 +234,8 @@ class ChatService:
                 continue
             took = (rec.now() - began) * 1000
             attempts.append(Attempt(model.name, model.provider, 200, latency_ms=took))
-            rec.decision(plan, attempts, model)
+            if not stream:  # a stream records it after its last byte (services.streaming)
+                rec.decision(plan, attempts, model)
             return AttemptSuccess(model, value, attempts, began, took, est, ticket, hold)
         if last is None:
             last = errors.UpstreamTimeout("the request deadline passed before any model answered")

@@ -68,7 +68,8 @@ class OpenStream:
         except (asyncio.CancelledError, GeneratorExit):
             status, error_type = 499, "client_disconnected"
             raise
-        finally:
+        finally:  # none of this is needed before the client has its bytes
+            rec.decision(self.plan, self.attempts, self.model)
             took = (rec.now() - self.done.began) * 1000
             usage = view.usage
             self.cost_usd = rec.usage(
