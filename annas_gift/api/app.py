@@ -15,6 +15,7 @@ from annas_gift.api import errors
 from annas_gift.api.auth import KeyRing, ensure_key_file
 from annas_gift.api.gateway import Blueprint, open_gateway
 from annas_gift.api.gc_tuning import freeze_startup_heap
+from annas_gift.api.hot_routes import HotRoutes
 from annas_gift.api.middleware import GatewayMiddleware
 from annas_gift.api.routes import (
     classify,
@@ -154,6 +155,9 @@ def create_app(
     ):
         app.include_router(module.routes)
     dashboard.install(app)
+    # Added first, so innermost: CORS and GatewayMiddleware (request id, body limit, access
+    # log, 500s) wrap the chat routes' direct dispatch as they wrap the router.
+    app.add_middleware(HotRoutes)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
