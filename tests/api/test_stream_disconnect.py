@@ -16,7 +16,6 @@ from annas_gift.sandbox import RunningSandbox
 from annas_gift.storage.models import UsageRecord
 from tests.api.conftest import KEY
 
-
 # Known gap, as on main before the direct path's relay: through LiteLLM the stream is not cut
 # (LiteLLM's stream close waits behind a shielded cancel scope); strict, so a fix shows up here.
 LITELLM_GAP = pytest.mark.xfail(strict=True, reason="LiteLLM's stream does not stop on a cancel")
