@@ -15,7 +15,6 @@ events, is parsed (and re-encoded only if the client must see it changed).
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,12 +24,15 @@ from annas_gift.upstream.base import Usage
 from annas_gift.upstream.coalesce import coalesced
 
 DONE_EVENT = b"data: [DONE]\n\n"
-# `"usage":null` as the last member of a chunk: the `}` before the line's end closes the chunk
-# itself, so this is its top-level key (every OpenAI chunk once usage is requested).
-_NULL_USAGE_LAST = b',"usage":null}\n'
-# ... and not last: everything between the event's `{` and the key is free of brackets, so the
-# key is at the chunk's top level too (a `,"` cannot start inside a JSON string).
-_NULL_USAGE_INNER = re.compile(rb'^(data: \{[^{}\[\]\n]*),"usage":null(?=[,}])', re.MULTILINE)
+# A `"usage":null` member and what is left without it: last (as OpenAI sends it), inner, first.
+# The gateway always asks for usage, so providers add the key to every chunk; a client that did
+# not ask gets none, at any depth (no provider nests a null usage).
+_NULL_USAGE_MEMBERS = (
+    (b',"usage":null}', b"}"),
+    (b',"usage":null,', b","),
+    (b'{"usage":null,', b"{"),
+    (b'{"usage":null}', b"{}"),
+)
 _USAGE_KEY = b'"usage"'
 _NULL_USAGE = b'"usage":null'
 _ERROR_KEY = b'"error"'
@@ -100,6 +102,8 @@ class SSEFilter:
             block, self.done = block[: -len(DONE_EVENT)], True
             if not block:
                 return b""
+        if not self.include_usage and _NULL_USAGE in block:
+            block = _without_null_usage(block)
         # One-line `data: {...}` events and nothing else: every line end is one of the pairs
         # between two events or the pair at the end. Those are relayed as they are, apart from
         # the usage and error events, found by byte search; anything else goes line by line.
@@ -110,43 +114,40 @@ class SSEFilter:
         ):
             return self._lines(block)
         self.seen = True
-        if not self.include_usage:
-            if _NULL_USAGE in block:
-                block = block.replace(_NULL_USAGE_LAST, b"}\n")
-                if _NULL_USAGE in block:
-                    block = _NULL_USAGE_INNER.sub(rb"\1", block)
-            if _USAGE_KEY not in block and _ERROR_KEY not in block:
-                return block
-        elif block.count(_USAGE_KEY) == block.count(_NULL_USAGE) and _ERROR_KEY not in block:
-            return block  # usage requested: null usage keys stay
-        return self._special_events(block)
+        special = self._special(block)
+        return self._special_events(block, special) if special else block
 
-    def _special_events(self, block: bytes) -> bytes:
-        """`block` with each event that may carry usage or an error handled on its own."""
+    def _special(self, block: bytes) -> list[int]:
+        """Where the keys of events that may carry usage or an error are, in order."""
+        found = _every(block, _ERROR_KEY) if _ERROR_KEY in block else []
+        if not self.include_usage:  # null usage keys are gone: any left has a value
+            if _USAGE_KEY in block:
+                found += _every(block, _USAGE_KEY)
+            return sorted(found)
+        at, valued = len(block), block.count(_USAGE_KEY) - block.count(_NULL_USAGE)
+        while valued > 0:  # usually the one usage chunk, at the end: search from there
+            at = block.rfind(_USAGE_KEY, 0, at)
+            if not block.startswith(_NULL_USAGE, at):
+                found.append(at)
+                valued -= 1
+        return sorted(found)
+
+    def _special_events(self, block: bytes, special: list[int]) -> bytes:
+        """`block` with each event holding a `special` offset read on its own."""
         out: list[bytes] = []
         start = 0
-        while (at := self._next_special(block, start)) != -1:
-            begin = max(start, block.rfind(b"\n", start, at) + 1)
+        for at in special:
+            if at < start:
+                continue  # in the event just read
+            begin = block.rfind(b"\n", 0, at) + 1
             end = block.find(b"\n\n", at) + 2
             out.append(block[start:begin])
             out.append(self._lines(block[begin:end]))
             start = end
             if self.failed is not None:
                 return b"".join(out)
-        if not out:
-            return block
         out.append(block[start:])
         return b"".join(out)
-
-    def _next_special(self, block: bytes, start: int) -> int:
-        error = block.find(_ERROR_KEY, start)
-        usage = block.find(_USAGE_KEY, start)
-        if self.include_usage:  # a null usage needs nothing: look past it
-            while usage != -1 and block.startswith(_NULL_USAGE, usage):
-                usage = block.find(_USAGE_KEY, usage + len(_NULL_USAGE))
-        if error == -1 or usage == -1:
-            return max(error, usage)
-        return min(error, usage)
 
     def _lines(self, block: bytes) -> bytes:
         """Line by line, as the SSE format allows: only `data:` lines count."""
@@ -171,6 +172,23 @@ class SSEFilter:
             elif visible is not None:
                 out.append(event(visible))
         return b"".join(out)
+
+
+def _without_null_usage(block: bytes) -> bytes:
+    """Every `"usage":null` member removed (still valid JSON; a `,"` never starts in a string)."""
+    for member, rest in _NULL_USAGE_MEMBERS:
+        block = block.replace(member, rest)
+        if _NULL_USAGE not in block:
+            break
+    return block
+
+
+def _every(block: bytes, needle: bytes) -> list[int]:
+    found, at = [], block.find(needle)
+    while at != -1:
+        found.append(at)
+        at = block.find(needle, at + len(needle))
+    return found
 
 
 async def chunk_events(

@@ -1,8 +1,9 @@
 """SSEFilter: a provider's SSE bytes, however they are split into reads, as the client sees them.
 
 The reference is what the gateway did before it relayed bytes: parse every `data:` line, hide
-the usage unless asked, stop at [DONE]. The filter must give the client the same events (and
-the same bytes where nothing changes), and the gateway the same usage.
+the usage unless asked (now also a null usage key nested in a chunk), stop at [DONE]. The
+filter must give the client the same events (and the same bytes where nothing changes), and
+the gateway the same usage.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def streams() -> dict[str, bytes]:
         "no usage keys": b"".join(chunk(w, None) for w in words)
         + chunk(b'"choices":[],"usage":' + USAGE, None)
         + b"data: [DONE]\n\n",
-        "nested usage": chunk(b'"x":{"usage":null},' + content("a"))
+        "nested usage": chunk(b'"x":{"usage":null},"y":{"a":1,"usage":null,"b":2},' + content("a"))
+        + chunk(b'"z":[{"usage":null}],' + content("b"), b"null", last=False)
         + chunk(b'"choices":[],"x_groq":{"usage":' + USAGE + b"}", USAGE)
         + b"data: [DONE]\n\n",
         "comments and crlf": b": keep-alive\r\n\r\n"
@@ -73,6 +75,8 @@ def reference(raw: bytes, include_usage: bool) -> tuple[list[Any], tuple[int, in
             done = True
             break
         event = orjson.loads(data)
+        if not include_usage:
+            _drop_null_usage(event)
         if event.get("usage"):
             usage = (event["usage"]["prompt_tokens"], event["usage"]["completion_tokens"])
         if "usage" in event and not include_usage:
@@ -81,6 +85,18 @@ def reference(raw: bytes, include_usage: bool) -> tuple[list[Any], tuple[int, in
                 continue
         events.append(event)
     return events, usage, done
+
+
+def _drop_null_usage(value: Any) -> None:
+    """A client that did not ask for usage sees no null usage key, at any depth."""
+    if isinstance(value, dict):
+        if "usage" in value and value["usage"] is None:
+            del value["usage"]
+        for item in value.values():
+            _drop_null_usage(item)
+    elif isinstance(value, list):
+        for item in value:
+            _drop_null_usage(item)
 
 
 def run(raw: bytes, include_usage: bool, reads: list[int]) -> tuple[bytes, SSEFilter]:
