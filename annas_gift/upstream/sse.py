@@ -24,6 +24,9 @@ from annas_gift.upstream.base import Usage
 from annas_gift.upstream.coalesce import coalesced
 
 DONE_EVENT = b"data: [DONE]\n\n"
+# The longest line kept while its end is awaited (memory for one stream; aiohttp's readline,
+# used before, refused lines beyond 128 KiB).
+MAX_LINE_BYTES = 8 * 1024 * 1024
 # A `"usage":null` member and what is left without it: last (as OpenAI sends it), inner, first.
 # The gateway always asks for usage, so providers add the key to every chunk; a client that did
 # not ask gets none, at any depth (no provider nests a null usage).
@@ -87,6 +90,9 @@ class SSEFilter:
         cut = data.rfind(b"\n") + 1
         if cut < len(data):
             data, self._tail = data[:cut], data[cut:]
+            if len(self._tail) > MAX_LINE_BYTES:  # no event is this long: a broken provider
+                self.failed, self._tail = self._tail[:200], b""
+                return self._block(data) if data else b""
         else:
             self._tail = b""
         return self._block(data) if data else b""

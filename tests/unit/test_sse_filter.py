@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from annas_gift.upstream.sse import SSEFilter
+from annas_gift.upstream.sse import MAX_LINE_BYTES, SSEFilter
 
 BASE = b'"id":"c1","object":"chat.completion.chunk","created":1,"model":"m"'
 
@@ -168,6 +168,17 @@ def test_a_read_of_brace_shaped_events_is_not_parsed() -> None:
     view = SSEFilter(True)
     assert view.feed(raw) is raw
     assert view.failed is None
+
+
+def test_a_line_that_never_ends_is_a_failure_not_a_growing_buffer() -> None:
+    view = SSEFilter(True)
+    assert view.feed(chunk(content("a")) + b"data: {" + b"x" * MAX_LINE_BYTES) == chunk(
+        content("a")
+    )
+    assert view.failed is not None
+    big = b"data: {" + b'"pad":"' + b"y" * (200 * 1024) + b'"}\n\n'  # long, but it ends
+    view = SSEFilter(True)
+    assert view.feed(big[:70000]) + view.feed(big[70000:]) == big
 
 
 def test_done_alone_is_not_a_chunk() -> None:
