@@ -125,10 +125,9 @@ class SSEFilter:
 
     def _special(self, block: bytes) -> list[int]:
         """Where the keys of events that may carry usage or an error are, in order."""
-        found = _every(block, _ERROR_KEY) if _ERROR_KEY in block else []
+        found = _every(block, _ERROR_KEY)
         if not self.include_usage:  # null usage keys are gone: any left has a value
-            if _USAGE_KEY in block:
-                found += _every(block, _USAGE_KEY)
+            found += _every(block, _USAGE_KEY)
             return sorted(found)
         at, valued = len(block), block.count(_USAGE_KEY) - block.count(_NULL_USAGE)
         while valued > 0:  # usually the one usage chunk, at the end: search from there
