@@ -88,14 +88,17 @@ class SSEFilter:
         if self._tail:
             data = self._tail + data
         cut = data.rfind(b"\n") + 1
+        endless = None
         if cut < len(data):
             data, self._tail = data[:cut], data[cut:]
             if len(self._tail) > MAX_LINE_BYTES:  # no event is this long: a broken provider
-                self.failed, self._tail = self._tail[:200], b""
-                return self._block(data) if data else b""
+                endless, self._tail = self._tail[:200], b""
         else:
             self._tail = b""
-        return self._block(data) if data else b""
+        out = self._block(data) if data else b""
+        if endless is not None and self.failed is None and not self.done:
+            self.failed = endless  # after the events before it
+        return out
 
     def end(self) -> bytes:
         """The client's bytes for a last line the provider sent without its line end."""
