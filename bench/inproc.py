@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,47 @@ async def _round(
     return (time.process_time() - cpu) / n, bad
 
 
+def _gateway_app(freeze: bool) -> tuple[Any, Any]:
+    _settings_env(tempfile.mkdtemp())
+    import inspect
+
+    from annas_gift.api.app import create_app
+    from annas_gift.settings import load_settings
+
+    kw = {"freeze_gc": freeze} if "freeze_gc" in inspect.signature(create_app).parameters else {}
+    app = create_app(load_settings(), **kw)
+    return app, app.router.lifespan_context(app)
+
+
+@contextlib.asynccontextmanager
+async def _asgi_lifespan(app: Any) -> AsyncIterator[None]:
+    """Run a raw ASGI app's lifespan protocol around the rounds (the probe has no router)."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    started = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    await inbox.put({"type": "lifespan.startup"})
+    task = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
+    await started.wait()
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await task
+
+
+def _probe_app() -> tuple[Any, Any]:
+    """bench/probe.py's pass-through, the in-process floor the gateway's counts compare to."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from probe import build  # type: ignore[import-not-found]
+
+    app = build("http://127.0.0.1:9000", "sk-bench")
+    return app, _asgi_lifespan(app)
+
+
 async def main() -> None:
     """Run the rounds and print one line."""
     ap = argparse.ArgumentParser()
@@ -132,19 +175,13 @@ async def main() -> None:
         action="store_true",
         help="under `valgrind --tool=callgrind --instr-atstart=no`: count only the measured rounds",
     )
-    args = ap.parse_args()
-    _settings_env(tempfile.mkdtemp())
-    import inspect
-
-    from annas_gift.api.app import create_app
-    from annas_gift.settings import load_settings
-
-    kw = (
-        {"freeze_gc": args.freeze}
-        if "freeze_gc" in inspect.signature(create_app).parameters
-        else {}
+    ap.add_argument(
+        "--probe",
+        action="store_true",
+        help="drive bench/probe.py (the limit) instead of the gateway",
     )
-    app = create_app(load_settings(), **kw)
+    args = ap.parse_args()
+    app, lifespan = _probe_app() if args.probe else _gateway_app(args.freeze)
     gc_worst = [0.0, 0.0]  # longest pause, when it started
 
     def on_gc(phase: str, _info: dict[str, Any]) -> None:
@@ -162,7 +199,7 @@ async def main() -> None:
         (b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
         (b"authorization", b"Bearer sk-bench"), (b"content-length", str(len(body)).encode()),
     ]  # fmt: skip
-    async with app.router.lifespan_context(app):
+    async with lifespan:
         await _round(app, body, headers, 200, args.concurrency)  # warm-up
         worst = [0.0, 0.0]
         # Under callgrind the ticker's own instructions would be counted, and they grow with the

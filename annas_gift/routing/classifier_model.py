@@ -72,7 +72,6 @@ class ClassifierModel:
     threshold: float
     category_bias: tuple[float, ...]
     structural: tuple[Weights, ...]  # per STRUCTURAL feature
-    table: Mapping[int, Weights]  # n-gram key -> weights
     training: Mapping[str, Any]
     packed: Mapping[int, int]  # n-gram key -> its quantised weights, packed (see `pack`)
     scale: float  # a packed lane sum times scale is the sum of the table's weights
@@ -80,6 +79,16 @@ class ClassifierModel:
     # per category, its weights less the six categories' mean (what sets it apart).
     heads: tuple[tuple[float, ...], ...] = ()
     centred: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def table(self) -> dict[int, Weights]:
+        """n-gram key -> its seven weights (floats), rebuilt from `packed` on each access.
+
+        Not kept: the request path reads `packed` only, and a float table beside it would
+        hold ~14 MB of tuples in every serving process for the tests and tools that read it.
+        """
+        scale = self.scale
+        return {key: tuple(q * scale for q in unpack(p)) for key, p in self.packed.items()}
 
     def tier_weight(self, feature: str) -> float:
         """The tier-logit weight of one structural feature."""
@@ -115,7 +124,6 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
             strict=True,
         )
     )
-    table = {bucket: tuple(v * scale for v in row) for bucket, row in rows.items()}
     packed = {bucket: pack(row) for bucket, row in rows.items()}
     a, b = tier["platt"]
     heads = tuple(tuple(w[j] for w in structural) for j in range(width))
@@ -128,7 +136,6 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
         threshold=float(tier["threshold"]),
         category_bias=tuple(float(v) for v in cat["bias"]),
         structural=structural,
-        table=table,
         training=dict(data.get("training", {})),
         packed=packed,
         scale=scale,

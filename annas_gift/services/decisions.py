@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from annas_gift.core.events import ClassificationEvent, SelectionEvent
 from annas_gift.core.names import COMPONENTS
@@ -88,7 +89,7 @@ def ranking_json(selection: Selection) -> str:
     cached = _RECORDS.get(id(selection))
     if cached is not None and cached[0] is selection:
         return cached[1]
-    text = json.dumps(ranking_record(selection), separators=(",", ":"))
+    text = orjson.dumps(ranking_record(selection)).decode()
     if len(_RECORDS) >= _RECORDS_LIMIT:
         _RECORDS.clear()
     _RECORDS[id(selection)] = (selection, text)

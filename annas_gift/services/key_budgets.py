@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,7 +32,6 @@ from annas_gift.state.budgets import (
     BudgetLedger,
     BudgetLine,
     Reservation,
-    period_label,
     period_start,
     to_micro,
 )
@@ -41,6 +40,8 @@ from annas_gift.storage.repositories.keys import KeyRepository, Spend
 log = logging.getLogger(__name__)
 # How long the spend of requests that no budget limits may wait before it reaches the ledger.
 UNCAPPED_FLUSH_S = 1.0
+# Budget lines kept per key id (the bound is a safety net: a gateway has far fewer keys).
+_LINES_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,8 @@ class KeyBudgets:
         )
         self._sessions = sessions
         self._clock = clock
-        self._seeded: set[str] = set()  # "<key id>@<UTC day>" seeded by this process
+        self._lines: dict[str | None, tuple[object, object, tuple[BudgetLine, ...]]] = {}
+        self._seeded: set[tuple[str | None, date]] = set()  # (key id, UTC day) seeded here
         # Requests no budget limits need no admission, so their cost is counted in batches:
         # µUSD per request's lines, written to the ledger at most UNCAPPED_FLUSH_S later and
         # always before a reservation that a limit could refuse (exact within this process).
@@ -93,11 +95,22 @@ class KeyBudgets:
     def _record(self, key_id: str | None) -> KeyRecord | None:
         return self._cache.get(key_id) if self._cache is not None and key_id else None
 
-    def lines(self, key_id: str | None) -> list[BudgetLine]:
-        """Every budget a request of this key counts against (key, team, global)."""
+    def lines(self, key_id: str | None) -> tuple[BudgetLine, ...]:
+        """Every budget a request of this key counts against (key, team, global).
+
+        Built once per key and kept while the key cache serves the same record and team
+        objects (it replaces them when a key or team changes): this runs on every request.
+        """
         record = self._record(key_id)
         team = self._cache.team(record.team) if record is not None and self._cache else None
-        return bp.budget_lines(key_id or "anonymous", record, team, self._caps)
+        kept = self._lines.get(key_id)
+        if kept is not None and kept[0] is record and kept[1] is team:
+            return kept[2]
+        lines = tuple(bp.budget_lines(key_id or "anonymous", record, team, self._caps))
+        if len(self._lines) >= _LINES_KEPT:
+            self._lines.clear()
+        self._lines[key_id] = (record, team, lines)
+        return lines
 
     def check_request(self, key_id: str | None, inp: ChatInput) -> None:
         """403 model_not_allowed when the request names a model outside the key's list."""
@@ -158,7 +171,7 @@ class KeyBudgets:
         lines = self.lines(key_id)
         await self._seed(key_id, lines)
         if bp.uncapped(lines):
-            return UncappedHold((), 0, tuple(lines))
+            return UncappedHold((), 0, lines)
         await self.flush_uncapped()  # a limit may refuse now: every earlier cost counts first
         estimate = bp.estimate_cost_usd(
             model, inp.messages, inp.params, self._settings.typical_output_tokens
@@ -202,10 +215,11 @@ class KeyBudgets:
             if micro:
                 await self.ledger.charge(lines, micro / 1_000_000)
 
-    async def _seed(self, key_id: str | None, lines: list[BudgetLine]) -> None:
+    async def _seed(self, key_id: str | None, lines: Sequence[BudgetLine]) -> None:
         """Start this key's counters from the usage records, once per key and UTC day."""
         now = self._clock()
-        mark = f"{key_id}@{period_label('day', now)}"
+        # A (key, date) pair, not a formatted label: this runs on every request.
+        mark = (key_id, now.astimezone(UTC).date())
         if self._sessions is None or mark in self._seeded:
             return
         day, month = period_start("day", now), period_start("month", now)

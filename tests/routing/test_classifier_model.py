@@ -58,8 +58,9 @@ def test_inference_equals_the_training_dot_product(prompt: str) -> None:
     logits, values = scores(prompt, DEFAULT_MODEL)
     assert values == structural_features(conv)
     expected = [DEFAULT_MODEL.tier_bias, *DEFAULT_MODEL.category_bias]
+    table = DEFAULT_MODEL.table  # rebuilt from the packed weights on each access
     for bucket, x in hashed_features(conv).items():
-        weights = DEFAULT_MODEL.table.get(bucket)
+        weights = table.get(bucket)
         if weights is not None:
             expected = [e + x * w for e, w in zip(expected, weights, strict=True)]
     for value, weights in zip(values, DEFAULT_MODEL.structural, strict=True):

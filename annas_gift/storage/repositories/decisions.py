@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,8 +22,8 @@ def _selection_row(event: SelectionEvent) -> dict[str, Any]:
     text = row["ranking"]
     if isinstance(text, str):
         try:
-            row["ranking"] = json.loads(text)
-        except ValueError:  # a damaged spool line: keep the decision, drop only its ranking
+            row["ranking"] = orjson.loads(text)
+        except orjson.JSONDecodeError:  # a damaged spool line: keep the decision, not its ranking
             row["ranking"] = None
     return row
 
