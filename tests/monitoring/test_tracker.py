@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tracker_probes import count, eventually, request_ids, rows_reach
 
 from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
+from annas_gift.monitoring import tracker as tracker_module
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.storage.repositories import (
     ClassificationRepository,
@@ -61,6 +62,31 @@ async def test_batch_size_triggers_an_early_flush(sessions: Sessions, usage_even
         await eventually(rows_reach(sessions, 10), within=5)
     finally:
         await tracker.stop()
+
+
+async def test_a_backlog_is_written_in_fewer_bigger_transactions(
+    sessions: Sessions, usage_event: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Behind by more than a batch, the writer takes BACKLOG_BATCHES batches per transaction:
+    # under load each transaction's round trips wait on the busy loop, rows barely cost more.
+    writes: list[int] = []
+    real = tracker_module.write_batch
+
+    async def counting(sessions_: Sessions, events: Sequence[object]) -> object:
+        writes.append(len(events))
+        return await real(sessions_, events)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tracker_module, "write_batch", counting)
+    tracker = UsageTracker(sessions, flush_interval=3600, batch_size=10)
+    for i in range(10 * tracker_module.BACKLOG_BATCHES + 5):
+        tracker.record_request(usage_event(request_id=str(i)))
+    assert await tracker.flush()
+    assert writes == [10 * tracker_module.BACKLOG_BATCHES, 5]
+    assert await count(sessions) == 10 * tracker_module.BACKLOG_BATCHES + 5
+    for i in range(7):  # no backlog: batches of batch_size as before
+        tracker.record_request(usage_event(request_id=f"small-{i}"))
+    assert await tracker.flush()
+    assert writes[2:] == [7]
 
 
 async def test_decisions_are_written(sessions: Sessions) -> None:

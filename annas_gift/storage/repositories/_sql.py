@@ -43,9 +43,12 @@ def _utc_day_default(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST(CAST({compiler.process(element.clauses, **kw)} AS DATE) AS VARCHAR(10))"
 
 
-# Rows per INSERT statement: SQLAlchemy prepares a statement's parameters in one synchronous
-# pass on the event loop, so a 500-row batch would stall every request for that long.
-ROWS_PER_STATEMENT = 100
+# Rows per INSERT statement. SQLAlchemy prepares a statement's parameters in one synchronous
+# pass on the event loop (a few ms for 500 rows: bench/inproc.py's worst loop stall did not
+# move from 100), while every statement costs several thread round trips through aiosqlite,
+# each waiting a whole loop iteration under load: at 100 rows the usage writer fell behind an
+# `auto` load (bench/inproc.py, 2026-12-02: 3,031 of 18,000 events written after 3 rounds).
+ROWS_PER_STATEMENT = 500
 Row = TypeVar("Row")
 
 
