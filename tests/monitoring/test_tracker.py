@@ -12,6 +12,7 @@ from tracker_probes import count, eventually, request_ids, rows_reach
 from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.monitoring import tracker as tracker_module
 from annas_gift.monitoring.tracker import UsageTracker
+from annas_gift.storage.batch import write_batch
 from annas_gift.storage.repositories import (
     ClassificationRepository,
     SelectionRepository,
@@ -70,11 +71,10 @@ async def test_a_backlog_is_written_in_fewer_bigger_transactions(
     # Behind by more than a batch, the writer takes BACKLOG_BATCHES batches per transaction:
     # under load each transaction's round trips wait on the busy loop, rows barely cost more.
     writes: list[int] = []
-    real = tracker_module.write_batch
 
     async def counting(sessions_: Sessions, events: Sequence[object]) -> object:
         writes.append(len(events))
-        return await real(sessions_, events)  # type: ignore[arg-type]
+        return await write_batch(sessions_, events)  # type: ignore[arg-type]
 
     monkeypatch.setattr(tracker_module, "write_batch", counting)
     tracker = UsageTracker(sessions, flush_interval=3600, batch_size=10)
