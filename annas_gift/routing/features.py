@@ -38,6 +38,12 @@ _DIGITS = b"0123456789"
 _TO_SHAPE = bytes(48 if 48 <= c <= 57 else c for c in range(256))  # digits -> "0", rest kept
 _MATH_BYTES = b"=<>^+*/%"
 _SENTENCE_ENDS = b".?!"
+# One translate sorts the window's bytes into digits ("0"), sentence ends (".") and math
+# symbols ("="), everything else a space: three counts of one pass, not three passes.
+_TO_CLASS = bytes(
+    48 if c in _DIGITS else 46 if c in _SENTENCE_ENDS else 61 if c in _MATH_BYTES else 32
+    for c in range(256)
+)
 
 
 def tokenize(text: str) -> list[bytes]:
@@ -215,7 +221,8 @@ def structural_features(conv: Conversation, view: TaskView | None = None) -> lis
     # window is the whole task): a 4,000-word paste costs what 2,000 characters do.
     scale = len(conv.task) / len(text) if text else 1.0
     per_word = n_win + 1.0
-    digits = len(raw) - len(raw.translate(None, _DIGITS))
+    classes = raw.translate(_TO_CLASS)
+    digits = classes.count(b"0")
     newlines = text.count("\n")
     # One pass over the n-gram keys finds every cue; most requests have none.
     cues = _CUES.intersection(view.unigrams + view.bigrams)
@@ -227,10 +234,7 @@ def structural_features(conv: Conversation, view: TaskView | None = None) -> lis
     return [
         _cap(math.log1p(n_win * scale) / _LOG_WORDS),
         _cap(len(text) / per_word / 12.0),
-        _cap(
-            math.log1p((len(raw) - len(raw.translate(None, _SENTENCE_ENDS))) * scale)
-            / _LOG_SENTENCES
-        ),
+        _cap(math.log1p(classes.count(b".") * scale) / _LOG_SENTENCES),
         _cap(math.log1p(newlines * scale + 1) / _LOG_LINES),
         _cap(text.count("?") / 5),
         1.0 if text.count("```") >= 2 else 0.0,
@@ -238,7 +242,7 @@ def structural_features(conv: Conversation, view: TaskView | None = None) -> lis
         _cap(idents / 10),
         1.0 if any(map(text.__contains__, _TRACE_MARKS)) else 0.0,
         _cap((text.count("\\") + text.count("$")) / (n_win / 10 + 1)),
-        _cap((len(raw) - len(raw.translate(None, _MATH_BYTES))) / (n_win / 5 + 1)),
+        _cap(classes.count(b"=") / (n_win / 5 + 1)),
         _cap(digits / 20),
         _cap(digits / per_word),
         0.0 if not cues or _PROOF_CUES.isdisjoint(cues) else 1.0,

@@ -12,8 +12,10 @@ docs/routing.md describes the training).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import mul
+from itertools import compress
+from operator import itemgetter, mul, neg
 from typing import Any
 
 from annas_gift.routing.classifier_model import (
@@ -145,34 +147,74 @@ def scores(request: Any, model: ClassifierModel) -> tuple[list[float], list[floa
     return logits, values
 
 
+def _round4(x: float) -> float:
+    """round(x, 4), without its decimal conversion where that gives the same float.
+
+    round(x * 1e4) / 1e4 equals round(x, 4) unless x * 1e4 lies within its rounding error
+    (below 1e-7 for |x * 1e4| < 1e9) of a half, where the rounded product could fall on the
+    other side: those, huge values and NaN take round() itself. Exact ties (x = m / 32)
+    multiply exactly and round half to even alike."""
+    y = x * 10_000.0
+    if -1e9 < y < 1e9:
+        k = round(y)
+        if abs(abs(y - k) - 0.5) > 1e-6:
+            return k / 10_000.0
+    return round(x, 4)
+
+
 def _top(names: tuple[str, ...], parts: list[float], rest: float) -> dict[str, float]:
     """The TOP_FACTORS largest contributions, `wording` (the n-grams' share) among them.
 
     Sorted by size (ties by name); rounded to 4 places, those that round to 0 left out."""
-    # (-|v|, name, v) tuples sort in C, largest first, without a key function. Most features
-    # are 0 for any one request, so the list is short.
-    ranked = [(-abs(v), n, v) for n, v in zip(names, parts, strict=True) if v]
-    ranked.append((-abs(rest), WORDING, rest))
+    # (-|v|, name, v) tuples sort in C, largest first, without a key function. A part of 0
+    # sorts after every other one and rounds to 0, so it needs no filter of its own.
+    ranked = [
+        (-abs(rest), WORDING, rest),
+        *zip(map(neg, map(abs, parts)), names, parts, strict=True),
+    ]
     ranked.sort()
     out = {}
     for _, name, value in ranked[:TOP_FACTORS]:
-        rounded = round(value, 4)
+        rounded = _round4(value)
         if rounded:
             out[name] = rounded
     return out
 
 
+def _live(values: list[float]) -> itemgetter[Any] | None:
+    """A getter of the entries of a row at the non-zero structural values (None: all are 0).
+
+    Most features are 0 for any one request; the dot products and the factors read only the
+    others. Leaving out 0 * w terms leaves a float sum unchanged bit for bit (x + 0.0 == x)."""
+    live = compress(range(len(values)), values)
+    return itemgetter(*live, 0) if any(values) else None
+
+
+def _pick(getter: itemgetter[Any] | None, row: Sequence[Any]) -> tuple[Any, ...]:
+    # The getter reads one extra entry (index 0) so that it always returns a tuple.
+    return getter(row)[:-1] if getter is not None else ()
+
+
 def classify_task(request: Any, model: ClassifierModel | None = None) -> TaskClassification:
     """Classify a chat request: tier, category, confidence, score and the factors behind them."""
     model = model or DEFAULT_MODEL
-    hashed, values = _parts(request, model)
+    return _verdict(*_parts(request, model), model)
+
+
+def _verdict(
+    hashed: list[float], values: list[float], model: ClassifierModel
+) -> TaskClassification:
+    """The classification from the n-grams' share of the logits and the structural values."""
+    getter = _live(values)
+    names = _pick(getter, STRUCTURAL)
+    live_values = _pick(getter, values)
     heads = model.heads
-    tier_parts = list(map(mul, values, heads[0]))
+    tier_parts = list(map(mul, live_values, _pick(getter, heads[0])))
     tier_logit = hashed[0] + model.tier_bias + sum(tier_parts)
     score = _sigmoid(model.platt_a * tier_logit + model.platt_b)
     cat_hashed = hashed[1:]
     cat_logits = [
-        h + b + sum(map(mul, values, head))
+        h + b + sum(map(mul, live_values, _pick(getter, head)))
         for h, b, head in zip(cat_hashed, model.category_bias, heads[1:], strict=True)
     ]
     top = max(cat_logits)
@@ -180,15 +222,15 @@ def classify_task(request: Any, model: ClassifierModel | None = None) -> TaskCla
     norm = sum(map(math.exp, [x - top for x in cat_logits]))
     # What set the category apart: its logit less the six categories' mean, split into the
     # structural parts and the n-grams' share (the biases' difference is no factor).
-    cat_parts = list(map(mul, values, model.centred[best]))
+    cat_parts = list(map(mul, live_values, _pick(getter, model.centred[best])))
     cat_rest = cat_hashed[best] - sum(cat_hashed) / len(CATEGORIES)
     return TaskClassification(
         tier="powerful" if score >= model.threshold else "fast",
         category=CATEGORIES[best],
         confidence=1.0 / norm,
         score=score,
-        factors=_top(STRUCTURAL, tier_parts, hashed[0]),
-        category_factors=_top(STRUCTURAL, cat_parts, cat_rest),
+        factors=_top(names, tier_parts, hashed[0]),
+        category_factors=_top(names, cat_parts, cat_rest),
         threshold=model.threshold,
     )
 
