@@ -16,7 +16,6 @@ anything else propagates to `GatewayMiddleware`, which turns it into the logged 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -29,7 +28,8 @@ from annas_gift.api.responses import JSONResponse
 from annas_gift.api.routes import native, openai
 from annas_gift.core.errors import GatewayError
 
-Endpoint = Callable[[Request, ChatCaller], Awaitable[Any]]
+# Each returns a Response, or (the native route) a pydantic model FastAPI would serialise.
+Endpoint = Callable[[Request, ChatCaller], Awaitable[Response | BaseModel]]
 
 HOT_ROUTES: dict[tuple[str, str], Endpoint] = {
     ("POST", "/v1/chat/completions"): openai.chat_completions,
@@ -37,13 +37,11 @@ HOT_ROUTES: dict[tuple[str, str], Endpoint] = {
 }
 
 
-def _as_response(result: Any) -> Response:
+def _as_response(result: Response | BaseModel) -> Response:
     """What FastAPI makes of an endpoint's return value with `response_model=None`."""
-    if isinstance(result, Response):
-        return result
     if isinstance(result, BaseModel):  # FastAPI: jsonable_encoder, i.e. this dump
         return JSONResponse(result.model_dump(mode="json", by_alias=True))
-    return JSONResponse(result)
+    return result
 
 
 class HotRoutes:

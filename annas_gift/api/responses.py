@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import orjson
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 
 class JSONResponse(Response):
@@ -83,10 +83,6 @@ class SSEResponse(Response):
                 raise
         except OSError:  # servers of ASGI spec 2.4 raise on a send to a closed connection
             raise ClientDisconnect() from None
-
-
-def _body(piece: bytes, *, more: bool) -> Message:
-    return {"type": "http.response.body", "body": piece, "more_body": more}
 
 
 async def _disconnect(receive: Receive) -> None:

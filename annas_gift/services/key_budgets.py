@@ -24,7 +24,7 @@ from annas_gift.core import errors
 from annas_gift.core.types import AUTO_MODELS, ChatInput
 from annas_gift.services import budget_policy as bp
 from annas_gift.services.key_cache import KeyCache
-from annas_gift.services.keys import KeyRecord, candidate_allowed, check_model
+from annas_gift.services.keys import KeyRecord, TeamBudgets, candidate_allowed, check_model
 from annas_gift.services.types import RoutePlan
 from annas_gift.settings_keys import BudgetSettings
 from annas_gift.state.budgets import (
@@ -84,7 +84,9 @@ class KeyBudgets:
         )
         self._sessions = sessions
         self._clock = clock
-        self._lines: dict[str | None, tuple[object, object, tuple[BudgetLine, ...]]] = {}
+        self._lines: dict[
+            str | None, tuple[KeyRecord | None, TeamBudgets | None, tuple[BudgetLine, ...]]
+        ] = {}
         self._seeded: set[tuple[str | None, date]] = set()  # (key id, UTC day) seeded here
         # Requests no budget limits need no admission, so their cost is counted in batches:
         # µUSD per request's lines, written to the ledger at most UNCAPPED_FLUSH_S later and

@@ -199,9 +199,7 @@ def _every(block: bytes, needle: bytes) -> list[int]:
     return found
 
 
-async def chunk_events(
-    chunks: AsyncIterator[dict[str, Any]], view: SSEFilter
-) -> AsyncIterator[bytes]:
+def chunk_events(chunks: AsyncIterator[dict[str, Any]], view: SSEFilter) -> AsyncIterator[bytes]:
     """Chunk dicts as the client's SSE bytes (events ready at once share a piece), then [DONE]."""
 
     async def events() -> AsyncIterator[bytes]:
@@ -212,5 +210,4 @@ async def chunk_events(
         view.done = True
         yield DONE_EVENT
 
-    async for piece in coalesced(events()):
-        yield piece
+    return coalesced(events())
