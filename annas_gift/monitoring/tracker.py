@@ -73,6 +73,9 @@ class UsageTracker:
         self._buffer: deque[Event] = deque()
         self._overflow: deque[Event] = deque()  # past max_buffer, waiting to be spooled
         self._inflight = 0
+        # The first `_uncertain` buffered events went back after a failed write that may have
+        # committed: they are written the idempotent way (storage/batch.py `fresh`).
+        self._uncertain = 0
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -121,6 +124,7 @@ class UsageTracker:
         if self._spool is None:
             if self._buffer:
                 self._buffer.popleft()
+                self._uncertain = max(0, self._uncertain - 1)
                 self._buffer.append(event)
             self.dropped += 1
             return
@@ -239,9 +243,9 @@ class UsageTracker:
         level = logging.WARNING if self._failures == 1 else logging.DEBUG
         log.log(level, "usage flush failed (%s); retrying in %.1fs", self.last_error, backoff)
 
-    async def _write(self, events: Sequence[Event]) -> int:
+    async def _write(self, events: Sequence[Event], fresh: bool = False) -> int:
         """Write events; returns how many were handled before a retryable failure."""
-        result = await write_batch(self._sessions, events)
+        result = await write_batch(self._sessions, events, fresh=fresh)
         self.written += result.written
         self.dropped += result.rejected
         if result.error is not None:
@@ -263,12 +267,16 @@ class UsageTracker:
         while remaining > 0 and self._buffer:
             batch = [self._buffer.popleft() for _ in range(min(remaining, size))]
             self._inflight = len(batch)
+            retried = min(self._uncertain, len(batch))
+            self._uncertain -= retried
             done = 0
             try:
-                done = await self._write(batch)
+                done = await self._write(batch, fresh=not retried)
             finally:
-                # Whatever was not written (failure or cancellation) goes back in front, in order.
+                # Whatever was not written (failure or cancellation) goes back in front, in
+                # order, and may have been stored: a commit can succeed and still report failure.
                 self._buffer.extendleft(reversed(batch[done:]))
+                self._uncertain += len(batch) - done
                 self._inflight = 0
             if done < len(batch):
                 return False
@@ -286,6 +294,7 @@ class UsageTracker:
         async with self._lock:
             events = [*self._buffer, *self._overflow]
             self._buffer.clear()
+            self._uncertain = 0  # the spool's replay is idempotent
             self._overflow.clear()
             if self._spool is None:
                 self.dropped += len(events)

@@ -72,9 +72,9 @@ async def test_a_backlog_is_written_in_fewer_bigger_transactions(
     # under load each transaction's round trips wait on the busy loop, rows barely cost more.
     writes: list[int] = []
 
-    async def counting(sessions_: Sessions, events: Sequence[object]) -> object:
+    async def counting(sessions_: Sessions, events: Sequence[object], **kw: bool) -> object:
         writes.append(len(events))
-        return await write_batch(sessions_, events)  # type: ignore[arg-type]
+        return await write_batch(sessions_, events, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(tracker_module, "write_batch", counting)
     tracker = UsageTracker(sessions, flush_interval=3600, batch_size=10)
@@ -87,6 +87,74 @@ async def test_a_backlog_is_written_in_fewer_bigger_transactions(
         tracker.record_request(usage_event(request_id=f"small-{i}"))
     assert await tracker.flush()
     assert writes[2:] == [7]
+
+
+async def test_a_write_that_committed_but_failed_is_not_counted_twice(
+    sessions: Sessions, usage_event: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Live batches are inserted without reading back what is stored (`fresh`); a commit that
+    # succeeds and still reports failure (a connection lost after COMMIT) must not make the
+    # retry store the usage or the decisions again.
+    from annas_gift.storage import batch as batch_module
+
+    real = batch_module.write_events
+    calls: list[int] = []
+
+    async def commits_then_fails(sessions_: Sessions, events: Sequence[object]) -> None:
+        await real(sessions_, events)  # type: ignore[arg-type]
+        calls.append(len(events))
+        if len(calls) == 1:
+            raise OSError("connection reset after COMMIT")
+
+    monkeypatch.setattr(batch_module, "write_events", commits_then_fails)
+    tracker = UsageTracker(sessions, flush_interval=3600)
+    classification = ClassificationEvent("r1", HOUR, "fast", "chat", 0.9, 0.1, {"wording": 1})
+    tracker.record_decision(classification, None)
+    tracker.record_request(usage_event(request_id="r1", created_at=HOUR))
+    assert not await tracker.flush()  # the reported failure: both go back to the buffer
+    assert tracker.pending == 2
+    tracker.record_request(usage_event(request_id="r2", created_at=HOUR))
+    assert await tracker.flush()
+    assert calls == [2]  # the retry took the idempotent path, not the plain insert
+    assert await request_ids(sessions) == ["r1", "r2"]
+    async with sessions() as session:
+        assert len(await ClassificationRepository(session).for_request("r1")) == 1
+        (metric,) = await UsageRepository(session).hourly()
+    assert metric.requests == 2
+    tracker.record_request(usage_event(request_id="r3", created_at=HOUR))
+    assert await tracker.flush()
+    assert calls == [2, 1]  # once the retried events are stored, new ones are fresh again
+
+
+async def test_live_batches_do_not_read_back_stored_keys(
+    sessions: Sessions, usage_event: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annas_gift.storage.repositories import event_keys
+
+    async def no_lookup(*_args: object) -> set[object]:
+        raise AssertionError("a fresh batch looked up stored keys")
+
+    monkeypatch.setattr(event_keys.EventKeyRepository, "stored_usage", no_lookup)
+    monkeypatch.setattr(event_keys.EventKeyRepository, "stored_decisions", no_lookup)
+    tracker = UsageTracker(sessions, flush_interval=3600)
+    tracker.record_request(usage_event(request_id="a", created_at=HOUR))
+    tracker.record_decision(
+        ClassificationEvent("a", HOUR, "fast", "chat", 0.9, 0.1, {"wording": 1}), None
+    )
+    assert await tracker.flush()
+    assert (tracker.written, tracker.dropped, tracker.last_error) == (2, 0, None)
+
+
+async def test_a_fresh_batch_with_a_stored_event_falls_back_to_the_idempotent_write(
+    sessions: Sessions, usage_event: Make
+) -> None:
+    stored = usage_event(request_id="a", created_at=HOUR)
+    assert (await write_batch(sessions, [stored], fresh=True)).written == 1
+    result = await write_batch(
+        sessions, [stored, usage_event(request_id="b", created_at=HOUR)], fresh=True
+    )
+    assert (result.handled, result.rejected, result.error) == (2, 0, None)
+    assert await request_ids(sessions) == ["a", "b"]
 
 
 async def test_decisions_are_written(sessions: Sessions) -> None:
