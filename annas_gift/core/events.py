@@ -120,27 +120,32 @@ class UsageStat:
 
 def utc_hour(moment: datetime) -> datetime:
     """Truncate to the start of its UTC hour (naive times are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if moment.tzinfo is not UTC:  # events are stamped in UTC: the common case skips the shift
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def hourly_deltas(events: Iterable[UsageEvent]) -> list[MetricDelta]:
-    """Fold usage events into one delta per (provider, model, hour)."""
-    return merge_deltas(
-        MetricDelta(
-            provider=event.provider,
-            model=event.model,
-            hour=event.created_at,
-            requests=1,
-            prompt_tokens=event.prompt_tokens,
-            completion_tokens=event.completion_tokens,
-            errors=1 if event.status >= 400 else 0,
-            rate_limit_hits=1 if event.status == 429 else 0,
-            cost_usd=event.cost_usd,
-        )
-        for event in events
-    )
+    """Fold usage events into one delta per (provider, model, hour).
+
+    Sums in plain lists, not a MetricDelta per event: a backlog of thousands of events is
+    folded in one synchronous pass on the event loop (7 us an event that way, before).
+    """
+    sums: dict[tuple[str, str, datetime], list[Any]] = {}
+    for event in events:
+        key = (event.provider, event.model, utc_hour(event.created_at))
+        row = sums.get(key)
+        if row is None:
+            row = sums[key] = [0, 0, 0, 0, 0, 0.0]
+        row[0] += 1
+        row[1] += event.prompt_tokens
+        row[2] += event.completion_tokens
+        if event.status >= 400:
+            row[3] += 1
+            if event.status == 429:
+                row[4] += 1
+        row[5] += event.cost_usd
+    return [MetricDelta(p, m, hour, *row) for (p, m, hour), row in sums.items()]
 
 
 def merge_deltas(deltas: Iterable[MetricDelta]) -> list[MetricDelta]:
