@@ -109,3 +109,52 @@ async def test_an_empty_source_gives_nothing() -> None:
         yield b""  # pragma: no cover - makes this an async generator
 
     assert await _collect(empty()) == []
+
+
+def _source(closed: asyncio.Event) -> AsyncIterator[bytes]:
+    async def quiet_after_two() -> AsyncIterator[bytes]:
+        try:
+            yield b"a"
+            yield b"b"
+            await asyncio.sleep(3600)  # the provider goes quiet
+            yield b"never"  # pragma: no cover - closed first
+        finally:
+            await asyncio.sleep(0)  # a cleanup that awaits (closing a connection)
+            closed.set()
+
+    return quiet_after_two()
+
+
+@pytest.mark.parametrize("taken", [1, 2], ids=["between-pieces", "while-the-source-waits"])
+async def test_closing_it_closes_the_source_at_once(taken: int) -> None:
+    # 1: closed after the first piece, the source stopped at a `yield`; 2: after a batch handed
+    # out while the source's next step was already waiting (the step is ended, not left running).
+    closed = asyncio.Event()
+    source = _source(closed)
+    out = coalesced(source)
+    assert [await anext(out) for _ in range(taken)] == [b"a", b"b"][:taken]
+    await out.aclose()
+    assert closed.is_set()  # the source's cleanup ran now, not when the collector finds it
+    assert source.ag_frame is None  # type: ignore[attr-defined]  # finished
+
+
+async def test_the_task_cancelled_while_the_source_is_ended_stays_cancelled() -> None:
+    cleaning = asyncio.Event()
+
+    async def stubborn() -> AsyncIterator[bytes]:
+        try:
+            yield b"a"
+            yield b"b"
+            await asyncio.sleep(3600)
+            yield b"never"  # pragma: no cover - closed first
+        finally:
+            cleaning.set()
+            await asyncio.sleep(3600)  # its cleanup hangs: only a cancellation ends it
+
+    out = coalesced(stubborn())
+    assert [await anext(out), await anext(out)] == [b"a", b"b"]
+    closing = asyncio.create_task(out.aclose())
+    await cleaning.wait()
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
