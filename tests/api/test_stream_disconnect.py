@@ -29,15 +29,17 @@ from tests.api.conftest import KEY, make_catalog
 # include loading LiteLLM); the test after it covers both paths against an endless provider.
 
 
-async def _stream_then_leave(app: FastAPI) -> tuple[list[bytes], float]:
-    """Start a stream, hang up after its first bytes; the pieces seen and how long it ran."""
+async def _exchange(app: FastAPI, leave_at: int | None, *, blocked_write: bool) -> list[bytes]:
+    """One streamed chat; the client leaves once it has body piece `leave_at` (None: never).
+
+    With `blocked_write`, that piece's write never completes (a client that stopped reading):
+    the gateway is stopped inside `send`, not while it waits for the provider.
+    """
+    limit = {} if leave_at else {"max_tokens": 3}
     body = orjson.dumps(
-        {
-            "model": "sandbox/fast-small",
-            "stream": True,
-            "messages": [{"role": "user", "content": "Tell a long story."}],
-        }
-    )
+        {"model": "sandbox/fast-small", "stream": True,
+         "messages": [{"role": "user", "content": "Tell a long story."}], **limit}
+    )  # fmt: skip
     headers = [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")]
     scope: dict[str, Any] = {
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
@@ -46,7 +48,7 @@ async def _stream_then_leave(app: FastAPI) -> tuple[list[bytes], float]:
         "headers": headers, "client": ("127.0.0.1", 1), "server": ("gateway", 80),
     }  # fmt: skip
     pieces: list[bytes] = []
-    first = asyncio.Event()
+    leaving, never = asyncio.Event(), asyncio.Event()
     asked = False
 
     async def receive() -> dict[str, Any]:
@@ -54,17 +56,29 @@ async def _stream_then_leave(app: FastAPI) -> tuple[list[bytes], float]:
         if not asked:
             asked = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await first.wait()  # the client leaves once it has the first bytes
+        await leaving.wait()
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         if message.get("body"):
             pieces.append(message["body"])
-            first.set()
+            if len(pieces) == leave_at:
+                leaving.set()
+                if blocked_write:
+                    await never.wait()
 
-    began = time.monotonic()
-    await asyncio.wait_for(app(scope, receive, send), timeout=10)
-    return pieces, time.monotonic() - began
+    await asyncio.wait_for(app(scope, receive, send), timeout=30)
+    return pieces
+
+
+async def _usage_rows(app: FastAPI) -> list[tuple[int, str | None, int]]:
+    """Every usage row, oldest first: status, error type, completion tokens."""
+    tracker = app.state.gateway.tracker
+    await tracker.flush()
+    query = select(UsageRecord.status, UsageRecord.error_type, UsageRecord.completion_tokens)
+    async with tracker._sessions() as session:
+        rows = (await session.execute(query.order_by(UsageRecord.id))).all()
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 async def test_a_client_leaving_mid_stream_stops_it_and_is_recorded_as_499(
@@ -72,15 +86,13 @@ async def test_a_client_leaving_mid_stream_stops_it_and_is_recorded_as_499(
 ) -> None:
     upstream.script("fast-small", ["chunk_delay=400"])  # a stream of several seconds
     app = client._transport.app  # type: ignore[attr-defined]
-    pieces, took = await _stream_then_leave(app)
+    began = time.monotonic()
+    pieces = await _exchange(app, 1, blocked_write=False)
+    took = time.monotonic() - began
     assert pieces and pieces[0].startswith(b"data: {")
     assert b"[DONE]" not in b"".join(pieces)
     assert took < 2  # not the whole stream: the gateway stopped when the client left
-    tracker = app.state.gateway.tracker
-    await tracker.flush()
-    async with tracker._sessions() as session:
-        rows = (await session.execute(select(UsageRecord.status, UsageRecord.error_type))).all()
-    assert [tuple(r) for r in rows] == [(499, "client_disconnected")]
+    assert await _usage_rows(app) == [(499, "client_disconnected", 0)]
 
 
 # -- Both paths, against a provider whose stream never ends on its own --------------------------
@@ -166,48 +178,6 @@ async def endless_app(settings: Settings, endless: EndlessProvider) -> AsyncIter
         yield app
 
 
-async def _exchange(app: FastAPI, leave_at: int | None, *, blocked_write: bool) -> list[bytes]:
-    """One streamed chat; the client leaves once it has body piece `leave_at` (None: never).
-
-    With `blocked_write`, that piece's write never completes (a client that stopped reading):
-    the gateway is stopped inside `send`, not while it waits for the provider.
-    """
-    limit = {} if leave_at else {"max_tokens": 3}
-    body = orjson.dumps(
-        {"model": "sandbox/fast-small", "stream": True,
-         "messages": [{"role": "user", "content": "Go on forever."}], **limit}
-    )  # fmt: skip
-    headers = [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")]
-    scope: dict[str, Any] = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-        "method": "POST", "scheme": "http", "path": "/v1/chat/completions",
-        "raw_path": b"/v1/chat/completions", "query_string": b"", "root_path": "",
-        "headers": headers, "client": ("127.0.0.1", 1), "server": ("gateway", 80),
-    }  # fmt: skip
-    pieces: list[bytes] = []
-    leaving, never = asyncio.Event(), asyncio.Event()
-    asked = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal asked
-        if not asked:
-            asked = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await leaving.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message.get("body"):
-            pieces.append(message["body"])
-            if len(pieces) == leave_at:
-                leaving.set()
-                if blocked_write:
-                    await never.wait()
-
-    await asyncio.wait_for(app(scope, receive, send), timeout=30)
-    return pieces
-
-
 def _running(before: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
     """Tasks started since `before` that are still running (but the VPN manager's tick, which
     wraps its one-second wait in a task of its own: egress/manager.py)."""
@@ -257,10 +227,5 @@ async def test_a_client_leaving_closes_the_provider_stream_on_both_paths(
         assert await asyncio.to_thread(endless.hung_up.wait, 10)
         gc.collect()
     assert left == []  # the gateway closed its stream itself, not the garbage collector
-    tracker = endless_app.state.gateway.tracker
-    await tracker.flush()
-    async with tracker._sessions() as session:
-        query = select(UsageRecord.status, UsageRecord.error_type, UsageRecord.completion_tokens)
-        rows = (await session.execute(query.order_by(UsageRecord.id))).all()
     # The whole stream, then the cut one once (no usage chunk came before the client left).
-    assert [tuple(r) for r in rows] == [(200, None, 3), (499, "client_disconnected", 0)]
+    assert await _usage_rows(endless_app) == [(200, None, 3), (499, "client_disconnected", 0)]
