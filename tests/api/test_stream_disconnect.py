@@ -29,11 +29,12 @@ from tests.api.conftest import KEY, make_catalog
 # include loading LiteLLM); the test after it covers both paths against an endless provider.
 
 
-async def _exchange(app: FastAPI, leave_at: int | None, *, blocked_write: bool) -> list[bytes]:
+async def _exchange(app: FastAPI, leave_at: int | None, write: str = "done") -> list[bytes]:
     """One streamed chat; the client leaves once it has body piece `leave_at` (None: never).
 
-    With `blocked_write`, that piece's write never completes (a client that stopped reading):
-    the gateway is stopped inside `send`, not while it waits for the provider.
+    `write` is what becomes of that piece's write: "done" (the gateway then waits for the
+    provider), "blocked" (it never completes: a client that stopped reading, the gateway stopped
+    inside `send`) or "fails" (an ASGI 2.4 server's OSError for a closed connection).
     """
     limit = {} if leave_at else {"max_tokens": 3}
     body = orjson.dumps(
@@ -64,8 +65,10 @@ async def _exchange(app: FastAPI, leave_at: int | None, *, blocked_write: bool) 
             pieces.append(message["body"])
             if len(pieces) == leave_at:
                 leaving.set()
-                if blocked_write:
+                if write == "blocked":
                     await never.wait()
+                if write == "fails":
+                    raise OSError("the connection is closed")
 
     await asyncio.wait_for(app(scope, receive, send), timeout=30)
     return pieces
@@ -87,7 +90,7 @@ async def test_a_client_leaving_mid_stream_stops_it_and_is_recorded_as_499(
     upstream.script("fast-small", ["chunk_delay=400"])  # a stream of several seconds
     app = client._transport.app  # type: ignore[attr-defined]
     began = time.monotonic()
-    pieces = await _exchange(app, 1, blocked_write=False)
+    pieces = await _exchange(app, 1)
     took = time.monotonic() - began
     assert pieces and pieces[0].startswith(b"data: {")
     assert b"[DONE]" not in b"".join(pieces)
@@ -209,18 +212,21 @@ def _left_to_gc() -> Iterator[list[str]]:
 
 @pytest.mark.parametrize("upstream_path", ["direct", "litellm"])
 @pytest.mark.parametrize(
-    ("leave_at", "blocked_write"),
-    [(3, False), (1, True), (3, True)],
-    ids=["while-it-waits-for-the-provider", "in-the-first-write", "in-a-later-write"],
-)
+    ("leave_at", "write"),
+    [(3, "done"), (1, "blocked"), (3, "blocked"), (1, "fails"), (3, "fails")],
+    ids=[
+        "while-it-waits-for-the-provider", "in-the-first-write", "in-a-later-write",
+        "the-first-write-fails", "a-later-write-fails",
+    ],
+)  # fmt: skip
 async def test_a_client_leaving_closes_the_provider_stream_on_both_paths(
-    endless_app: FastAPI, endless: EndlessProvider, leave_at: int, blocked_write: bool
+    endless_app: FastAPI, endless: EndlessProvider, leave_at: int, write: str
 ) -> None:
-    whole = await _exchange(endless_app, None, blocked_write=False)  # also loads LiteLLM
+    whole = await _exchange(endless_app, None)  # also loads LiteLLM
     assert whole[-1].endswith(sse.DONE_EVENT)
     before = set(asyncio.all_tasks())
     with _left_to_gc() as left:
-        pieces = await _exchange(endless_app, leave_at, blocked_write=blocked_write)
+        pieces = await _exchange(endless_app, leave_at, write)
         assert len(pieces) == leave_at
         assert _running(before) == []  # nothing of the stream goes on behind the response
         # The provider sees its connection closed (a hung-up handler; an endless one otherwise).
