@@ -15,6 +15,8 @@ of that coroutine is then driven by the running task exactly as `await` would (`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import types
 from collections.abc import AsyncIterator, Generator
 from typing import Any
@@ -30,9 +32,14 @@ _NOT_STARTED = object()  # a step without the coroutine protocol: awaited normal
 
 
 @types.coroutine
-def _finish(step: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
-    """Await the rest of a step that has already suspended once on `waiting_on`."""
+def _finish(
+    step: Any, waiting_on: Any, throw: BaseException | None = None
+) -> Generator[Any, Any, Any]:
+    """Await the rest of a step that has already suspended once on `waiting_on`; with `throw`,
+    raise that where it waits first (to end it)."""
     try:
+        if throw is not None:
+            waiting_on = step.throw(throw)
         while True:
             try:
                 sent = yield waiting_on
@@ -62,37 +69,64 @@ def _start(step: Any) -> tuple[Any, Any]:
 
 
 async def coalesced(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """`pieces`, the first alone (time to first byte), later ones joined while they are ready."""
+    """`pieces`, the first alone (time to first byte), later ones joined while they are ready.
+
+    Closing it closes `pieces` at once (a client that left stops the provider's stream now).
+    """
     source = pieces.__aiter__()
     batch: list[bytes] = []
     size = 0
     first = True
-    while True:
-        step = source.__anext__()
-        piece, waiting_on = _start(step)
-        if piece is _MUST_WAIT:
-            if batch:  # the source must wait: send what is here first
-                try:
-                    yield b"".join(batch)
-                except BaseException:
-                    if hasattr(step, "close"):
-                        step.close()
-                    raise
+    try:
+        while True:
+            step = source.__anext__()
+            piece, waiting_on = _start(step)
+            if piece is _MUST_WAIT:
+                if batch:  # the source must wait: send what is here first
+                    try:
+                        yield b"".join(batch)
+                    except BaseException:
+                        await _abandon(step, waiting_on)
+                        raise
+                    batch, size = [], 0
+                if waiting_on is _NOT_STARTED:
+                    piece = await _awaited(step)
+                else:
+                    piece = await _finish(step, waiting_on)
+            if piece is _END:
+                break
+            batch.append(piece)
+            size += len(piece)
+            if first or size >= MAX_BATCH_BYTES or len(batch) >= MAX_BATCH_PIECES:
+                first = False
+                yield b"".join(batch)
                 batch, size = [], 0
-            if waiting_on is _NOT_STARTED:
-                piece = await _awaited(step)
-            else:
-                piece = await _finish(step, waiting_on)
-        if piece is _END:
-            break
-        batch.append(piece)
-        size += len(piece)
-        if first or size >= MAX_BATCH_BYTES or len(batch) >= MAX_BATCH_PIECES:
-            first = False
+        if batch:
             yield b"".join(batch)
-            batch, size = [], 0
-    if batch:
-        yield b"".join(batch)
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _abandon(step: Any, waiting_on: Any) -> None:
+    """End a step left waiting while the batch before it was out (the consumer stopped there).
+
+    It is cancelled where it waits, as its task's cancellation would have, and runs its
+    cleanup; closing it instead would leave an async generator source marked as running, so
+    that it could never be closed.
+    """
+    if waiting_on is _NOT_STARTED:
+        if hasattr(step, "close"):
+            step.close()
+        return
+    cancel = asyncio.CancelledError()
+    try:
+        with contextlib.suppress(Exception):  # failing as it is abandoned changes nothing
+            await _finish(step, waiting_on, cancel)
+    except asyncio.CancelledError as exc:
+        if exc is not cancel:  # the task itself was cancelled meanwhile
+            raise
 
 
 async def _awaited(step: Any) -> Any:

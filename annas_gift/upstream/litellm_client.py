@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import struct
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from annas_gift.core import errors
@@ -211,12 +212,16 @@ class LiteLLMUpstream:
                 item["embedding"] = _base64_floats(item.get("embedding") or [])
         return Completion(body=body, usage=_usage_of(body), provider_headers=_headers_of(response))
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, call: UpstreamCall) -> AsyncGenerator[dict[str, Any], None]:
         """Chunks as they arrive; errors before or during the stream are mapped."""
         try:
             response = await self._litellm.acompletion(**self._kwargs(call, stream=True))
-            async for chunk in response:
-                yield _openai_chunk(chunk.model_dump(exclude_none=True))
+            # Closed however the stream ends: a consumer that stops early (a client that left)
+            # releases the provider's connection now, not whenever the garbage collector
+            # reaches LiteLLM's wrapper (which nothing else closes).
+            async with contextlib.aclosing(response):
+                async for chunk in response:
+                    yield _openai_chunk(chunk.model_dump(exclude_none=True))
         except errors.GatewayError:
             raise
         except Exception as exc:

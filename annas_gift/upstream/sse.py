@@ -15,7 +15,8 @@ events, is parsed (and re-encoded only if the client must see it changed).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -199,14 +200,20 @@ def _every(block: bytes, needle: bytes) -> list[int]:
     return found
 
 
-def chunk_events(chunks: AsyncIterator[dict[str, Any]], view: SSEFilter) -> AsyncIterator[bytes]:
-    """Chunk dicts as the client's SSE bytes (events ready at once share a piece), then [DONE]."""
+def chunk_events(
+    chunks: AsyncGenerator[dict[str, Any], None], view: SSEFilter
+) -> AsyncIterator[bytes]:
+    """Chunk dicts as the client's SSE bytes (events ready at once share a piece), then [DONE].
+
+    Closing the result closes `chunks` (the provider's stream) at once.
+    """
 
     async def events() -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            visible = view.visible(chunk)
-            if visible is not None:
-                yield event(visible)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                visible = view.visible(chunk)
+                if visible is not None:
+                    yield event(visible)
         view.done = True
         yield DONE_EVENT
 

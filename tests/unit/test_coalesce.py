@@ -57,22 +57,27 @@ async def test_what_is_ready_is_sent_before_the_source_waits() -> None:
     assert seen == [b"a", b"bc", b"d", b"e"]
 
 
+async def _quiet_after_two(
+    closed: asyncio.Event, *, hang_in_cleanup: bool = False
+) -> AsyncIterator[bytes]:
+    """Two pieces, then a provider gone quiet; `closed` is set as its cleanup starts."""
+    try:
+        yield b"a"
+        yield b"b"
+        await asyncio.sleep(3600)
+        yield b"never"  # pragma: no cover - ended first
+    finally:
+        closed.set()
+        # A cleanup that awaits (closing a connection); or one that only a cancellation ends.
+        await asyncio.sleep(3600 if hang_in_cleanup else 0)
+
+
 async def test_cancelling_the_relay_reaches_the_waiting_source() -> None:
     closed = asyncio.Event()
-
-    async def hanging() -> AsyncIterator[bytes]:
-        try:
-            yield b"a"
-            yield b"b"
-            await asyncio.sleep(3600)
-            yield b"never"
-        finally:
-            closed.set()
-
     seen: list[bytes] = []
 
     async def relay() -> None:
-        async for piece in coalesced(hanging()):
+        async for piece in coalesced(_quiet_after_two(closed)):
             seen.append(piece)
 
     task = asyncio.create_task(relay())
@@ -109,3 +114,27 @@ async def test_an_empty_source_gives_nothing() -> None:
         yield b""  # pragma: no cover - makes this an async generator
 
     assert await _collect(empty()) == []
+
+
+@pytest.mark.parametrize("taken", [1, 2], ids=["between-pieces", "while-the-source-waits"])
+async def test_closing_it_closes_the_source_at_once(taken: int) -> None:
+    # 1: closed after the first piece, the source stopped at a `yield`; 2: after a batch handed
+    # out while the source's next step was already waiting (the step is ended, not left running).
+    closed = asyncio.Event()
+    source = _quiet_after_two(closed)
+    out = coalesced(source)
+    assert [await anext(out) for _ in range(taken)] == [b"a", b"b"][:taken]
+    await out.aclose()
+    assert closed.is_set()  # the source's cleanup ran now, not when the collector finds it
+    assert source.ag_frame is None  # type: ignore[attr-defined]  # finished
+
+
+async def test_the_task_cancelled_while_the_source_is_ended_stays_cancelled() -> None:
+    cleaning = asyncio.Event()
+    out = coalesced(_quiet_after_two(cleaning, hang_in_cleanup=True))
+    assert [await anext(out), await anext(out)] == [b"a", b"b"]
+    closing = asyncio.create_task(out.aclose())
+    await cleaning.wait()
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing

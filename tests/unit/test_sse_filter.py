@@ -8,12 +8,13 @@ the gateway the same usage.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
 import pytest
 
-from annas_gift.upstream.sse import MAX_LINE_BYTES, SSEFilter
+from annas_gift.upstream.sse import MAX_LINE_BYTES, SSEFilter, chunk_events
 
 BASE = b'"id":"c1","object":"chat.completion.chunk","created":1,"model":"m"'
 
@@ -191,3 +192,19 @@ def test_a_hidden_usage_chunk_counts_as_seen_but_sends_nothing() -> None:
     view = SSEFilter(False)
     assert view.feed(chunk(b'"choices":[]', USAGE)) == b""
     assert view.seen and view.usage.completion_tokens == 7
+
+
+async def test_closing_chunk_events_closes_the_chunks_at_once() -> None:
+    closed: list[bool] = []
+
+    async def chunks() -> AsyncGenerator[dict[str, Any], None]:
+        try:
+            while True:
+                yield {"choices": [{"index": 0, "delta": {"content": "x"}}]}
+        finally:
+            closed.append(True)
+
+    events = chunk_events(chunks(), SSEFilter(include_usage=False))
+    assert (await anext(events)).startswith(b"data: {")
+    await events.aclose()  # type: ignore[attr-defined]
+    assert closed == [True]
