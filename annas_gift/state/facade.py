@@ -200,6 +200,8 @@ class GatewayState:
                 return
         if ticket is None and actual <= est and learned.empty:
             return
+        if not plan.windows and learned.empty:
+            return  # no window to correct, no budget to learn: a Redis round trip saved
         return await self._run(lambda b: b.settle(plan, ticket, est, actual, learned))
 
     async def report(

@@ -144,3 +144,27 @@ async def test_ticket_carries_the_admitted_weight(state: GatewayState) -> None:
     await state.settle(model, 30, 30, {}, ticket="not-a-ticket")  # ignored, never an error
     await state.settle(model, 3, 3, {}, ticket="ffff:3")  # unknown entry: nothing to correct
     assert (await _remaining(state, "weight", tpm=100))["tpm"] == 70
+
+
+async def test_an_unlimited_model_without_provider_budgets_settles_without_a_round_trip(
+    state: GatewayState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing to correct (no window) and nothing to learn: with Redis that call was a round
+    # trip per request for nothing. With a budget header it still goes (test above).
+    from annas_gift.state.memory import MemoryBackend
+    from annas_gift.state.redis_backend import RedisBackend
+
+    calls: list[str] = []
+
+    async def spy(self: object, *_args: object) -> None:
+        calls.append(type(self).__name__)
+
+    monkeypatch.setattr(MemoryBackend, "settle", spy)
+    monkeypatch.setattr(RedisBackend, "settle", spy)
+    model = make_model("unlimited")
+    admitted = await state.admit(model, 40)
+    await state.settle(model, 40, 90, {}, ticket=admitted.ticket)
+    await state.settle(model, 40, 90, {})
+    assert calls == []
+    await state.settle(model, 40, 90, {"x-ratelimit-remaining-requests": "9"})
+    assert len(calls) == 1
