@@ -229,6 +229,10 @@ class Backend(Protocol):
         """Record one upstream outcome in the health record; apply any cooldown."""
         ...
 
+    async def report_successes(self, plan: Plan, latencies_ms: Sequence[float]) -> None:
+        """Record successful calls, in order: the same record as one `report` for each."""
+        ...
+
     async def snapshot(self, plans: Sequence[Plan]) -> list[ModelLiveState]:
         """Live state of each plan's subject, in order."""
         ...

@@ -7,6 +7,8 @@ from annas_gift.state.lua import PRELUDE
 # KEYS: subject hash
 # ARGV: kind, latency_ms, error, has_error, cooldown_us (0 = none), failure_threshold,
 #       open_base_us, open_max_us, ewma_alpha, latency_samples, hash_ttl_ms
+# For 'success', latency_ms may list several comma-separated latencies: one success each, in
+# order (RedisBackend.report_successes, the batch of one loop iteration).
 # Mirrors breaker.apply(); the float arithmetic is the same IEEE doubles, so both backends agree.
 REPORT = (
     PRELUDE
@@ -21,10 +23,12 @@ local now = now_us()
 local extra = {}
 if kind == 'success' then
   fails = 0
-  er = er * (1 - alpha)
   local xs = {}
   for v in string.gmatch(lat, '[^,]+') do xs[#xs + 1] = v end
-  xs[#xs + 1] = ARGV[2]
+  for v in string.gmatch(ARGV[2], '[^,]+') do
+    er = er * (1 - alpha)
+    xs[#xs + 1] = v
+  end
   while #xs > tonumber(ARGV[10]) do table.remove(xs, 1) end
   local sorted = {}
   for i = 1, #xs do sorted[i] = tonumber(xs[i]) end

@@ -246,6 +246,13 @@ class MemoryBackend:
         if outcome.cooldown_s:
             s.cooldown_until = max(s.cooldown_until, now + round(outcome.cooldown_s * US))
 
+    async def report_successes(self, plan: Plan, latencies_ms: Sequence[float]) -> None:
+        """Record successful calls, in order: the same record as one `report` for each."""
+        now = self._now()
+        health = self._subject(plan.subject).health
+        for latency in latencies_ms:
+            breaker.apply(health, CallOutcome("success", latency, None, None), now, self._policy)
+
     async def snapshot(self, plans: Sequence[Plan]) -> list[ModelLiveState]:
         """Live state of each plan's subject, in order."""
         now = self._now()

@@ -161,6 +161,12 @@ class RedisBackend:
         ]
         await self._report(keys=[k.hash], args=args)
 
+    async def report_successes(self, plan: Plan, latencies_ms: Sequence[float]) -> None:
+        """Record successful calls, in order, in one round trip (REPORT folds each latency)."""
+        latencies = ",".join(map(repr, latencies_ms))
+        args: list[bytes | str | int] = ["success", latencies, "", "0", 0, *self._health_args]
+        await self._report(keys=[self._k(plan).hash], args=args)
+
     async def snapshot(self, plans: Sequence[Plan]) -> list[ModelLiveState]:
         """Live state of each plan's subject, in order, in one round trip."""
         spec = orjson.dumps([self._k(plan).snap_spec for plan in plans])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -187,3 +188,57 @@ async def test_snapshot_max_age_reuses_a_recent_snapshot(state: GatewayState) ->
     assert (await state.snapshot([model], max_age_s=60)) == first  # reused
     assert (await state.snapshot([model]))["aged"].remaining["rpm"] == 9  # exact by default
     assert (await state.snapshot([model], max_age_s=1e-9))["aged"].remaining["rpm"] == 9
+
+
+async def test_concurrent_successes_leave_the_record_sequential_reports_leave(
+    state: GatewayState,
+) -> None:
+    # With Redis, successes finishing in one loop iteration are written in one REPORT: the
+    # error rate, the latency window and its median must come out exactly as one by one.
+    together, apart = make_model("together"), make_model("apart")
+    latencies = [float(ms) for ms in (30, 5, 12, 7, 90, 3, 44, 18, 9, 61, 2, 27, 15, 8, 70, 11)]
+    for model in (together, apart):
+        for _ in range(4):
+            await state.report(model, ok=False, latency_ms=1, status=503)
+    await asyncio.gather(*(state.report(together, ok=True, latency_ms=ms) for ms in latencies))
+    for ms in latencies:
+        await state.report(apart, ok=True, latency_ms=ms)
+    live = await state.snapshot([together, apart])
+    a, b = live["together"], live["apart"]
+    assert (a.breaker, a.error_rate, a.latency_p50_ms) == (
+        b.breaker,
+        b.error_rate,
+        b.latency_p50_ms,
+    )
+    assert a.breaker == "closed" and a.error_rate > 0
+
+
+async def test_a_failure_after_successes_is_applied_after_them(state: GatewayState) -> None:
+    model = make_model("order")
+    await asyncio.gather(
+        state.report(model, ok=True, latency_ms=5),
+        *(state.report(model, ok=False, latency_ms=5, status=500) for _ in range(3)),
+    )
+    # Success first, then three failures: open. The other way round the success would close it.
+    assert (await state.snapshot([model]))["order"].breaker == "open"
+
+
+@pytest.mark.redis
+async def test_successes_of_one_loop_iteration_take_one_round_trip(
+    redis_states: StateFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annas_gift.state.redis_backend import RedisBackend
+
+    state = await redis_states()
+    sent: list[int] = []
+    real = RedisBackend.report_successes
+
+    async def counting(self: RedisBackend, plan: object, latencies: list[float]) -> None:
+        sent.append(len(latencies))
+        await real(self, plan, latencies)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RedisBackend, "report_successes", counting)
+    model = make_model("batched")
+    await asyncio.gather(*(state.report(model, ok=True, latency_ms=ms) for ms in range(1, 11)))
+    assert sent == [10]
+    assert (await state.snapshot([model]))["batched"].latency_p50_ms == 5.5
