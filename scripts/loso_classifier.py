@@ -130,8 +130,10 @@ def main() -> None:
     parser.add_argument("--c", type=float, nargs="+", default=[train.CATEGORY_C])
     parser.add_argument("--cap", type=int, default=500)
     parser.add_argument("--min-df", type=int, default=train.MIN_DF)
+    parser.add_argument("--meaning-scale", type=float, default=train.MEANING_SCALE)
     parser.add_argument("--tier-cv", nargs="+", metavar="C,MATH_WEIGHT,soft|binary")
     args = parser.parse_args()
+    train.MEANING_SCALE = args.meaning_scale
     if args.tier_cv:
         tier_cv(args.data_dir, args.tier_cv, args.min_df)
     else:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -60,6 +61,7 @@ from annas_gift.routing.features import (
     HASH_BITS,
     STRUCTURAL,
     hashed_features,
+    read_task,
     structural_features,
 )
 from annas_gift.routing.types import CATEGORIES
@@ -77,6 +79,35 @@ MATH_WEIGHT = 4.0
 FOLDS = 5
 QUANT = 32767
 SEED = 0
+# Dense `meaning` features: the mean over the task's words of their static vectors
+# (data/routing/word_vectors.json, scripts/distill_word_vectors.py), times MEANING_SCALE (a
+# larger scale is a weaker L2 penalty on the block; chosen by LOSO). 0 leaves them out.
+WORD_VECTORS = Path(__file__).resolve().parents[1] / "data" / "routing" / "word_vectors.json"
+MEANING_SCALE = 4.0
+
+
+@functools.cache
+def word_vectors(path: Path = WORD_VECTORS) -> tuple[dict[int, int], np.ndarray]:
+    """(word key -> row, the dequantised vectors) of the vendored word-vector table."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    keys = np.frombuffer(base64.b64decode(data["keys"]), dtype="<u4")
+    q = np.frombuffer(base64.b64decode(data["vectors"]), dtype="i1").reshape(len(keys), -1)
+    vectors = q.astype(np.float64) * np.asarray(data["scales"], dtype=np.float64)
+    return {int(k): i for i, k in enumerate(keys)}, vectors
+
+
+def meaning_features(convs: list[Any], scale: float | None = None) -> np.ndarray:
+    """Per request: scale x the sum of its task words' vectors / the number of task words (the
+    window's words, as the hashed features count them; words without a vector add 0)."""
+    scale = MEANING_SCALE if scale is None else scale
+    index, vectors = word_vectors()
+    out = np.zeros((len(convs), vectors.shape[1]))
+    for i, conv in enumerate(convs):
+        view = read_task(conv)
+        rows = [index[k] for k in view.unigrams if k in index]
+        if rows:
+            out[i] = vectors[rows].sum(axis=0) * (scale / len(view.words))
+    return out
 
 
 def augment(rows: list[CorpusRow]) -> list[CorpusRow]:
@@ -97,13 +128,18 @@ def augment(rows: list[CorpusRow]) -> list[CorpusRow]:
 
 
 def featurize(rows: list[CorpusRow]) -> tuple[list[dict[int, float]], np.ndarray]:
-    """Hashed and structural features of each row's prompt."""
-    hashed, structural = [], []
+    """Hashed features of each row's prompt, and its structural features followed by the
+    meaning features (when MEANING_SCALE is not 0) as one dense array."""
+    hashed, structural, convs = [], [], []
     for row in rows:
         conv = flatten_request(row.prompt)
+        convs.append(conv)
         hashed.append(hashed_features(conv))
         structural.append(structural_features(conv))
-    return hashed, np.asarray(structural, dtype=np.float64)
+    dense = np.asarray(structural, dtype=np.float64)
+    if MEANING_SCALE:
+        dense = np.hstack([dense, meaning_features(convs)])
+    return hashed, dense
 
 
 def build_matrix(
