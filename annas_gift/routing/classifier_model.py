@@ -5,6 +5,12 @@ and six category weights (floats), and per n-gram key (crc32 of a word or word p
 seven weights, quantised to int16 and stored base64 (stdlib `array`, no numpy at run time).
 Both heads share one table, key -> (tier weight, six category weights): one look-up per n-gram.
 
+The `meaning` block (optional in the artifact) holds, per word of the distilled word-vector
+vocabulary (data/routing/word_vectors.json), that word's vector already projected on the seven
+heads (int16, one scale): a request's meaning logits are the sum of its task words' rows / the
+number of task words, the same mean-of-vectors dot product training fitted, with no vectors,
+numpy or matrix product at run time.
+
 On the request path the seven int16 weights of a key are packed into one Python int, one
 LANE_BITS-bit lane per weight (`packed`), so summing the n-grams of a request is one C-level
 sum() of ints instead of seven column sums; `unpack` reads the seven sums back exactly.
@@ -17,7 +23,7 @@ import json
 import sys
 from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +85,10 @@ class ClassifierModel:
     # per category, its weights less the six categories' mean (what sets it apart).
     heads: tuple[tuple[float, ...], ...] = ()
     centred: tuple[tuple[float, ...], ...] = ()
+    # word key -> its vector's projection on the seven heads, packed like `packed` (empty: the
+    # artifact has no meaning block); a lane sum times meaning_scale / words is the logit share.
+    meaning: Mapping[int, int] = field(default_factory=dict)
+    meaning_scale: float = 0.0
 
     @property
     def table(self) -> dict[int, Weights]:
@@ -125,6 +135,18 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
         )
     )
     packed = {bucket: pack(row) for bucket, row in rows.items()}
+    meaning: dict[int, int] = {}
+    meaning_scale = 0.0
+    if "meaning" in data:
+        block = data["meaning"]
+        words = _decode(block["keys"], "I")
+        projected = _decode(block["weights"], "h")
+        if len(projected) != width * len(words):
+            raise ArtifactError("classifier artifact is truncated")
+        meaning = {
+            key: pack(projected[i * width : (i + 1) * width]) for i, key in enumerate(words)
+        }
+        meaning_scale = float(block["scale"])
     a, b = tier["platt"]
     heads = tuple(tuple(w[j] for w in structural) for j in range(width))
     means = [sum(w[1:]) / len(CATEGORIES) for w in structural]
@@ -141,6 +163,8 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
         scale=scale,
         heads=heads,
         centred=centred,
+        meaning=meaning,
+        meaning_scale=meaning_scale,
     )
 
 

@@ -15,6 +15,7 @@ from annas_gift.routing.features import STRUCTURAL, structural_features
 from annas_gift.routing.task_classifier import (
     DEFAULT_MODEL,
     POWERFUL_THRESHOLD,
+    MEANING,
     WORDING,
     TaskClassification,
     classify_task,
@@ -248,7 +249,7 @@ def test_every_category_and_both_tiers_are_covered() -> None:
 def test_result_shape_and_to_dict() -> None:
     result = classify_task([{"role": "user", "content": "prove that sqrt(2) is irrational"}])
     assert isinstance(result, TaskClassification)
-    assert set(result.factors) <= {*STRUCTURAL, WORDING}
+    assert set(result.factors) <= {*STRUCTURAL, WORDING, MEANING}
     data = result.to_dict()
     assert set(data) == {
         "tier",
