@@ -166,8 +166,6 @@ KNOWN_MISSES = {
     "lazzies? Explain the logic.": "logic puzzle read as knowledge",
     "Pretend you are a pirate captain and tell me about your greatest treasure.": "role-play "
     "read as chat",
-    "Explain how vaccines train the immune system.": "short explanation read as chat "
-    "(second pass, class-balanced head)",
 }
 
 
