@@ -101,13 +101,15 @@ def word_vectors(path: Path = WORD_VECTORS) -> tuple[dict[int, int], np.ndarray]
 
 def meaning_features(convs: list[Any], scale: float | None = None) -> np.ndarray:
     """Per request: scale x the sum of its task words' vectors / the number of task words (the
-    window's words, as the hashed features count them; words without a vector add 0)."""
+    window's words, as the hashed features count them; words without a vector add 0). Pair
+    keys are looked up too: the request path reads one table for words and pairs, so a pair
+    whose crc32 equals a vocabulary word's (practically never) counts there as well."""
     scale = MEANING_SCALE if scale is None else scale
     index, vectors = word_vectors()
     out = np.zeros((len(convs), vectors.shape[1]))
     for i, conv in enumerate(convs):
         view = read_task(conv)
-        rows = [index[k] for k in view.unigrams if k in index]
+        rows = [index[k] for k in view.unigrams + view.bigrams if k in index]
         if rows:
             out[i] = vectors[rows].sum(axis=0) * (scale / len(view.words))
     return out

@@ -23,12 +23,11 @@ from annas_gift.routing.classifier_model import (
     ClassifierModel,
     load_model,
     model_from_dict,
-    unpack,
+    unpack_both,
 )
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.features import (
     STRUCTURAL,
-    TaskView,
     TokenUnit,
     read_task,
     structural_features,
@@ -117,31 +116,31 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def _hashed_logits(units: tuple[TokenUnit, ...], model: ClassifierModel) -> list[float]:
-    """The n-grams' contribution to the seven logits (tier, then each category)."""
-    total = [0.0] * _WIDTH
-    get = model.packed.get
-    for (unigrams, bigrams), scale in units:
-        # All in C: one dict look-up per word and per pair, one sum of packed ints.
-        packed = sum(filter(None, map(get, unigrams))) + sum(filter(None, map(get, bigrams)))
-        if packed:
-            factor = scale * model.scale
-            for j, lane in enumerate(unpack(packed)):
-                total[j] += lane * factor
-    return total
-
-
 _NO_MEANING = (0.0,) * _WIDTH
 
 
-def _meaning_logits(view: TaskView, model: ClassifierModel) -> Sequence[float]:
-    """The word vectors' share of the seven logits: the task words' projected rows summed in
-    one C-level sum of packed ints, over the number of task words (training's mean vector)."""
-    packed = sum(filter(None, map(model.meaning.get, view.unigrams)))
-    if not packed:
-        return _NO_MEANING
-    factor = model.meaning_scale / len(view.words)
-    return [lane * factor for lane in unpack(packed)]
+def _logit_shares(
+    units: tuple[TokenUnit, ...], words: int, model: ClassifierModel
+) -> tuple[list[float], Sequence[float]]:
+    """(the n-grams' share of the seven logits, the word vectors' share) of a request.
+
+    One dict look-up per word and per pair and one C-level sum of packed ints per unit give
+    both: the n-gram lanes of every unit at its scale, and the meaning lanes of the task unit
+    (the first) over its `words` words, training's mean of the task words' vectors."""
+    total = [0.0] * _WIDTH
+    meaning: Sequence[float] = _NO_MEANING
+    get = model.packed.get
+    for i, ((unigrams, bigrams), scale) in enumerate(units):
+        packed = sum(filter(None, map(get, unigrams))) + sum(filter(None, map(get, bigrams)))
+        if packed:
+            lanes = unpack_both(packed)
+            factor = scale * model.scale
+            for j in range(_WIDTH):
+                total[j] += lanes[j] * factor
+            if i == 0 and model.meaning_scale:
+                share = model.meaning_scale / words
+                meaning = [q * share for q in lanes[_WIDTH:]]
+    return total, meaning
 
 
 def _parts(
@@ -151,11 +150,8 @@ def _parts(
     feature values) of a request."""
     conv = flatten_request(request)
     view = read_task(conv)
-    return (
-        _hashed_logits(token_units(conv, view), model),
-        _meaning_logits(view, model),
-        structural_features(conv, view),
-    )
+    hashed, meaning = _logit_shares(token_units(conv, view), len(view.words), model)
+    return hashed, meaning, structural_features(conv, view)
 
 
 def scores(request: Any, model: ClassifierModel) -> tuple[list[float], list[float]]:

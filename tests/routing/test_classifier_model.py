@@ -15,15 +15,17 @@ import pytest
 
 from annas_gift.routing.classifier_model import (
     ARTIFACT_PATH,
+    MEANING_SHIFT,
     ArtifactError,
     model_from_dict,
     pack,
     unpack,
+    unpack_both,
 )
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.corpus import default_data_dir
 from annas_gift.routing.features import hashed_features, read_task, structural_features
-from annas_gift.routing.task_classifier import DEFAULT_MODEL, _meaning_logits, scores
+from annas_gift.routing.task_classifier import DEFAULT_MODEL, _parts, scores
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = [
@@ -50,7 +52,7 @@ def _train_module() -> ModuleType:
 def test_artifact_is_compact() -> None:
     assert ARTIFACT_PATH.stat().st_size < 2_000_000
     assert len(DEFAULT_MODEL.table) > 1_000
-    assert len(DEFAULT_MODEL.meaning) > 10_000
+    assert len(DEFAULT_MODEL.meaning_table) > 10_000
 
 
 @pytest.mark.parametrize("prompt", PROMPTS, ids=range(len(PROMPTS)))
@@ -69,11 +71,12 @@ def test_inference_equals_the_training_dot_product(prompt: str) -> None:
         expected = [e + value * w for e, w in zip(expected, weights, strict=True)]
     # The meaning block: each task word's projected row, summed, over the task's word count.
     view = read_task(conv)
-    for key in view.unigrams:
-        row = DEFAULT_MODEL.meaning.get(key)
+    meaning = DEFAULT_MODEL.meaning_table  # rebuilt on each access
+    for key in view.unigrams + view.bigrams:
+        row = meaning.get(key)
         if row is not None:
             share = DEFAULT_MODEL.meaning_scale / len(view.words)
-            expected = [e + q * share for e, q in zip(expected, unpack(row), strict=True)]
+            expected = [e + q * share for e, q in zip(expected, row, strict=True)]
     assert logits == pytest.approx(expected, abs=1e-9)
 
 
@@ -89,7 +92,7 @@ def test_meaning_rows_are_the_word_vectors_projected_on_the_heads(prompt: str) -
     dense = train.meaning_features([flatten_request(prompt)])[0]
     assert DEFAULT_MODEL.training["meaning_scale"] == train.MEANING_SCALE
     want = weights @ dense
-    got = _meaning_logits(read_task(flatten_request(prompt)), DEFAULT_MODEL)
+    got = _parts(prompt, DEFAULT_MODEL)[1]
     assert list(got) == pytest.approx(list(want), abs=1e-3)
     if prompt != "hi":
         assert any(abs(v) > 0.01 for v in got)
@@ -161,3 +164,8 @@ def test_packed_weights_sum_exactly_per_lane() -> None:
     total = sum(pack(row) for row in rows)
     assert unpack(total) == [sum(column) for column in zip(*rows, strict=True)]
     assert unpack(pack((0,) * 7)) == [0] * 7
+    # With meaning lanes above the seven n-gram lanes: both read back, the lower ones unchanged.
+    both = [(*row, *reversed(row)) for row in rows]
+    total = sum(pack(row[:7]) + (pack(row[7:]) << MEANING_SHIFT) for row in both)
+    assert unpack_both(total) == [sum(column) for column in zip(*both, strict=True)]
+    assert unpack(total) == unpack_both(total)[:7]
