@@ -23,6 +23,7 @@ from annas_gift.routing.classifier_model import (
     ClassifierModel,
     load_model,
     model_from_dict,
+    unpack,
     unpack_both,
 )
 from annas_gift.routing.conversation import flatten_request
@@ -133,11 +134,12 @@ def _logit_shares(
     for i, ((unigrams, bigrams), scale) in enumerate(units):
         packed = sum(filter(None, map(get, unigrams))) + sum(filter(None, map(get, bigrams)))
         if packed:
-            lanes = unpack_both(packed)
+            # Earlier turns' meaning lanes are not read: their seven n-gram lanes suffice.
+            lanes = unpack_both(packed) if i == 0 and model.meaning_scale else unpack(packed)
             factor = scale * model.scale
             for j in range(_WIDTH):
                 total[j] += lanes[j] * factor
-            if i == 0 and model.meaning_scale:
+            if len(lanes) > _WIDTH:
                 share = model.meaning_scale / words
                 meaning = [q * share for q in lanes[_WIDTH:]]
     return total, meaning
