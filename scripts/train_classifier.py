@@ -11,7 +11,12 @@ annas_gift.routing.features, the very functions inference uses.
   (GSM8K test, MMLU test) and MT-Bench files are evaluation data and are not read.
 * Augmentation: MC question stems without their options, MATH without LaTeX markup (augment).
 * Category head: multinomial logistic regression over all training rows, each source weighted
-  by 1/sqrt(its size) so big sources (GSM8K, MATH) do not drown small ones.
+  by 1/sqrt(its size) so big sources (GSM8K, MATH) do not drown small ones. Besides the hashed
+  and structural features it reads 48 dense `meaning` features: the mean of the task words'
+  static vectors (data/routing/word_vectors.json, made by scripts/distill_word_vectors.py,
+  which needs its own venv; this script reads the vendored file with numpy only) times
+  MEANING_SCALE = 8 (chosen by leave-one-source-out accuracy, scripts/loso_classifier.py).
+  The tier head does not read them (TIER_MEANING: they lowered its ARC AUC).
 * Tier head: logistic regression with soft, level-aware targets (tier_target): MATH level L
   is the ordinal target (L - 1) / 4 (level 3 included, at 0.5), ARC-Challenge and Exercism
   8-10 are 1, ARC-Easy, Exercism 1-3 and the priors (chat, MBPP, CoNaLa one-liners) 0. A soft
@@ -22,7 +27,9 @@ annas_gift.routing.features, the very functions inference uses.
   its weights are the documented priors (PRIOR_TIER_WEIGHTS, PRIOR_CATEGORY_WEIGHTS), not learned.
 * Threshold: the cut on the calibrated probability with the best balanced accuracy out of fold.
 * Artifact: annas_gift/routing/data/task_classifier.json: structural weights as floats, hashed
-  n-gram weights quantised to int16 (buckets seen in >= MIN_DF training prompts), base64.
+  n-gram weights quantised to int16 (buckets seen in >= MIN_DF training prompts), base64; the
+  `meaning` block: every vocabulary word's vector projected on the seven heads, int16, so the
+  request path needs no vectors and no matrix product.
   BLAS runs single-threaded, so the same data gives the same file on one machine; the
   recorded slice check ties the artifact to the script and data within float tolerance.
 """
