@@ -147,7 +147,9 @@ def main() -> None:
     text = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
     args.out.write_text(text, encoding="utf-8")
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    print(f"wrote {args.out}: {len(words)} words x {args.dims} ({len(text) / 1e6:.2f} MB, {digest})")
+    print(
+        f"wrote {args.out}: {len(words)} words x {args.dims} ({len(text) / 1e6:.2f} MB, {digest})"
+    )
 
 
 if __name__ == "__main__":

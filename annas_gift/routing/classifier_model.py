@@ -113,9 +113,7 @@ class ClassifierModel:
         scale = self.scale
         mask = (1 << MEANING_SHIFT) - 1
         return {
-            key: tuple(q * scale for q in unpack(p))
-            for key, p in self.packed.items()
-            if p & mask
+            key: tuple(q * scale for q in unpack(p)) for key, p in self.packed.items() if p & mask
         }
 
     @property

@@ -39,9 +39,9 @@ from annas_gift.routing.types import CATEGORIES, Category, Tier
 __all__ = [
     "ARTIFACT_PATH",
     "DEFAULT_MODEL",
+    "MEANING",
     "POWERFUL_THRESHOLD",
     "TOP_FACTORS",
-    "MEANING",
     "WORDING",
     "ClassifierModel",
     "TaskClassification",

@@ -14,8 +14,8 @@ from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.features import STRUCTURAL, structural_features
 from annas_gift.routing.task_classifier import (
     DEFAULT_MODEL,
-    POWERFUL_THRESHOLD,
     MEANING,
+    POWERFUL_THRESHOLD,
     WORDING,
     TaskClassification,
     classify_task,

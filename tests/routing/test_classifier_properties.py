@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from annas_gift.routing.features import STRUCTURAL
 from annas_gift.routing.task_classifier import (
     DEFAULT_MODEL,
-    TOP_FACTORS,
     MEANING,
+    TOP_FACTORS,
     WORDING,
     TaskClassification,
     classify_task,
