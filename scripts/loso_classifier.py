@@ -90,6 +90,8 @@ def tier_cv(data_dir: Path, settings: list[str], min_df: int) -> None:
     proof = len(columns) + train.STRUCTURAL.index("proof_cue")
     x.data[x.indices == proof] = 0  # as in training: the prior carries this weight
     x.eliminate_zeros()
+    if not train.TIER_MEANING:
+        x = x[:, : len(columns) + len(train.STRUCTURAL)]
     math_ends = [r.difficulty in ("Level 1", "Level 5") for r in rows]
     arc = [r.source in ("arc_easy", "arc_challenge") for r in rows]
     for spec in settings:
@@ -130,8 +132,12 @@ def main() -> None:
     parser.add_argument("--c", type=float, nargs="+", default=[train.CATEGORY_C])
     parser.add_argument("--cap", type=int, default=500)
     parser.add_argument("--min-df", type=int, default=train.MIN_DF)
+    parser.add_argument("--meaning-scale", type=float, default=train.MEANING_SCALE)
+    parser.add_argument("--tier-meaning", action="store_true", help="meaning columns in tier")
     parser.add_argument("--tier-cv", nargs="+", metavar="C,MATH_WEIGHT,soft|binary")
     args = parser.parse_args()
+    train.MEANING_SCALE = args.meaning_scale
+    train.TIER_MEANING = train.TIER_MEANING or args.tier_meaning
     if args.tier_cv:
         tier_cv(args.data_dir, args.tier_cv, args.min_df)
     else:

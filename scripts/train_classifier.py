@@ -11,7 +11,12 @@ annas_gift.routing.features, the very functions inference uses.
   (GSM8K test, MMLU test) and MT-Bench files are evaluation data and are not read.
 * Augmentation: MC question stems without their options, MATH without LaTeX markup (augment).
 * Category head: multinomial logistic regression over all training rows, each source weighted
-  by 1/sqrt(its size) so big sources (GSM8K, MATH) do not drown small ones.
+  by 1/sqrt(its size) so big sources (GSM8K, MATH) do not drown small ones. Besides the hashed
+  and structural features it reads 48 dense `meaning` features: the mean of the task words'
+  static vectors (data/routing/word_vectors.json, made by scripts/distill_word_vectors.py,
+  which needs its own venv; this script reads the vendored file with numpy only) times
+  MEANING_SCALE = 8 (chosen by leave-one-source-out accuracy, scripts/loso_classifier.py).
+  The tier head does not read them (TIER_MEANING: they lowered its ARC AUC).
 * Tier head: logistic regression with soft, level-aware targets (tier_target): MATH level L
   is the ordinal target (L - 1) / 4 (level 3 included, at 0.5), ARC-Challenge and Exercism
   8-10 are 1, ARC-Easy, Exercism 1-3 and the priors (chat, MBPP, CoNaLa one-liners) 0. A soft
@@ -22,7 +27,9 @@ annas_gift.routing.features, the very functions inference uses.
   its weights are the documented priors (PRIOR_TIER_WEIGHTS, PRIOR_CATEGORY_WEIGHTS), not learned.
 * Threshold: the cut on the calibrated probability with the best balanced accuracy out of fold.
 * Artifact: annas_gift/routing/data/task_classifier.json: structural weights as floats, hashed
-  n-gram weights quantised to int16 (buckets seen in >= MIN_DF training prompts), base64.
+  n-gram weights quantised to int16 (buckets seen in >= MIN_DF training prompts), base64; the
+  `meaning` block: every vocabulary word's vector projected on the seven heads, int16, so the
+  request path needs no vectors and no matrix product.
   BLAS runs single-threaded, so the same data gives the same file on one machine; the
   recorded slice check ties the artifact to the script and data within float tolerance.
 """
@@ -32,6 +39,7 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -60,6 +68,7 @@ from annas_gift.routing.features import (
     HASH_BITS,
     STRUCTURAL,
     hashed_features,
+    read_task,
     structural_features,
 )
 from annas_gift.routing.types import CATEGORIES
@@ -77,6 +86,40 @@ MATH_WEIGHT = 4.0
 FOLDS = 5
 QUANT = 32767
 SEED = 0
+# Dense `meaning` features: the mean over the task's words of their static vectors
+# (data/routing/word_vectors.json, scripts/distill_word_vectors.py), times MEANING_SCALE (a
+# larger scale is a weaker L2 penalty on the block; chosen by LOSO). 0 leaves them out.
+WORD_VECTORS = Path(__file__).resolve().parents[1] / "data" / "routing" / "word_vectors.json"
+MEANING_SCALE = 8.0
+# The tier head leaves the meaning columns out: with them its out-of-fold ARC AUC fell (0.592 ->
+# 0.586 at scale 8) and validation ARC 0.644 -> 0.624 (docs/routing.md); MATH did not move.
+TIER_MEANING = False
+
+
+@functools.cache
+def word_vectors(path: Path = WORD_VECTORS) -> tuple[dict[int, int], np.ndarray]:
+    """(word key -> row, the dequantised vectors) of the vendored word-vector table."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    keys = np.frombuffer(base64.b64decode(data["keys"]), dtype="<u4")
+    q = np.frombuffer(base64.b64decode(data["vectors"]), dtype="i1").reshape(len(keys), -1)
+    vectors = q.astype(np.float64) * np.asarray(data["scales"], dtype=np.float64)
+    return {int(k): i for i, k in enumerate(keys)}, vectors
+
+
+def meaning_features(convs: list[Any], scale: float | None = None) -> np.ndarray:
+    """Per request: scale x the sum of its task words' vectors / the number of task words (the
+    window's words, as the hashed features count them; words without a vector add 0). Pair
+    keys are looked up too: the request path reads one table for words and pairs, so a pair
+    whose crc32 equals a vocabulary word's (practically never) counts there as well."""
+    scale = MEANING_SCALE if scale is None else scale
+    index, vectors = word_vectors()
+    out = np.zeros((len(convs), vectors.shape[1]))
+    for i, conv in enumerate(convs):
+        view = read_task(conv)
+        rows = [index[k] for k in view.unigrams + view.bigrams if k in index]
+        if rows:
+            out[i] = vectors[rows].sum(axis=0) * (scale / len(view.words))
+    return out
 
 
 def augment(rows: list[CorpusRow]) -> list[CorpusRow]:
@@ -97,13 +140,18 @@ def augment(rows: list[CorpusRow]) -> list[CorpusRow]:
 
 
 def featurize(rows: list[CorpusRow]) -> tuple[list[dict[int, float]], np.ndarray]:
-    """Hashed and structural features of each row's prompt."""
-    hashed, structural = [], []
+    """Hashed features of each row's prompt, and its structural features followed by the
+    meaning features (when MEANING_SCALE is not 0) as one dense array."""
+    hashed, structural, convs = [], [], []
     for row in rows:
         conv = flatten_request(row.prompt)
+        convs.append(conv)
         hashed.append(hashed_features(conv))
         structural.append(structural_features(conv))
-    return hashed, np.asarray(structural, dtype=np.float64)
+    dense = np.asarray(structural, dtype=np.float64)
+    if MEANING_SCALE:
+        dense = np.hstack([dense, meaning_features(convs)])
+    return hashed, dense
 
 
 def build_matrix(
@@ -262,6 +310,9 @@ def _train(data_dir: Path, limit_per_source: int | None) -> dict[str, object]:
     cat = fit_category(xt, rows, CATEGORY_C)
     prior = PRIOR_CATEGORY_WEIGHTS["proof_cue"]
     cat.coef_[:, proof] = [prior.get(c, 0.0) for c in CATEGORIES]
+    n_dense = n_hash + len(STRUCTURAL)  # then the meaning columns, if any
+    if not TIER_MEANING:
+        xt = xt[:, :n_dense]
     targets = [tier_target(r) for r in rows]
     scored = [i for i, t in enumerate(targets) if t is not None]
     groups = [rows[i].split_key for i in scored]
@@ -278,7 +329,8 @@ def _train(data_dir: Path, limit_per_source: int | None) -> dict[str, object]:
     threshold = best_threshold(1 / (1 + np.exp(-(a * oof[tiered] + b))), yt)
     tier = fit_tier(xt, rows)
 
-    tier_w = tier.coef_[0].copy()
+    tier_w = np.zeros(x.shape[1])
+    tier_w[: tier.coef_.shape[1]] = tier.coef_[0]
     tier_w[proof] = PRIOR_TIER_WEIGHTS["proof_cue"]
     hashed_w = np.vstack([tier_w[:n_hash], cat.coef_[:, :n_hash]]).T  # (buckets, 7)
     scale = float(np.abs(hashed_w).max()) / QUANT
@@ -292,14 +344,15 @@ def _train(data_dir: Path, limit_per_source: int | None) -> dict[str, object]:
         "categories": list(CATEGORIES),
         "tier": {
             "bias": round(float(tier.intercept_[0]), 6),
-            "structural": [round(float(w), 6) for w in tier_w[n_hash:]],
+            "structural": [round(float(w), 6) for w in tier_w[n_hash:n_dense]],
             "platt": [round(a, 6), round(b, 6)],
             "threshold": threshold,
         },
         "category": {
             "bias": [round(float(v), 6) for v in cat.intercept_],
-            "structural": [[round(float(w), 6) for w in row[n_hash:]] for row in cat.coef_],
+            "structural": [[round(float(w), 6) for w in row[n_hash:n_dense]] for row in cat.coef_],
         },
+        **meaning_block(np.vstack([tier_w[n_dense:], cat.coef_[:, n_dense:]])),
         "hashed": {
             "scale": scale,
             "buckets": _b64(array("I", (kept_buckets[i] for i in nonzero))),
@@ -316,9 +369,36 @@ def _train(data_dir: Path, limit_per_source: int | None) -> dict[str, object]:
             "category_c": CATEGORY_C,
             "tier_c": TIER_C,
             "math_weight": MATH_WEIGHT,
+            "meaning_scale": MEANING_SCALE,
+            "tier_meaning": TIER_MEANING,
             "limit_per_source": limit_per_source,
             "data_sha256": data_digest(data_dir),
         },
+    }
+
+
+def meaning_block(weights: np.ndarray) -> dict[str, object]:
+    """The artifact's `meaning` block from the heads' weights on the meaning columns (7, dims):
+    each vocabulary word's vector projected on the seven heads, times MEANING_SCALE, quantised
+    to int16 (one scale), keyed by the word's crc32 like the n-gram table. Empty when the
+    meaning features are off."""
+    if not MEANING_SCALE:
+        return {}
+    index, vectors = word_vectors()
+    keys = sorted(index)
+    projected = MEANING_SCALE * vectors[[index[k] for k in keys]] @ weights.T  # (words, 7)
+    scale = float(np.abs(projected).max()) / QUANT
+    quantised = np.rint(projected / scale).astype(np.int64)
+    digest = hashlib.sha256(WORD_VECTORS.read_bytes()).hexdigest()
+    return {
+        "meaning": {
+            "scale": scale,
+            "keys": _b64(array("I", keys)),
+            "weights": _b64(array("h", (int(v) for v in quantised.ravel()))),
+            "tier": [round(float(w), 6) for w in weights[0]],
+            "category": [[round(float(w), 6) for w in row] for row in weights[1:]],
+            "word_vectors_sha256": digest,
+        }
     }
 
 
@@ -326,11 +406,15 @@ def slice_check(artifact: dict[str, Any]) -> dict[str, Any]:
     """What a quick re-train on a slice is compared by (tests/routing/test_classifier_model.py):
     both heads' biases, structural weights and calibration, and the number of n-gram buckets.
     Floats, not a digest: another BLAS may change the last bits, never the second decimal."""
-    return {
+    check = {
         "tier": artifact["tier"],
         "category": artifact["category"],
         "buckets": artifact["training"]["buckets"],
     }
+    if "meaning" in artifact:
+        block = artifact["meaning"]
+        check["meaning"] = {"tier": block["tier"], "category": block["category"]}
+    return check
 
 
 def dumps(artifact: dict[str, object]) -> str:

@@ -5,6 +5,13 @@ and six category weights (floats), and per n-gram key (crc32 of a word or word p
 seven weights, quantised to int16 and stored base64 (stdlib `array`, no numpy at run time).
 Both heads share one table, key -> (tier weight, six category weights): one look-up per n-gram.
 
+The `meaning` block (optional in the artifact) holds, per word of the distilled word-vector
+vocabulary (data/routing/word_vectors.json), that word's vector already projected on the seven
+heads (int16, one scale): a request's meaning logits are the sum of its task words' rows / the
+number of task words, the same mean-of-vectors dot product training fitted, with no vectors,
+numpy or matrix product at run time. Those seven weights ride in seven more lanes of the same
+packed int as the word's n-gram weights (`MEANING_SHIFT`), so one look-up per word serves both.
+
 On the request path the seven int16 weights of a key are packed into one Python int, one
 LANE_BITS-bit lane per weight (`packed`), so summing the n-grams of a request is one C-level
 sum() of ints instead of seven column sums; `unpack` reads the seven sums back exactly.
@@ -45,6 +52,11 @@ _MASK = (1 << LANE_BITS) - 1
 # Adding HALF to every lane makes each lane's sum non-negative, so lanes never borrow.
 _OFFSET = sum(_HALF << (LANE_BITS * j) for j in range(WIDTH))
 _SHIFTS = tuple(LANE_BITS * j for j in range(WIDTH))
+# The meaning weights of a word sit in lanes WIDTH .. 2 * WIDTH - 1 of its packed int. Carries
+# and borrows only run upwards, so the lower seven lanes read back the same with or without them.
+MEANING_SHIFT = LANE_BITS * WIDTH
+_OFFSET_BOTH = _OFFSET + (_OFFSET << MEANING_SHIFT)
+_SHIFTS_BOTH = tuple(LANE_BITS * j for j in range(2 * WIDTH))
 
 
 def pack(quantised: Sequence[int]) -> int:
@@ -56,6 +68,12 @@ def unpack(total: int) -> list[int]:
     """The seven lane sums of a sum of packed ints (exact while each lane fits its bits)."""
     total += _OFFSET
     return [((total >> shift) & _MASK) - _HALF for shift in _SHIFTS]
+
+
+def unpack_both(total: int) -> list[int]:
+    """The fourteen lane sums (n-gram weights, then meaning weights) of a sum of packed ints."""
+    total += _OFFSET_BOTH
+    return [((total >> shift) & _MASK) - _HALF for shift in _SHIFTS_BOTH]
 
 
 class ArtifactError(ValueError):
@@ -73,12 +91,17 @@ class ClassifierModel:
     category_bias: tuple[float, ...]
     structural: tuple[Weights, ...]  # per STRUCTURAL feature
     training: Mapping[str, Any]
-    packed: Mapping[int, int]  # n-gram key -> its quantised weights, packed (see `pack`)
+    # n-gram key -> its quantised weights, packed (see `pack`); a vocabulary word's meaning
+    # weights in the lanes from MEANING_SHIFT on (0 for other keys).
+    packed: Mapping[int, int]
     scale: float  # a packed lane sum times scale is the sum of the table's weights
     # Derived at load, for the request path: per head, the weights of all structural features;
     # per category, its weights less the six categories' mean (what sets it apart).
     heads: tuple[tuple[float, ...], ...] = ()
     centred: tuple[tuple[float, ...], ...] = ()
+    # A meaning lane sum times meaning_scale / (task words) is the word vectors' logit share
+    # (0.0: the artifact has no meaning block).
+    meaning_scale: float = 0.0
 
     @property
     def table(self) -> dict[int, Weights]:
@@ -88,7 +111,17 @@ class ClassifierModel:
         hold ~14 MB of tuples in every serving process for the tests and tools that read it.
         """
         scale = self.scale
-        return {key: tuple(q * scale for q in unpack(p)) for key, p in self.packed.items()}
+        mask = (1 << MEANING_SHIFT) - 1
+        return {
+            key: tuple(q * scale for q in unpack(p)) for key, p in self.packed.items() if p & mask
+        }
+
+    @property
+    def meaning_table(self) -> dict[int, tuple[int, ...]]:
+        """word key -> its seven quantised meaning weights (times meaning_scale: logits per
+        word before the division by the task's word count), rebuilt on each access."""
+        rows = ((key, tuple(unpack_both(p)[WIDTH:])) for key, p in self.packed.items())
+        return {key: row for key, row in rows if any(row)}
 
     def tier_weight(self, feature: str) -> float:
         """The tier-logit weight of one structural feature."""
@@ -125,6 +158,17 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
         )
     )
     packed = {bucket: pack(row) for bucket, row in rows.items()}
+    meaning_scale = 0.0
+    if "meaning" in data:
+        block = data["meaning"]
+        words = _decode(block["keys"], "I")
+        projected = _decode(block["weights"], "h")
+        if len(projected) != width * len(words):
+            raise ArtifactError("classifier artifact is truncated")
+        for i, key in enumerate(words):
+            lanes = pack(projected[i * width : (i + 1) * width]) << MEANING_SHIFT
+            packed[key] = packed.get(key, 0) + lanes
+        meaning_scale = float(block["scale"])
     a, b = tier["platt"]
     heads = tuple(tuple(w[j] for w in structural) for j in range(width))
     means = [sum(w[1:]) / len(CATEGORIES) for w in structural]
@@ -141,6 +185,7 @@ def model_from_dict(data: Mapping[str, Any]) -> ClassifierModel:
         scale=scale,
         heads=heads,
         centred=centred,
+        meaning_scale=meaning_scale,
     )
 
 

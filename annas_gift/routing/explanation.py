@@ -14,9 +14,11 @@ from typing import Any
 from annas_gift.routing.selection_types import Selection
 from annas_gift.routing.task_classifier import TaskClassification
 
-# Plain words for the classifier's feature names (routing/features.py STRUCTURAL + wording).
+# Plain words for the classifier's feature names (routing/features.py STRUCTURAL + wording +
+# meaning).
 FACTOR_LABELS: dict[str, str] = {
     "wording": "the words used",
+    "meaning": "what the words mean",
     "passage_words": "length of the text",
     "avg_word_length": "long words",
     "sentences": "number of sentences",

@@ -24,6 +24,7 @@ from annas_gift.routing.classifier_model import (
     load_model,
     model_from_dict,
     unpack,
+    unpack_both,
 )
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.features import (
@@ -38,6 +39,7 @@ from annas_gift.routing.types import CATEGORIES, Category, Tier
 __all__ = [
     "ARTIFACT_PATH",
     "DEFAULT_MODEL",
+    "MEANING",
     "POWERFUL_THRESHOLD",
     "TOP_FACTORS",
     "WORDING",
@@ -50,6 +52,7 @@ __all__ = [
 ]
 
 WORDING = "wording"  # the factor name of all hashed word/character n-grams together
+MEANING = "meaning"  # the factor name of the word-vector (mean embedding) block together
 TOP_FACTORS = 6
 _WIDTH = 1 + len(CATEGORIES)
 
@@ -114,35 +117,53 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def _hashed_logits(units: tuple[TokenUnit, ...], model: ClassifierModel) -> list[float]:
-    """The n-grams' contribution to the seven logits (tier, then each category)."""
+_NO_MEANING = (0.0,) * _WIDTH
+
+
+def _logit_shares(
+    units: tuple[TokenUnit, ...], words: int, model: ClassifierModel
+) -> tuple[list[float], Sequence[float]]:
+    """(the n-grams' share of the seven logits, the word vectors' share) of a request.
+
+    One dict look-up per word and per pair and one C-level sum of packed ints per unit give
+    both: the n-gram lanes of every unit at its scale, and the meaning lanes of the task unit
+    (the first) over its `words` words, training's mean of the task words' vectors."""
     total = [0.0] * _WIDTH
+    meaning: Sequence[float] = _NO_MEANING
     get = model.packed.get
-    for (unigrams, bigrams), scale in units:
-        # All in C: one dict look-up per word and per pair, one sum of packed ints.
+    for i, ((unigrams, bigrams), scale) in enumerate(units):
         packed = sum(filter(None, map(get, unigrams))) + sum(filter(None, map(get, bigrams)))
         if packed:
+            # Earlier turns' meaning lanes are not read: their seven n-gram lanes suffice.
+            lanes = unpack_both(packed) if i == 0 and model.meaning_scale else unpack(packed)
             factor = scale * model.scale
-            for j, lane in enumerate(unpack(packed)):
-                total[j] += lane * factor
-    return total
+            for j in range(_WIDTH):
+                total[j] += lanes[j] * factor
+            if len(lanes) > _WIDTH:
+                share = model.meaning_scale / words
+                meaning = [q * share for q in lanes[_WIDTH:]]
+    return total, meaning
 
 
-def _parts(request: Any, model: ClassifierModel) -> tuple[list[float], list[float]]:
-    """(the n-grams' share of the seven logits, the structural feature values) of a request."""
+def _parts(
+    request: Any, model: ClassifierModel
+) -> tuple[list[float], Sequence[float], list[float]]:
+    """(the n-grams' share of the seven logits, the word vectors' share, the structural
+    feature values) of a request."""
     conv = flatten_request(request)
     view = read_task(conv)
-    return _hashed_logits(token_units(conv, view), model), structural_features(conv, view)
+    hashed, meaning = _logit_shares(token_units(conv, view), len(view.words), model)
+    return hashed, meaning, structural_features(conv, view)
 
 
 def scores(request: Any, model: ClassifierModel) -> tuple[list[float], list[float]]:
     """(the seven logits, the structural feature values) of a request."""
-    hashed, values = _parts(request, model)
+    hashed, meaning, values = _parts(request, model)
     biases = (model.tier_bias, *model.category_bias)
     # map(mul) keeps the seven dot products in C.
     logits = [
-        h + b + sum(map(mul, values, head))
-        for h, b, head in zip(hashed, biases, model.heads, strict=True)
+        h + m + b + sum(map(mul, values, head))
+        for h, m, b, head in zip(hashed, meaning, biases, model.heads, strict=True)
     ]
     return logits, values
 
@@ -162,14 +183,18 @@ def _round4(x: float) -> float:
     return round(x, 4)
 
 
-def _top(names: tuple[str, ...], parts: list[float], rest: float) -> dict[str, float]:
-    """The TOP_FACTORS largest contributions, `wording` (the n-grams' share) among them.
+def _top(
+    names: tuple[str, ...], parts: list[float], rest: float, meaning: float
+) -> dict[str, float]:
+    """The TOP_FACTORS largest contributions, `wording` (the n-grams' share) and `meaning`
+    (the word vectors' share) among them.
 
     Sorted by size (ties by name); rounded to 4 places, those that round to 0 left out."""
     # (-|v|, name, v) tuples sort in C, largest first, without a key function. A part of 0
     # sorts after every other one and rounds to 0, so it needs no filter of its own.
     ranked = [
         (-abs(rest), WORDING, rest),
+        (-abs(meaning), MEANING, meaning),
         *zip(map(neg, map(abs, parts)), names, parts, strict=True),
     ]
     ranked.sort()
@@ -202,35 +227,41 @@ def classify_task(request: Any, model: ClassifierModel | None = None) -> TaskCla
 
 
 def _verdict(
-    hashed: list[float], values: list[float], model: ClassifierModel
+    hashed: list[float], meaning: Sequence[float], values: list[float], model: ClassifierModel
 ) -> TaskClassification:
-    """The classification from the n-grams' share of the logits and the structural values."""
+    """The classification from the n-grams' and word vectors' shares of the logits and the
+    structural values."""
     getter = _live(values)
     names = _pick(getter, STRUCTURAL)
     live_values = _pick(getter, values)
     heads = model.heads
     tier_parts = list(map(mul, live_values, _pick(getter, heads[0])))
-    tier_logit = hashed[0] + model.tier_bias + sum(tier_parts)
+    tier_logit = hashed[0] + meaning[0] + model.tier_bias + sum(tier_parts)
     score = _sigmoid(model.platt_a * tier_logit + model.platt_b)
     cat_hashed = hashed[1:]
+    cat_meaning = meaning[1:]
     cat_logits = [
-        h + b + sum(map(mul, live_values, _pick(getter, head)))
-        for h, b, head in zip(cat_hashed, model.category_bias, heads[1:], strict=True)
+        h + m + b + sum(map(mul, live_values, _pick(getter, head)))
+        for h, m, b, head in zip(
+            cat_hashed, cat_meaning, model.category_bias, heads[1:], strict=True
+        )
     ]
     top = max(cat_logits)
     best = cat_logits.index(top)
     norm = sum(map(math.exp, [x - top for x in cat_logits]))
     # What set the category apart: its logit less the six categories' mean, split into the
-    # structural parts and the n-grams' share (the biases' difference is no factor).
+    # structural parts, the n-grams' and the word vectors' shares (the biases' difference is no
+    # factor).
     cat_parts = list(map(mul, live_values, _pick(getter, model.centred[best])))
     cat_rest = cat_hashed[best] - sum(cat_hashed) / len(CATEGORIES)
+    cat_sense = cat_meaning[best] - sum(cat_meaning) / len(CATEGORIES)
     return TaskClassification(
         tier="powerful" if score >= model.threshold else "fast",
         category=CATEGORIES[best],
         confidence=1.0 / norm,
         score=score,
-        factors=_top(names, tier_parts, hashed[0]),
-        category_factors=_top(names, cat_parts, cat_rest),
+        factors=_top(names, tier_parts, hashed[0], meaning[0]),
+        category_factors=_top(names, cat_parts, cat_rest, cat_sense),
         threshold=model.threshold,
     )
 

@@ -14,6 +14,7 @@ from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.features import STRUCTURAL, structural_features
 from annas_gift.routing.task_classifier import (
     DEFAULT_MODEL,
+    MEANING,
     POWERFUL_THRESHOLD,
     WORDING,
     TaskClassification,
@@ -165,8 +166,6 @@ KNOWN_MISSES = {
     "lazzies? Explain the logic.": "logic puzzle read as knowledge",
     "Pretend you are a pirate captain and tell me about your greatest treasure.": "role-play "
     "read as chat",
-    "Explain how vaccines train the immune system.": "short explanation read as chat "
-    "(second pass, class-balanced head)",
 }
 
 
@@ -248,7 +247,7 @@ def test_every_category_and_both_tiers_are_covered() -> None:
 def test_result_shape_and_to_dict() -> None:
     result = classify_task([{"role": "user", "content": "prove that sqrt(2) is irrational"}])
     assert isinstance(result, TaskClassification)
-    assert set(result.factors) <= {*STRUCTURAL, WORDING}
+    assert set(result.factors) <= {*STRUCTURAL, WORDING, MEANING}
     data = result.to_dict()
     assert set(data) == {
         "tier",

@@ -3,6 +3,7 @@ by inference exactly as training computed the features."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import sys
@@ -14,15 +15,17 @@ import pytest
 
 from annas_gift.routing.classifier_model import (
     ARTIFACT_PATH,
+    MEANING_SHIFT,
     ArtifactError,
     model_from_dict,
     pack,
     unpack,
+    unpack_both,
 )
 from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.corpus import default_data_dir
-from annas_gift.routing.features import hashed_features, structural_features
-from annas_gift.routing.task_classifier import DEFAULT_MODEL, scores
+from annas_gift.routing.features import hashed_features, read_task, structural_features
+from annas_gift.routing.task_classifier import DEFAULT_MODEL, _parts, scores
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = [
@@ -49,6 +52,7 @@ def _train_module() -> ModuleType:
 def test_artifact_is_compact() -> None:
     assert ARTIFACT_PATH.stat().st_size < 2_000_000
     assert len(DEFAULT_MODEL.table) > 1_000
+    assert len(DEFAULT_MODEL.meaning_table) > 10_000
 
 
 @pytest.mark.parametrize("prompt", PROMPTS, ids=range(len(PROMPTS)))
@@ -65,7 +69,41 @@ def test_inference_equals_the_training_dot_product(prompt: str) -> None:
             expected = [e + x * w for e, w in zip(expected, weights, strict=True)]
     for value, weights in zip(values, DEFAULT_MODEL.structural, strict=True):
         expected = [e + value * w for e, w in zip(expected, weights, strict=True)]
+    # The meaning block: each task word's projected row, summed, over the task's word count.
+    view = read_task(conv)
+    meaning = DEFAULT_MODEL.meaning_table  # rebuilt on each access
+    for key in view.unigrams + view.bigrams:
+        row = meaning.get(key)
+        if row is not None:
+            share = DEFAULT_MODEL.meaning_scale / len(view.words)
+            expected = [e + q * share for e, q in zip(expected, row, strict=True)]
     assert logits == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("prompt", PROMPTS, ids=range(len(PROMPTS)))
+def test_meaning_rows_are_the_word_vectors_projected_on_the_heads(prompt: str) -> None:
+    # Training's dense features (mean word vector x MEANING_SCALE) dotted with the heads'
+    # weights on them equal what the request path sums from the int16 projected rows.
+    train = _train_module()
+    import numpy as np  # with the train extra (scikit-learn needs it)
+
+    block = json.loads(ARTIFACT_PATH.read_text(encoding="utf-8"))["meaning"]
+    weights = np.asarray([block["tier"], *block["category"]])
+    dense = train.meaning_features([flatten_request(prompt)])[0]
+    assert DEFAULT_MODEL.training["meaning_scale"] == train.MEANING_SCALE
+    want = weights @ dense
+    got = _parts(prompt, DEFAULT_MODEL)[1]
+    assert list(got) == pytest.approx(list(want), abs=1e-3)
+    if prompt != "hi":
+        assert any(abs(v) > 0.01 for v in got)
+
+
+def test_word_vectors_are_the_ones_trained_on() -> None:
+    train = _train_module()
+    digest = hashlib.sha256(train.WORD_VECTORS.read_bytes()).hexdigest()
+    shipped = json.loads(ARTIFACT_PATH.read_text(encoding="utf-8"))["meaning"]
+    assert shipped["word_vectors_sha256"] == digest
+    assert train.WORD_VECTORS.stat().st_size < 3_000_000
 
 
 def test_artifact_records_the_vendored_data() -> None:
@@ -126,3 +164,8 @@ def test_packed_weights_sum_exactly_per_lane() -> None:
     total = sum(pack(row) for row in rows)
     assert unpack(total) == [sum(column) for column in zip(*rows, strict=True)]
     assert unpack(pack((0,) * 7)) == [0] * 7
+    # With meaning lanes above the seven n-gram lanes: both read back, the lower ones unchanged.
+    both = [(*row, *reversed(row)) for row in rows]
+    total = sum(pack(row[:7]) + (pack(row[7:]) << MEANING_SHIFT) for row in both)
+    assert unpack_both(total) == [sum(column) for column in zip(*both, strict=True)]
+    assert unpack(total) == unpack_both(total)[:7]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from annas_gift.routing.features import STRUCTURAL
 from annas_gift.routing.task_classifier import (
     DEFAULT_MODEL,
+    MEANING,
     TOP_FACTORS,
     WORDING,
     TaskClassification,
@@ -99,7 +100,7 @@ def check(result: TaskClassification) -> None:
     assert 0.0 <= result.score <= 1.0
     assert 0.0 <= result.confidence <= 1.0
     assert (result.tier == "powerful") == (result.score >= DEFAULT_MODEL.threshold)
-    named = {*STRUCTURAL, WORDING}
+    named = {*STRUCTURAL, WORDING, MEANING}
     for factors in (result.factors, result.category_factors):
         assert len(factors) <= TOP_FACTORS
         for name, value in factors.items():

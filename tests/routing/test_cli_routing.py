@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from annas_gift.cli_routing import register
 from annas_gift.routing.corpus import DATA_ENV
 from annas_gift.routing.features import STRUCTURAL
-from annas_gift.routing.task_classifier import WORDING, classify_task
+from annas_gift.routing.task_classifier import MEANING, WORDING, classify_task
 from tests.routing.routing_data import write_routing_data
 
 
@@ -76,7 +76,7 @@ def test_classify_jsonl_good_and_bad_lines(app: typer.Typer) -> None:
         "category_factors",
         "explanation",
     }
-    assert set(out[0]["factors"]) <= {*STRUCTURAL, WORDING}
+    assert set(out[0]["factors"]) <= {*STRUCTURAL, WORDING, MEANING}
     assert out[1]["error"].startswith("line 3: invalid JSON")
     assert out[2]["category"] == "math"
     assert "error" in out[3] and "error" in out[4]

@@ -9,7 +9,7 @@ from annas_gift.core.types import ChatInput
 from annas_gift.routing.explanation import FACTOR_LABELS, explain_decision
 from annas_gift.routing.features import STRUCTURAL
 from annas_gift.routing.selection_types import Selection
-from annas_gift.routing.task_classifier import WORDING, classify_task
+from annas_gift.routing.task_classifier import MEANING, WORDING, classify_task
 from annas_gift.services.auto_routing import AutoRouter
 
 CONFIG = Path(__file__).resolve().parents[2] / "litellm_config.yaml"
@@ -25,7 +25,7 @@ def _plan(model: str, text: str):  # type: ignore[no-untyped-def]
 
 
 def test_every_feature_the_classifier_can_name_has_words() -> None:
-    assert set(FACTOR_LABELS) == {*STRUCTURAL, WORDING}
+    assert set(FACTOR_LABELS) == {*STRUCTURAL, WORDING, MEANING}
 
 
 def test_a_proof_is_explained_by_its_top_factors_benchmark_and_runner_up() -> None:
