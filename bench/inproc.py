@@ -156,6 +156,13 @@ def _probe_app() -> tuple[Any, Any]:
     return app, _asgi_lifespan(app)
 
 
+async def _flush_usage(app: Any) -> None:
+    """Write every usage event recorded so far (the gateway's; the probe records none)."""
+    gateway = getattr(getattr(app, "state", None), "gateway", None)
+    if gateway is not None:
+        await gateway.tracker.flush()
+
+
 async def main() -> None:
     """Run the rounds and print one line."""
     ap = argparse.ArgumentParser()
@@ -209,6 +216,10 @@ async def main() -> None:
         _TTFB.clear()
         costs, bad = [], 0
         if args.callgrind:  # instruction counts are repeatable where CPU time is not
+            # The count covers the rounds' requests and the writing of their usage, nothing
+            # else: the warm-up's events are written before it, the rounds' ones inside it
+            # (otherwise a faster writer would count more, a lagging one less).
+            await _flush_usage(app)
             _count_instructions("on")
         for _ in range(args.reps):
             cost, b = await _round(app, body, headers, args.requests, args.concurrency)
@@ -217,6 +228,7 @@ async def main() -> None:
         if monitor is not None:
             monitor.cancel()
         if args.callgrind:
+            await _flush_usage(app)
             _count_instructions("off")
     print(
         f"{args.label:<6} {args.model:<12} cpu min {min(costs) * 1e6:6.0f} us/request "
