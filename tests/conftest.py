@@ -124,20 +124,3 @@ def _isolated_prompt_filter() -> Iterator[None]:
     for handler in logging.getLogger().handlers:
         handler.removeFilter(log_safety.PROMPT_FILTER)
     log_safety._raised.clear()
-
-
-@pytest.fixture(autouse=True)
-async def _litellm_clients_closed() -> AsyncIterator[None]:
-    """Close LiteLLM's cached HTTP clients when a test ends.
-
-    Tests that call LiteLLM (directly or through the gateway) leave aiohttp clients in its
-    per-process cache, whose connections outlive the test's event loop. The garbage collector
-    then reported them as unclosed transports in whichever later test it happened to run (a
-    ResourceWarning that pytest fails on); closed at each test's end, none is left behind.
-    """
-    yield
-    import litellm
-    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
-
-    await close_litellm_async_clients()  # type: ignore[no-untyped-call]
-    litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]
