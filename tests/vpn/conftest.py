@@ -181,20 +181,3 @@ async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
-
-
-@pytest.fixture(autouse=True)
-async def _litellm_clients_closed() -> AsyncIterator[None]:
-    """Close LiteLLM's cached HTTP clients when a test ends.
-
-    `call_litellm` calls LiteLLM directly, and LiteLLM caches its aiohttp clients per process.
-    Their connections outlived the test's event loop. The garbage collector then reported them
-    as unclosed transports in whichever later test it happened to run (a ResourceWarning that
-    pytest fails on).
-    """
-    yield
-    import litellm
-    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
-
-    await close_litellm_async_clients()  # type: ignore[no-untyped-call]
-    litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]
