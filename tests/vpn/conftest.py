@@ -154,14 +154,37 @@ async def call_litellm(
     }
     proxy_url = choice.url if choice else None
     call = UpstreamCall(model, kwargs["messages"], {}, limit_s, "r", proxy_url=proxy_url)
+    direct: Any = None
     try:
         if choice is not None:
             kwargs.update(pool.kwargs_for(choice.url, kwargs))
+        elif not kwargs.get("stream"):
+            # A direct call gets a client of its own, closed below. LiteLLM's cached client
+            # would outlive this test's event loop, and the GC would report its connection as
+            # an unclosed transport in whichever later test it happened to run.
+            direct = kwargs["client"] = _direct_client(model)
         return await litellm.acompletion(**kwargs)
     except errors.GatewayError:
         raise
     except Exception as exc:
         raise map_exception(exc, call) from None
+    finally:
+        if direct is not None:
+            await direct.close()
+
+
+def _direct_client(model: CatalogModel) -> Any:
+    """An SDK client straight to the sandbox (no proxy), for LiteLLM's openai route."""
+    import httpx
+    import openai
+
+    params = model.resolved_params()
+    return openai.AsyncOpenAI(
+        api_key=str(params["api_key"]),
+        base_url=str(params["api_base"]),
+        http_client=httpx.AsyncClient(trust_env=False),
+        max_retries=0,
+    )
 
 
 def texts(proxy: LoopbackProxy) -> list[str]:
