@@ -1,12 +1,12 @@
 """A local journal of finished usage so that `kill -9` loses none of it.
 
 The tracker buffers events in memory and writes them in the background; a killed process loses
-that buffer. The journal appends each event to a file with one `os.write` before the response
-completes (the kernel keeps it even if the process dies at once); an `fsync` every 50 ms in a
-background thread also covers power loss. Once the tracker has flushed everything recorded
-before a point, the segments sealed at that point are deleted. At start-up, segments left by a
-dead process are replayed into the database idempotently (stored events are skipped, see
-storage/write_once.py), so nothing is counted twice.
+that buffer. The journal appends a request's events (its usage row with its routing decision) to
+a file with one `os.write` before the response completes (the kernel keeps it even if the
+process dies at once); an `fsync` every 50 ms in a background thread also covers power loss.
+Once the tracker has flushed everything recorded before a point, the segments sealed at that
+point are deleted. At start-up, segments left by a dead process are replayed into the database
+idempotently (stored events are skipped, see storage/write_once.py), so nothing is counted twice.
 
 A segment is locked (`flock`) by the process writing it: a segment that can be locked belongs to
 no live process and is safe to replay, even with several gateways sharing one directory.
@@ -89,26 +89,36 @@ class UsageJournal:
 
     def append(self, event: Event) -> bool:
         """Journal one event with a single write; False (and counted) if it could not be."""
-        try:
-            line = encode_event_line(event)
-        except (TypeError, ValueError):
-            self.failed += 1
-            return False
+        return self.append_many((event,)) == 1
+
+    def append_many(self, events: Sequence[Event]) -> int:
+        """Journal events with a single write (one syscall for a request's usage and decision);
+        how many were journaled, the rest counted as failed."""
+        lines = []
+        for event in events:
+            try:
+                lines.append(encode_event_line(event))
+            except (TypeError, ValueError):
+                self.failed += 1
+        if not lines:
+            return 0
+        line = lines[0] if len(lines) == 1 else b"".join(lines)
         with self._lock:
             segment = self._active
             if segment is None:
-                self.failed += 1
-                return False
+                self.failed += len(lines)
+                return 0
             try:
-                os.write(segment.fd, line)  # O_APPEND: one write, one whole line
+                os.write(segment.fd, line)  # O_APPEND: one write, whole lines
             except OSError as exc:
-                self.failed += 1
-                if self.failed == 1:
+                first = self.failed == 0
+                self.failed += len(lines)
+                if first:
                     log.error("usage journal not writable (%s); crash safety is off", exc)
-                return False
+                return 0
             segment.synced = False
-        self.appended += 1
-        return True
+        self.appended += len(lines)
+        return len(lines)
 
     def seal(self) -> int:
         """Start a new segment; returns the sealed one's number, for `release` after a flush."""
@@ -286,18 +296,22 @@ class JournaledRecorder:
         self._task: asyncio.Task[None] | None = None
         self.replayed = ReplayResult()
 
-    def record_request(self, event: UsageEvent) -> None:
-        """Journal, then queue; never raises (the tracker's own contract)."""
-        self.journal.append(event)
-        self.tracker.record_request(event)
+    def record_request(
+        self, event: UsageEvent, decision: tuple[ClassificationEvent, SelectionEvent] | None = None
+    ) -> None:
+        """Journal (the decision and the usage in one write), then queue; never raises (the
+        tracker's own contract)."""
+        if decision is None:
+            self.journal.append(event)
+        else:
+            self.journal.append_many((*decision, event))
+        self.tracker.record_request(event, decision)
 
     def record_decision(
         self, classification: ClassificationEvent | None, selection: SelectionEvent | None
     ) -> None:
         """Journal the decision events, then queue them."""
-        for event in (classification, selection):
-            if event is not None:
-                self.journal.append(event)
+        self.journal.append_many([e for e in (classification, selection) if e is not None])
         self.tracker.record_decision(classification, selection)
 
     async def start(self) -> None:

@@ -94,9 +94,15 @@ class UsageTracker:
         """Events recorded but not yet in the database or the spool."""
         return len(self._buffer) + self._inflight + len(self._overflow)
 
-    def record_request(self, event: UsageEvent) -> None:
-        """Queue one usage event; O(1), never blocks, never raises."""
+    def record_request(
+        self, event: UsageEvent, decision: tuple[ClassificationEvent, SelectionEvent] | None = None
+    ) -> None:
+        """Queue one usage event (after the decision that led to it); O(1), never blocks, never
+        raises."""
         try:
+            if decision is not None:
+                self._enqueue(decision[0])
+                self._enqueue(decision[1])
             self._enqueue(event)
         except Exception:  # the request must be answered whatever happens here
             log.exception("could not queue a usage event")

@@ -12,7 +12,7 @@ from typing import Any
 
 from annas_gift.catalog.registry import CatalogModel
 from annas_gift.core import errors
-from annas_gift.core.events import UsageEvent
+from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
 from annas_gift.core.types import Attempt, ChatInput, RequestContext
 from annas_gift.services.collaborators import ChatCollaborators
 from annas_gift.services.decisions import decision_events
@@ -38,6 +38,8 @@ class AttemptRecorder:
         self.cache: str | None = None  # "hit"/"miss" once the response cache was consulted
         self.ttft_s: float | None = None  # streams: request start to the first chunk
         self._excerpt: tuple[str | None] | None = None  # taken once, for every attempt's row
+        # A successful request's decision, recorded with its usage row (see `decision`).
+        self._held: tuple[ClassificationEvent, SelectionEvent] | None = None
 
     def prompt_excerpt(self) -> str | None:
         """What `logging.store_prompts` keeps of the prompt (None when it is off)."""
@@ -71,6 +73,7 @@ class AttemptRecorder:
         cached = saved_cost_usd is not None
         cost = 0.0 if cached else model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
         ctx = self.ctx
+        held, self._held = self._held, None
         self.parts.recorder.record_request(
             UsageEvent(
                 request_id=ctx.request_id,
@@ -90,7 +93,8 @@ class AttemptRecorder:
                 cached=cached,
                 saved_cost_usd=saved_cost_usd or 0.0,
                 prompt_excerpt=self.prompt_excerpt(),
-            )
+            ),
+            held,
         )
         return cost
 
@@ -130,11 +134,25 @@ class AttemptRecorder:
         )  # fmt: skip
 
     def decision(
-        self, plan: RoutePlan, attempts: list[Attempt], served: CatalogModel | None
+        self,
+        plan: RoutePlan,
+        attempts: list[Attempt],
+        served: CatalogModel | None,
+        *,
+        with_usage: bool = False,
     ) -> None:
-        """Persist an auto-routing decision (classification + selection), linked by request id."""
+        """Persist an auto-routing decision (classification + selection), linked by request id.
+
+        `with_usage`: the caller records the served attempt's usage next, with nothing in
+        between that can fail; the decision goes with that row, so the request's three events
+        cost one journal write instead of three.
+        """
         events = decision_events(self.ctx.request_id, plan, attempts, served)
-        if events is not None:
+        if events is None:
+            return
+        if with_usage:
+            self._held = events
+        else:
             self.parts.recorder.record_decision(*events)
 
     def observe(  # noqa: PLR0913 - the outcome fields a caller may know

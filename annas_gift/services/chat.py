@@ -235,7 +235,7 @@ class ChatService:
             took = (rec.now() - began) * 1000
             attempts.append(Attempt(model.name, model.provider, 200, latency_ms=took))
             if not stream:  # a stream records it after its last byte (services.streaming)
-                rec.decision(plan, attempts, model)
+                rec.decision(plan, attempts, model, with_usage=True)  # the caller's rec.usage
             return AttemptSuccess(model, value, attempts, began, took, est, ticket, hold)
         if last is None:
             last = errors.UpstreamTimeout("the request deadline passed before any model answered")

@@ -40,8 +40,10 @@ class Planner(Protocol):
 class Recorder(Protocol):
     """Where usage and routing decisions go (the usage tracker: journal, then the database)."""
 
-    def record_request(self, event: UsageEvent) -> None:
-        """Record one attempt's usage, off the request path."""
+    def record_request(
+        self, event: UsageEvent, decision: tuple[ClassificationEvent, SelectionEvent] | None = None
+    ) -> None:
+        """Record one attempt's usage (and the request's decision with it), off the request path."""
         ...
 
     def record_decision(

@@ -69,7 +69,7 @@ class OpenStream:
             status, error_type = 499, "client_disconnected"
             raise
         finally:  # none of this is needed before the client has its bytes
-            rec.decision(self.plan, self.attempts, self.model)
+            rec.decision(self.plan, self.attempts, self.model, with_usage=True)
             took = (rec.now() - self.done.began) * 1000
             usage = view.usage
             self.cost_usd = rec.usage(

@@ -22,12 +22,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tracker_probes import count
 
-from annas_gift.core.events import ClassificationEvent, UsageEvent, decode_event
+from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent, decode_event
 from annas_gift.monitoring.journal import JournaledRecorder, UsageJournal, replay_orphans
 from annas_gift.monitoring.tracker import UsageTracker
 from annas_gift.storage import database
 from annas_gift.storage.batch import write_batch, write_events
-from annas_gift.storage.repositories import ClassificationRepository, UsageRepository
+from annas_gift.storage.repositories import (
+    ClassificationRepository,
+    SelectionRepository,
+    UsageRepository,
+)
 
 Make = Callable[..., UsageEvent]
 Sessions = async_sessionmaker[AsyncSession]
@@ -195,6 +199,46 @@ async def test_recorder_journals_then_releases_after_a_flush(
     finally:
         await recorder.stop()
     assert list(_segments(tmp_path)) == []  # all stored: nothing kept
+
+
+async def test_a_request_with_its_decision_is_journaled_in_one_write_and_stored(
+    tmp_path: Path, sessions: Sessions, usage_event: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import annas_gift.monitoring.journal as journal_module
+
+    writes: list[bytes] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes) -> int:
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    verdict = ClassificationEvent("req-0", T0, "powerful", "math", 0.9, 0.8, {"proof_cue": 1.2})
+    choice = SelectionEvent(
+        "req-0", T0, "powerful", "math", "p", "gpt-big", "best on MATH-500", 0.9, 0.8,
+        None, [], None,
+    )  # fmt: skip
+    tracker = UsageTracker(sessions, flush_interval=3600)
+    recorder = JournaledRecorder(
+        tracker, UsageJournal(tmp_path), sessions, checkpoint_interval_s=3600
+    )
+    await recorder.start()
+    try:
+        monkeypatch.setattr(journal_module.os, "write", counting_write)
+        recorder.record_request(_event(usage_event, 0), (verdict, choice))
+        monkeypatch.undo()
+        # One syscall carries the three lines: a kill after it loses none, before it all three.
+        assert len(writes) == 1
+        (segment,) = _segments(tmp_path)
+        lines = segment.read_bytes().splitlines(keepends=True)
+        assert [decode_event(line) for line in lines] == [verdict, choice, _event(usage_event, 0)]
+        assert await recorder.checkpoint()
+        assert await count(sessions) == 1
+        async with sessions() as session:
+            assert len(await ClassificationRepository(session).for_request("req-0")) == 1
+            assert len(await SelectionRepository(session).for_request("req-0")) == 1
+    finally:
+        await recorder.stop()
 
 
 async def test_recorder_start_replays_what_a_killed_gateway_left(

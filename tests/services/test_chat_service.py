@@ -75,7 +75,11 @@ class ListRecorder:
         self.usage: list[UsageEvent] = []
         self.decisions: list[tuple[ClassificationEvent | None, SelectionEvent | None]] = []
 
-    def record_request(self, event: UsageEvent) -> None:
+    def record_request(
+        self, event: UsageEvent, decision: tuple[ClassificationEvent, SelectionEvent] | None = None
+    ) -> None:
+        if decision is not None:
+            self.decisions.append(decision)
         self.usage.append(event)
 
     def record_decision(
