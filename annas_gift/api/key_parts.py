@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annas_gift.catalog.rate_limits import ClientLimits
@@ -25,6 +25,9 @@ from annas_gift.settings_keys import BudgetSettings
 from annas_gift.state.budgets import BudgetLedger
 from annas_gift.state.key_events import RedisKeyEvents
 from annas_gift.storage import database
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,8 @@ async def open_key_parts(
     """Build the key parts; everything opened is closed by `stack`."""
     redis: Redis | None = None
     if settings.cache.redis_url:
+        from redis.asyncio import Redis  # only with Redis configured (state/redis_errors.py)
+
         redis = Redis.from_url(settings.cache.redis_url, socket_timeout=1.0)
         stack.push_async_callback(redis.aclose)
     namespace = settings.cache.namespace

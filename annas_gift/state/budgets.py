@@ -16,12 +16,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, TypeVar
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from annas_gift.state.budget_stores import Counter, MemoryBudgetStore, RedisBudgetStore
+from annas_gift.state.redis_errors import redis_down
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("annas_gift.state")
 T = TypeVar("T")
@@ -30,7 +31,6 @@ PERIODS: tuple[Period, ...] = ("day", "month", "total")
 MICRO = 1_000_000  # counters hold integer micro-USD
 # Counter names carry their period; TTLs only clean up (a day's counter outlives its day).
 _TTL_MS: dict[Period, int] = {"day": 3 * 86_400_000, "month": 63 * 86_400_000, "total": 0}
-_REDIS_DOWN = (RedisError, OSError)
 
 
 def to_micro(usd: float, *, up: bool = False) -> int:
@@ -143,7 +143,7 @@ class BudgetLedger:
                     if self._redis_retry_at:  # a retry: connections pooled before it are dead
                         await redis.reset_connections()
                     result = await op(redis)
-                except _REDIS_DOWN as exc:
+                except redis_down() as exc:
                     if self._redis_retry_at == 0.0:
                         log.warning(
                             "Redis unavailable for budgets (%s); counting per instance",

@@ -17,12 +17,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, TypeVar
 
 from annas_gift.catalog.rate_limits import ClientLimits, client_limit_specs, limits_for
 from annas_gift.catalog.registry import CatalogModel
@@ -30,7 +25,10 @@ from annas_gift.state.base import Admission, Backend, ModelLiveState, Plan, buil
 from annas_gift.state.breaker import DEFAULT_POLICY, HealthPolicy, classify
 from annas_gift.state.headers import learned_from_headers
 from annas_gift.state.memory import MemoryBackend
-from annas_gift.state.redis_backend import RedisBackend
+from annas_gift.state.redis_errors import redis_down
+
+if TYPE_CHECKING:
+    from annas_gift.state.redis_backend import RedisBackend
 
 log = logging.getLogger("annas_gift.state")
 T = TypeVar("T")
@@ -46,8 +44,6 @@ class _SuccessBatch:
 
 
 _Snapshot = dict[str, ModelLiveState]
-# Connection refused/reset, timeouts, a Redis restarting or failing over: all mean "not now".
-_REDIS_DOWN = (RedisError, OSError)
 _ADMIT_ALL = Admission(True)
 _SNAPSHOT_CACHE_MAX = 64  # distinct candidate lists (tiers x categories) are few
 
@@ -102,6 +98,12 @@ class GatewayState:
             return cls(
                 memory, None, clock=clock, retry_interval_s=retry_interval_s, policy=health_policy
             )
+        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        from annas_gift.state.redis_backend import RedisBackend
+
         # A blocking pool makes a burst of requests queue for a connection; the default pool
         # raises "Too many connections" instead, which would look like an outage.
         pool = BlockingConnectionPool.from_url(
@@ -123,7 +125,7 @@ class GatewayState:
         )
         try:
             await client.ping()
-        except _REDIS_DOWN as exc:
+        except redis_down() as exc:
             state._lost(exc)
         else:
             state._use_redis = True
@@ -156,7 +158,7 @@ class GatewayState:
                 # without this the first operations on them would declare it lost again.
                 await self._redis.reset_connections()
                 await self._redis.ping()
-            except _REDIS_DOWN:
+            except redis_down():
                 continue
             self._use_redis = True
             log.info("Redis is back; shared state resumed")
@@ -168,7 +170,7 @@ class GatewayState:
         if self._use_redis and redis is not None:
             try:
                 return await op(redis)
-            except _REDIS_DOWN as exc:
+            except redis_down() as exc:
                 self._lost(exc)
         return await op(self._memory)
 
@@ -342,7 +344,7 @@ class GatewayState:
             return True
         try:
             return await self._redis.ping()
-        except _REDIS_DOWN:
+        except redis_down():
             return False
 
     async def aclose(self) -> None:

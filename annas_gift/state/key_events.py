@@ -11,15 +11,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from annas_gift.state.redis_errors import redis_down
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("annas_gift.state")
 OnChange = Callable[[str], Awaitable[None]]
 OnResync = Callable[[], Awaitable[None]]
-_REDIS_DOWN = (RedisError, OSError)
 
 
 class KeyEvents(Protocol):
@@ -65,7 +66,7 @@ class RedisKeyEvents:
         """Publish on the channel; a Redis failure is logged (the periodic refresh catches up)."""
         try:
             await self._client.publish(self.channel, key_id)
-        except _REDIS_DOWN as exc:
+        except redis_down() as exc:
             log.warning("cannot publish a key change (%s); other instances refresh later", exc)
 
     async def start(self, on_change: OnChange, on_resync: OnResync) -> None:
@@ -90,13 +91,13 @@ class RedisKeyEvents:
                     if message is not None and message.get("type") == "message":
                         data = message["data"]
                         await on_change(data.decode() if isinstance(data, bytes) else str(data))
-            except _REDIS_DOWN as exc:
+            except redis_down() as exc:
                 log.warning("key change notifications interrupted (%s)", type(exc).__name__)
                 first = False
                 self._subscribed.set()
                 await asyncio.sleep(self._retry_interval_s)
             finally:
-                with contextlib.suppress(*_REDIS_DOWN):
+                with contextlib.suppress(*redis_down()):
                     await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def aclose(self) -> None:

@@ -15,9 +15,9 @@ Subjects are "m:<model name>" and "k:<client key id>". Every key carries a TTL: 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import orjson
-from redis.asyncio import Redis
 
 from annas_gift.state import breaker, lua, lua_health
 from annas_gift.state.base import (
@@ -29,6 +29,9 @@ from annas_gift.state.base import (
     Plan,
     build_live,
 )
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 INFLIGHT_TTL_MS = 3_600_000  # a crashed instance's in-flight counts vanish within an hour
 HEALTH_TTL_MS = int(breaker.HEALTH_TTL_S * 1000)
