@@ -11,6 +11,18 @@ from typing import Any
 import orjson
 
 
+class JSONText(str):
+    """JSON text this process encoded itself: a JSON column stores it as it is.
+
+    A decision's ranking is encoded once per selector decision (services/decisions.py); decoding
+    it again only to have the column re-encode it cost an `auto` request about 60,000
+    instructions. Text read back from a journal or spool line is a plain `str` and is decoded
+    (and so checked) before it is stored.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class UsageEvent:
     """One upstream call as the gateway saw it; `key_id` names the key, never holds it."""
@@ -64,9 +76,9 @@ class SelectionEvent:
     benchmark_score: float | None
     breakdown: dict[str, Any] | None
     fallbacks_tried: list[Any] | None
-    # The selector's ranking, bounded, as JSON text (services/decisions.py `ranking_json`; the
-    # repository stores it decoded in a JSON column). A default, so that journal and spool
-    # lines written before it existed still decode.
+    # The selector's ranking, bounded, as JSON text (services/decisions.py `ranking_json`, a
+    # JSONText the JSON column takes as it is). A default, so that journal and spool lines
+    # written before it existed still decode.
     ranking: str | None = None
 
 

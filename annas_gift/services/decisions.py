@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from annas_gift.core.events import ClassificationEvent, SelectionEvent
+from annas_gift.core.events import ClassificationEvent, JSONText, SelectionEvent
 from annas_gift.core.names import COMPONENTS
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _POINTS_DIGITS = 2
 # record is built and encoded once per Selection object (keyed by identity, the object kept to
 # pin the id). It travels as JSON text: the journal encodes events with dataclasses.asdict,
 # which copies a nested dict number by number (~0.6 ms for a ranking) but a string at once.
-_RECORDS: dict[int, tuple[Selection, str]] = {}
+_RECORDS: dict[int, tuple[Selection, JSONText]] = {}
 _RECORDS_LIMIT = 1024
 
 
@@ -84,12 +84,12 @@ def ranking_record(selection: Selection) -> dict[str, Any]:
     }
 
 
-def ranking_json(selection: Selection) -> str:
+def ranking_json(selection: Selection) -> JSONText:
     """`ranking_record` as compact JSON text, encoded once per selector decision."""
     cached = _RECORDS.get(id(selection))
     if cached is not None and cached[0] is selection:
         return cached[1]
-    text = orjson.dumps(ranking_record(selection)).decode()
+    text = JSONText(orjson.dumps(ranking_record(selection)).decode())
     if len(_RECORDS) >= _RECORDS_LIMIT:
         _RECORDS.clear()
     _RECORDS[id(selection)] = (selection, text)

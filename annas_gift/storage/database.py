@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from annas_gift.core.events import JSONText
+
 log = logging.getLogger(__name__)
 
 # Writers (the usage flusher) and readers share one file; wait for a lock instead of failing.
@@ -72,7 +74,9 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _json_text(value: Any) -> str:
     # The JSON columns (factors, breakdown, ranking, fallbacks) are written for every decision;
     # orjson instead of SQLAlchemy's default stdlib encoder took an `auto` request from 1,965k
-    # to 1,888k instructions (bench/callgrind.sh, 2026-12-02).
+    # to 1,888k instructions (bench/callgrind.sh, 2026-12-02). JSONText is encoded already.
+    if isinstance(value, JSONText):
+        return str(value)
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 

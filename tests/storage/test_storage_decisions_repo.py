@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annas_gift.core.events import ClassificationEvent, SelectionEvent
+from annas_gift.core.events import ClassificationEvent, JSONText, SelectionEvent
 from annas_gift.storage.models import SelectionRow
 from annas_gift.storage.repositories import ClassificationRepository, SelectionRepository
 
@@ -80,3 +82,38 @@ async def test_a_selections_ranking_text_is_stored_as_json(sessions: Sessions) -
     assert r1.ranking == ranking
     # A damaged spool line keeps its decision; only the ranking is dropped (as SQL NULL).
     assert (r2.selected_model, r2.ranking, no_ranking) == ("a", None, 1)
+
+
+async def test_a_live_decisions_ranking_text_is_stored_as_is_and_reads_back_as_json(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Text this process encoded (JSONText) goes to the column without a decode and re-encode;
+    # on PostgreSQL the JSON column itself parses it, so it must be JSON the column accepts.
+    import annas_gift.storage.repositories.decisions as repo_module
+
+    ranking = {"ranked": 1, "runner_up": None, "candidates": [{"rank": 1, "name": "a"}]}
+    live = SelectionEvent("r3", WHEN, "fast", "chat", "p", "a", "best", 0.9, None, None, None,
+                          ranking=JSONText(json.dumps(ranking)))  # fmt: skip
+    decoded: list[object] = []
+    real_loads = repo_module.orjson.loads
+    monkeypatch.setattr(repo_module, "orjson", _CountingOrjson(real_loads, decoded))
+    async with sessions() as session, session.begin():
+        await SelectionRepository(session).add_many([live])
+    monkeypatch.undo()
+    assert decoded == []  # not decoded on the way in
+    async with sessions() as session:
+        (row,) = await SelectionRepository(session).for_request("r3")
+    assert row.ranking == ranking
+
+
+class _CountingOrjson:
+    """The repository's orjson with `loads` recorded."""
+
+    JSONDecodeError = ValueError
+
+    def __init__(self, loads: Any, seen: list[object]) -> None:
+        self._loads, self._seen = loads, seen
+
+    def loads(self, text: Any) -> Any:
+        self._seen.append(text)
+        return self._loads(text)

@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from annas_gift.core.events import ClassificationEvent, SelectionEvent
+from annas_gift.core.events import ClassificationEvent, JSONText, SelectionEvent
 from annas_gift.storage.models import ClassificationRow, SelectionRow
 from annas_gift.storage.repositories._sql import fit_row, row_of, statement_chunks
 
@@ -20,7 +20,7 @@ _SELECTIONS: Table = SelectionRow.__table__  # type: ignore[assignment]  # decla
 def _selection_row(event: SelectionEvent) -> dict[str, Any]:
     row = fit_row(_SELECTIONS, row_of(event))
     text = row["ranking"]
-    if isinstance(text, str):
+    if isinstance(text, str) and not isinstance(text, JSONText):  # read back from disk: check it
         try:
             row["ranking"] = orjson.loads(text)
         except orjson.JSONDecodeError:  # a damaged spool line: keep the decision, not its ranking
