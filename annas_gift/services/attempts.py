@@ -12,7 +12,7 @@ from typing import Any
 
 from annas_gift.catalog.registry import CatalogModel
 from annas_gift.core import errors
-from annas_gift.core.events import ClassificationEvent, SelectionEvent, UsageEvent
+from annas_gift.core.events import UsageEvent
 from annas_gift.core.types import Attempt, ChatInput, RequestContext
 from annas_gift.services.collaborators import ChatCollaborators
 from annas_gift.services.decisions import decision_events
@@ -38,8 +38,6 @@ class AttemptRecorder:
         self.cache: str | None = None  # "hit"/"miss" once the response cache was consulted
         self.ttft_s: float | None = None  # streams: request start to the first chunk
         self._excerpt: tuple[str | None] | None = None  # taken once, for every attempt's row
-        # A successful request's decision, recorded with its usage row (see `decision`).
-        self._held: tuple[ClassificationEvent, SelectionEvent] | None = None
 
     def prompt_excerpt(self) -> str | None:
         """What `logging.store_prompts` keeps of the prompt (None when it is off)."""
@@ -55,7 +53,7 @@ class AttemptRecorder:
         """Milliseconds since the request started."""
         return (self.parts.clock() - self.ctx.started) * 1000
 
-    def usage(
+    def usage(  # noqa: PLR0913 - a row's fields, and the decision it served
         self,
         model: CatalogModel,
         usage: Usage,
@@ -65,15 +63,18 @@ class AttemptRecorder:
         stream: bool,
         error_type: str | None = None,
         saved_cost_usd: float | None = None,
+        decided: tuple[RoutePlan, list[Attempt]] | None = None,
     ) -> float:
         """Record one attempt's usage row (off the request path) and return its cost.
 
-        `saved_cost_usd` marks a cache hit: the answer was free and saved that much.
+        `saved_cost_usd` marks a cache hit: the answer was free and saved that much. `decided`
+        (the plan and its attempts) records the routing decision that `model` served with the
+        row: the request's three events then cost one journal write instead of three.
         """
         cached = saved_cost_usd is not None
         cost = 0.0 if cached else model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
         ctx = self.ctx
-        held, self._held = self._held, None
+        decision = decision_events(ctx.request_id, *decided, model) if decided else None
         self.parts.recorder.record_request(
             UsageEvent(
                 request_id=ctx.request_id,
@@ -94,7 +95,7 @@ class AttemptRecorder:
                 saved_cost_usd=saved_cost_usd or 0.0,
                 prompt_excerpt=self.prompt_excerpt(),
             ),
-            held,
+            decision,
         )
         return cost
 
@@ -134,25 +135,13 @@ class AttemptRecorder:
         )  # fmt: skip
 
     def decision(
-        self,
-        plan: RoutePlan,
-        attempts: list[Attempt],
-        served: CatalogModel | None,
-        *,
-        with_usage: bool = False,
+        self, plan: RoutePlan, attempts: list[Attempt], served: CatalogModel | None
     ) -> None:
         """Persist an auto-routing decision (classification + selection), linked by request id.
 
-        `with_usage`: the caller records the served attempt's usage next, with nothing in
-        between that can fail; the decision goes with that row, so the request's three events
-        cost one journal write instead of three.
-        """
+        For a request that failed; a served one records it with its usage row (`usage`)."""
         events = decision_events(self.ctx.request_id, plan, attempts, served)
-        if events is None:
-            return
-        if with_usage:
-            self._held = events
-        else:
+        if events is not None:
             self.parts.recorder.record_decision(*events)
 
     def observe(  # noqa: PLR0913 - the outcome fields a caller may know

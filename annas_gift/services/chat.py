@@ -234,8 +234,6 @@ class ChatService:
                 continue
             took = (rec.now() - began) * 1000
             attempts.append(Attempt(model.name, model.provider, 200, latency_ms=took))
-            if not stream:  # a stream records it after its last byte (services.streaming)
-                rec.decision(plan, attempts, model, with_usage=True)  # the caller's rec.usage
             return AttemptSuccess(model, value, attempts, began, took, est, ticket, hold)
         if last is None:
             last = errors.UpstreamTimeout("the request deadline passed before any model answered")
@@ -290,8 +288,9 @@ class ChatService:
         done = await self.run(plan, rec, self.upstream.complete, stream=False)
         completion = done.value
         cost = rec.usage(
-            done.model, completion.usage, status=200, latency_ms=done.took_ms, stream=False
-        )
+            done.model, completion.usage, status=200, latency_ms=done.took_ms, stream=False,
+            decided=(plan, done.attempts),
+        )  # fmt: skip
         await self.parts.budgets.settle(done.hold, cost)
         rec.settled(done, completion.usage, completion.provider_headers, done.took_ms)
         if key is not None:

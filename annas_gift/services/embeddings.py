@@ -63,8 +63,9 @@ class EmbeddingService:
         done = await chat.run(plan, rec, chat.upstream.embed, stream=False, est_tokens=est)
         result = done.value
         cost = rec.usage(
-            done.model, result.usage, status=200, latency_ms=done.took_ms, stream=False
-        )
+            done.model, result.usage, status=200, latency_ms=done.took_ms, stream=False,
+            decided=(plan, done.attempts),
+        )  # fmt: skip
         await chat.parts.budgets.settle(done.hold, cost)
         rec.settled(done, result.usage, result.provider_headers, done.took_ms)
         # The trace keeps the request but not the vectors (large, and no use to read).

@@ -69,12 +69,11 @@ class OpenStream:
             status, error_type = 499, "client_disconnected"
             raise
         finally:  # none of this is needed before the client has its bytes
-            rec.decision(self.plan, self.attempts, self.model, with_usage=True)
             took = (rec.now() - self.done.began) * 1000
             usage = view.usage
             self.cost_usd = rec.usage(
                 self.model, usage, status=status, latency_ms=took, stream=True,
-                error_type=error_type,
+                error_type=error_type, decided=(self.plan, self.attempts),
             )  # fmt: skip
             if error_type != "stream_interrupted":
                 rec.settled(self.done, usage, {}, took)
