@@ -78,6 +78,7 @@ async def test_scrape_reads_breakers_cooldowns_headroom_vpn_and_usage(
         body = metrics.render(collector)[0]
     finally:
         await state.aclose()
+        await vpn.stop()  # its log guard stays on the leaky loggers otherwise, for later tests
     assert b"hunter2" not in body
     v = _values(body)
 
