@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         # SQLite compares timestamps as text: store one offset-free format throughout.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, one function that writes SQLAlchemy's DATETIME text directly.
+
+        SQLite's DATETIME formats with '%(year)04d-...%(microsecond)06d' % dict (about 7 us a
+        value on the 2-core machine, half the cost of building a usage row);
+        `isoformat(" ", "microseconds")` of the naive UTC value is the same text, for every
+        year SQLite's DATETIME reads back (1-9999)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is not None and value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            # 26 characters: the offset ("+00:00") of an aware value cut off.
+            return value.isoformat(" ", "microseconds")[:26]
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Attach or normalise the UTC offset."""

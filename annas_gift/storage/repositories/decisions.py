@@ -6,26 +6,30 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annas_gift.core.events import ClassificationEvent, JSONText, SelectionEvent
 from annas_gift.storage.models import ClassificationRow, SelectionRow
-from annas_gift.storage.repositories._sql import fit_row, row_of, statement_chunks
+from annas_gift.storage.repositories._bulk import BulkInsert
 
 _CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
 _SELECTIONS: Table = SelectionRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
 
 
-def _selection_row(event: SelectionEvent) -> dict[str, Any]:
-    row = fit_row(_SELECTIONS, row_of(event))
-    text = row["ranking"]
-    if isinstance(text, str) and not isinstance(text, JSONText):  # read back from disk: check it
+def _stored_ranking(text: Any) -> Any:
+    """The ranking as its JSON column takes it: this process's JSONText as it is, text read
+    back from a journal or spool decoded (and so checked), a damaged one dropped."""
+    if isinstance(text, str) and not isinstance(text, JSONText):
         try:
-            row["ranking"] = orjson.loads(text)
+            return orjson.loads(text)
         except orjson.JSONDecodeError:  # a damaged spool line: keep the decision, not its ranking
-            row["ranking"] = None
-    return row
+            return None
+    return text
+
+
+_INSERT_CLASSIFICATIONS = BulkInsert(_CLASSIFICATIONS, ClassificationEvent)
+_INSERT_SELECTIONS = BulkInsert(_SELECTIONS, SelectionEvent, adjust={"ranking": _stored_ranking})
 
 
 class ClassificationRepository:
@@ -36,10 +40,7 @@ class ClassificationRepository:
 
     async def add_many(self, events: Sequence[ClassificationEvent]) -> None:
         """Insert classifications in bulk statements."""
-        for chunk in statement_chunks(events):
-            await self._session.execute(
-                insert(_CLASSIFICATIONS), [fit_row(_CLASSIFICATIONS, row_of(e)) for e in chunk]
-            )
+        await _INSERT_CLASSIFICATIONS.run(self._session, events)
 
     async def for_request(self, request_id: str) -> list[ClassificationRow]:
         """Classifications stored for one request, oldest first."""
@@ -58,9 +59,8 @@ class SelectionRepository:
         self._session = session
 
     async def add_many(self, events: Sequence[SelectionEvent]) -> None:
-        """Insert selections in bulk statements (the ranking's JSON text decoded for its column)."""
-        for chunk in statement_chunks(events):
-            await self._session.execute(insert(_SELECTIONS), [_selection_row(e) for e in chunk])
+        """Insert selections in bulk statements (a ranking read back from disk decoded first)."""
+        await _INSERT_SELECTIONS.run(self._session, events)
 
     async def for_request(self, request_id: str) -> list[SelectionRow]:
         """Selections stored for one request, oldest first."""

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, Table, case, func, insert, null, select
+from sqlalchemy import ColumnElement, Select, Table, case, func, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from annas_gift.core.events import MetricDelta, UsageEvent, UsageStat, merge_deltas
 from annas_gift.storage.models import ClassificationRow, UsageMetric, UsageRecord
-from annas_gift.storage.repositories._sql import fit_row, row_of, statement_chunks, utc_day
+from annas_gift.storage.repositories._bulk import BulkInsert
+from annas_gift.storage.repositories._sql import row_of, utc_day
 
 GroupBy = Literal["provider", "model", "day", "key", "category", "tier"]
 NO_KEY = "(none)"  # usage recorded without a key id
@@ -29,6 +30,7 @@ _METRIC_SUMS = (
     "cost_usd",
 )
 _RECORDS: Table = UsageRecord.__table__  # type: ignore[assignment]  # declarative tables are Tables
+_INSERT_RECORDS = BulkInsert(_RECORDS, UsageEvent)
 
 
 class UsageRepository:
@@ -38,11 +40,8 @@ class UsageRepository:
         self._session = session
 
     async def add_records(self, records: Sequence[UsageEvent]) -> None:
-        """Insert usage records by Core executemany (the ORM bulk path costs ~3x more CPU)."""
-        for chunk in statement_chunks(records):
-            await self._session.execute(
-                insert(_RECORDS), [fit_row(_RECORDS, row_of(r)) for r in chunk]
-            )
+        """Insert usage records by driver-level executemany (see _bulk.py for why)."""
+        await _INSERT_RECORDS.run(self._session, records)
 
     async def add_hourly(self, deltas: Sequence[MetricDelta]) -> None:
         """Add deltas to the hourly metrics, creating rows as needed (one upsert per batch)."""
