@@ -12,8 +12,9 @@ docs/routing.md describes the training).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import compress
 from operator import itemgetter, mul, neg
 from typing import Any
@@ -70,8 +71,18 @@ class TaskClassification:
     confidence: float
     score: float
     factors: dict[str, float] = field(hash=False)
-    category_factors: dict[str, float] = field(default_factory=dict, hash=False)
     threshold: float = 0.5
+    # The category factors are worked out when read: only explanations read them (the native
+    # API, /classify, the CLI), not an OpenAI-route request or its stored record, and they cost
+    # a sixth of a typical classification. Not compared: they follow from the same request.
+    category_parts: Callable[[], dict[str, float]] | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
+
+    @property
+    def category_factors(self) -> dict[str, float]:
+        """What set the chosen category apart (its logit minus the mean of all six)."""
+        return self.category_parts() if self.category_parts is not None else {}
 
     @property
     def explanation(self) -> list[str]:
@@ -252,18 +263,28 @@ def _verdict(
     # What set the category apart: its logit less the six categories' mean, split into the
     # structural parts, the n-grams' and the word vectors' shares (the biases' difference is no
     # factor).
-    cat_parts = list(map(mul, live_values, _pick(getter, model.centred[best])))
     cat_rest = cat_hashed[best] - sum(cat_hashed) / len(CATEGORIES)
     cat_sense = cat_meaning[best] - sum(cat_meaning) / len(CATEGORIES)
+    centred = _pick(getter, model.centred[best])
     return TaskClassification(
         tier="powerful" if score >= model.threshold else "fast",
         category=CATEGORIES[best],
         confidence=1.0 / norm,
         score=score,
         factors=_top(names, tier_parts, hashed[0], meaning[0]),
-        category_factors=_top(names, cat_parts, cat_rest, cat_sense),
         threshold=model.threshold,
+        category_parts=partial(_category_top, names, live_values, centred, cat_rest, cat_sense),
     )
+
+
+def _category_top(
+    names: tuple[str, ...],
+    live_values: tuple[float, ...],
+    centred: tuple[float, ...],
+    rest: float,
+    sense: float,
+) -> dict[str, float]:
+    return _top(names, list(map(mul, live_values, centred)), rest, sense)
 
 
 DEFAULT_MODEL = load_model()
