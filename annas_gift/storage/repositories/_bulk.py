@@ -6,9 +6,9 @@ per column. Here the statement is compiled once per dialect; each event becomes 
 (attrgetter, in C), only the columns whose type converts its value (datetimes, JSON, booleans,
 strings with a length to cut to) run a function, and the tuples go to the driver's executemany
 through `exec_driver_sql`: about 10 us less CPU a row on the 2-core machine, 8 % of an `auto`
-request's instructions (bench/README.md, 2026-12-02 evening). The functions are the dialect's own bind processors, so
-a row is stored exactly as the compiled path stores it (tests/storage/test_bulk_insert.py
-compares the two on SQLite and PostgreSQL).
+request's instructions (README, Performance, 2026-12-02 evening). The functions are the
+dialect's own bind processors, so a row is stored exactly as the compiled path stores it
+(tests/storage/test_bulk_insert.py compares the two on SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
