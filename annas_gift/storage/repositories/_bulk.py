@@ -23,7 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from annas_gift.storage.repositories._sql import statement_chunks
+from annas_gift.storage.repositories._sql import statement_chunks, string_limits
 
 Convert = Callable[[Any], Any]
 
@@ -77,7 +77,9 @@ class BulkInsert:
         if missing:
             raise ValueError(f"{table.name} columns with Python defaults not carried: {missing}")
         self._adjust = dict(adjust or {})
-        self._row = attrgetter(*self._names)
+        getter = attrgetter(*self._names)
+        # attrgetter of one name returns the value itself, not a 1-tuple.
+        self._row = getter if len(self._names) > 1 else lambda event: (getter(event),)
         self._compiled: dict[int, tuple[Dialect, _Compiled]] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -90,10 +92,11 @@ class BulkInsert:
             raise NotImplementedError(f"bulk insert needs a positional paramstyle ({dialect.name})")
         if list(order) != list(self._names):
             raise AssertionError(f"compiled parameter order {order} is not the field order")
+        limits = dict(string_limits(self._table))
         converters = []
         for i, name in enumerate(self._names):
             column = self._table.c[name]
-            length = getattr(column.type, "length", None)
+            length = limits.get(name)
             step = _chain(
                 self._adjust.get(name),
                 _cut_to(length) if length is not None else None,
@@ -105,13 +108,9 @@ class BulkInsert:
         self._compiled[id(dialect)] = (dialect, result)
         return result
 
-    def rows(self, dialect: Dialect, events: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _rows(self, compiled: _Compiled, events: Sequence[Any]) -> list[tuple[Any, ...]]:
         """The driver-level parameter tuples of `events`, converted as the dialect stores them."""
-        converters = self._compile(dialect).converters
-        getter = self._row
-        if len(self._names) == 1:  # attrgetter of one name returns the value, not a tuple
-            return [(self._convert(converters, [getter(e)])) for e in events]
-        return [self._convert(converters, list(getter(e))) for e in events]
+        return [self._convert(compiled.converters, list(self._row(e))) for e in events]
 
     @staticmethod
     def _convert(converters: tuple[tuple[int, Convert], ...], row: list[Any]) -> tuple[Any, ...]:
@@ -124,14 +123,13 @@ class BulkInsert:
         if not events:
             return
         connection = await session.connection()
-        dialect = connection.dialect
-        sql = self._compile(dialect).sql
+        compiled = self._compile(connection.dialect)
         for chunk in statement_chunks(events):
             try:
-                rows = self.rows(dialect, chunk)
+                rows = self._rows(compiled, chunk)
             except (TypeError, ValueError) as exc:
                 # As the compiled path reports a value its type cannot bind, so that the batch
                 # writer sees a data error (storage/batch.py) and drops that event alone.
                 message = f"({type(exc).__name__}) {exc}"
-                raise StatementError(message, sql, None, exc) from exc
-            await connection.exec_driver_sql(sql, rows)
+                raise StatementError(message, compiled.sql, None, exc) from exc
+            await connection.exec_driver_sql(compiled.sql, rows)

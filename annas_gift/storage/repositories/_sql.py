@@ -58,7 +58,8 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 @cache
-def _string_limits(table: FromClause) -> tuple[tuple[str, int], ...]:
+def string_limits(table: FromClause) -> tuple[tuple[str, int], ...]:
+    """(column name, length) of the table's string columns that have a length."""
     limits = ((c.name, getattr(c.type, "length", None)) for c in table.c)
     return tuple((name, length) for name, length in limits if length is not None)
 
@@ -72,7 +73,7 @@ def row_of(event: Any) -> dict[str, Any]:
 def fit_row(table: FromClause, row: dict[str, Any]) -> dict[str, Any]:
     """Cut strings to their column's length, in place; returns the row."""
     # One over-long label must not fail a whole batch (and have it retried forever) on PostgreSQL.
-    for name, length in _string_limits(table):
+    for name, length in string_limits(table):
         value = row.get(name)
         if isinstance(value, str) and len(value) > length:
             row[name] = value[:length]
