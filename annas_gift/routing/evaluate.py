@@ -5,7 +5,8 @@ Data (data/routing/ in the repository, or --data-dir):
   prompts held out): MATH and ARC tier AUCs, category accuracy per source, tier balanced
   accuracy;
 * RouteLLM's GSM8K-test and MMLU-test prompts with Mixtral / GPT-4 correctness: the
-  performance gap recovered when the top-scoring 20/35/50% go to the strong model;
+  performance gap recovered when the top-scoring 20/35/50% go to the strong model, and
+  category accuracy on two benchmarks' own questions (GSM8K: math, MMLU: knowledge);
 * MT-Bench first turns: category accuracy on a benchmark's own prompts.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -71,6 +73,13 @@ class RouteLlmRow:
     prompt: str
     weak_correct: bool
     strong_correct: bool
+    benchmark: str  # "GSM8K test" or "MMLU test"
+
+    @property
+    def category(self) -> Category:
+        """The benchmark's own category. MMLU's mathematics subjects count as knowledge too:
+        the row measures whether exam questions read as knowledge, not a per-subject call."""
+        return "math" if self.benchmark == "GSM8K test" else "knowledge"
 
 
 @dataclass(slots=True)
@@ -84,6 +93,9 @@ class SystemResult:
     category_by_source: dict[str, float] = field(default_factory=dict)
     category_overall: float | None = None
     category_mt_bench: float | None = None
+    # RouteLLM's benchmarks: their share with the benchmark's category, and where the rest went.
+    category_routellm: dict[str, float] = field(default_factory=dict)
+    routellm_misses: dict[str, dict[str, float]] = field(default_factory=dict)
     tier_balanced: float | None = None  # all validation rows with a tier label
     tier_balanced_difficulty: float | None = None  # source difficulty labels only
     pgr: dict[float, float] = field(default_factory=dict)
@@ -190,7 +202,10 @@ def _evaluate_system(
             correct = [system.classify(p).category == c for p, c in mt_bench]
             result.category_mt_bench = sum(correct) / len(correct)
     if routellm:
-        scores = [_timed(system, r.prompt, times).score for r in routellm]
+        routed = [_timed(system, r.prompt, times) for r in routellm]
+        scores = [v.score for v in routed]
+        if system.has_category:
+            _routellm_categories(result, routellm, routed)
         weak = [r.weak_correct for r in routellm]
         strong = [r.strong_correct for r in routellm]
         try:
@@ -202,6 +217,27 @@ def _evaluate_system(
             result.pgr = {}
     result.median_us = statistics.median(times) / 1000 if times else 0.0
     return result
+
+
+def _routellm_categories(
+    result: SystemResult, routellm: Sequence[RouteLlmRow], verdicts: Sequence[Verdict]
+) -> None:
+    """Per benchmark of the RouteLLM file: the share classified as its category, and the
+    shares of the categories the others went to."""
+    totals: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
+    misses: dict[str, Counter[str]] = {}
+    for r, v in zip(routellm, verdicts, strict=True):
+        totals[r.benchmark] += 1
+        if v.category == r.category:
+            hits[r.benchmark] += 1
+        else:
+            misses.setdefault(r.benchmark, Counter())[str(v.category)] += 1
+    for benchmark, n in sorted(totals.items()):
+        result.category_routellm[benchmark] = hits[benchmark] / n
+        result.routellm_misses[benchmark] = {
+            c: k / n for c, k in sorted(misses.get(benchmark, Counter()).items())
+        }
 
 
 def evaluate(
@@ -222,7 +258,12 @@ def evaluate(
                 kept.append(r)
         validation = kept
     routellm = [
-        RouteLlmRow(str(row["prompt"]), bool(row["weak_correct"]), bool(row["strong_correct"]))
+        RouteLlmRow(
+            str(row["prompt"]),
+            bool(row["weak_correct"]),
+            bool(row["strong_correct"]),
+            "GSM8K test" if row["source"] == "gsm8k" else "MMLU test",
+        )
         for row in read_jsonl(data_dir / ROUTELLM_FILE)
     ]
     if limit_per_source is not None:
@@ -240,6 +281,16 @@ def evaluate(
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
+
+
+def _with_misses(result: SystemResult, benchmark: str) -> str:
+    """ "0.676 (reading 0.255, math 0.067)": the accuracy, then the misses' largest shares."""
+    accuracy = result.category_routellm.get(benchmark)
+    if accuracy is None:
+        return "n/a"
+    misses = sorted(result.routellm_misses[benchmark].items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{c} {share:.3f}" for c, share in misses[:2] if share >= 0.0005)
+    return f"{accuracy:.3f} ({shown})" if shown else f"{accuracy:.3f}"
 
 
 def format_report(report: EvalReport, today: date | None = None) -> str:
@@ -280,6 +331,13 @@ def format_report(report: EvalReport, today: date | None = None) -> str:
             [_fmt(s.category_mt_bench) for s in systems],
         )
     )
+    for benchmark in sorted({b for s in systems for b in s.category_routellm}):
+        rows.append(
+            (
+                f"category accuracy: {benchmark} (RouteLLM file; misses by category)",
+                [_with_misses(s, benchmark) for s in systems],
+            )
+        )
     rows.append(("median µs per prompt", [f"{s.median_us:.1f}" for s in systems]))
     day = (today or date.today()).isoformat()
     lines = [

@@ -87,10 +87,38 @@ def test_evaluate_on_a_tiny_data_set(tmp_path: Path) -> None:
     assert chat.tier_balanced == 0.5  # never powerful
     # RouteLLM: weak 2/4, strong 2/4 ... the strong model is not better: no PGR.
     assert chat.pgr == {}
+    # ... and none of its questions is chat: GSM8K's are math, MMLU's knowledge.
+    assert chat.category_routellm == {"GSM8K test": 0.0, "MMLU test": 0.0}
+    assert chat.routellm_misses == {"GSM8K test": {"chat": 1.0}, "MMLU test": {"chat": 1.0}}
+    assert length.category_routellm == {}
     text = format_report(report, today=date(2026, 1, 2))
     assert "2026-01-02" in text
     assert "| tier AUC: MATH level 1 vs 5 | 1.000 | 0.500 |" in text
     assert "| category accuracy: chat_synth | n/a | 1.000 |" in text
+    assert (
+        "| category accuracy: MMLU test (RouteLLM file; misses by category) | n/a "
+        "| 0.000 (chat 1.000) |" in text
+    )
+
+
+def test_routellm_category_rows_split_by_benchmark(tmp_path: Path) -> None:
+    write_routing_data(tmp_path)
+
+    def math_when_long(prompt: str) -> Verdict:
+        words = len(prompt.split())
+        return Verdict(0.0, False, "math" if words > 3 else "reading" if words > 1 else "code")
+
+    (result,) = evaluate(tmp_path, [System("long math", math_when_long, True)]).systems
+    # GSM8K: "short" (code) missed, the long one right; MMLU: "medium question here"
+    # (reading) and "tiny" (code) both missed.
+    assert result.category_routellm == {"GSM8K test": 0.5, "MMLU test": 0.0}
+    assert result.routellm_misses == {
+        "GSM8K test": {"code": 0.5},
+        "MMLU test": {"code": 0.5, "reading": 0.5},
+    }
+    text = format_report(evaluate(tmp_path, [System("long math", math_when_long, True)]))
+    assert "| 0.500 (code 0.500) |" in text
+    assert "| 0.000 (code 0.500, reading 0.500) |" in text
 
 
 def test_missing_data_names_the_folder(tmp_path: Path) -> None:
