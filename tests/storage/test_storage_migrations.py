@@ -27,7 +27,7 @@ TABLES = {
     "virtual_keys",
     "team_budgets",
 }
-HEAD = "0004"
+HEAD = "0005"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -219,3 +219,48 @@ async def test_ranking_and_prompt_excerpt_step_goes_down_and_up_alone(database_u
         return ranking, excerpt
 
     assert await _inspect(database_url, _new_columns) == (None, None)  # dropped, not kept
+
+
+def _request_id_plan(conn: Connection) -> str:
+    """How the database would find a request's usage rows (EXPLAIN, as one string)."""
+    from sqlalchemy import text
+
+    sql = "SELECT id FROM usage_records WHERE request_id = 'r1'"
+    if conn.dialect.name == "sqlite":
+        rows = conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")).all()
+        return " ".join(str(r[-1]) for r in rows)
+    conn.execute(text("SET LOCAL enable_seqscan = off"))  # a 1-row table would scan
+    return " ".join(str(r[0]) for r in conn.execute(text(f"EXPLAIN {sql}")).all())
+
+
+async def test_request_id_index_step_goes_down_and_up_alone(database_url: str) -> None:
+    """0005 drops the index on request_id alone; look-ups by request id still use an index
+    (the unique one, whose first column it is), rows survive, and 0004 brings it back."""
+    from sqlalchemy import text
+
+    single = "ix_usage_records_request_id"
+    unique = "ix_usage_records_request_id_model_created_at"
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    indexes = await _inspect(database_url, _indexes("usage_records"))
+    assert single not in indexes and unique in indexes
+    await _execute(
+        database_url,
+        "INSERT INTO usage_records (request_id, created_at, route, provider, model,"
+        " prompt_tokens, completion_tokens, cost_usd, latency_ms, status, stream)"
+        " VALUES ('r1', '2026-01-01 00:00:00', 'openai', 'p', 'm', 1, 1, 0.5, 1.0, 200, false)",
+    )
+    assert unique in await _inspect(database_url, _request_id_plan)
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "0004")
+    assert await asyncio.to_thread(migrate.current, database_url) == "0004"
+    assert {single, unique} <= await _inspect(database_url, _indexes("usage_records"))
+
+    def _count(conn: Connection) -> int:
+        return int(conn.execute(text("SELECT count(*) FROM usage_records")).scalar_one())
+
+    assert await _inspect(database_url, _count) == 1
+
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    assert await asyncio.to_thread(migrate.current, database_url) == HEAD
+    assert single not in await _inspect(database_url, _indexes("usage_records"))
+    assert await _inspect(database_url, _diff) == []
