@@ -99,6 +99,8 @@ class SystemResult:
     tier_balanced: float | None = None  # all validation rows with a tier label
     tier_balanced_difficulty: float | None = None  # source difficulty labels only
     pgr: dict[float, float] = field(default_factory=dict)
+    # The same within each benchmark of the file alone (GSM8K test, MMLU test).
+    pgr_by_benchmark: dict[str, dict[float, float]] = field(default_factory=dict)
     median_us: float = 0.0
 
 
@@ -206,17 +208,26 @@ def _evaluate_system(
         scores = [v.score for v in routed]
         if system.has_category:
             _routellm_categories(result, routellm, routed)
-        weak = [r.weak_correct for r in routellm]
-        strong = [r.strong_correct for r in routellm]
-        try:
-            result.pgr = {
-                share: performance_gap_recovered(scores, weak, strong, share)
-                for share in STRONG_SHARES
-            }
-        except ValueError:
-            result.pgr = {}
+        result.pgr = _pgr(scores, routellm)
+        for benchmark in sorted({r.benchmark for r in routellm}):
+            members = [i for i, r in enumerate(routellm) if r.benchmark == benchmark]
+            result.pgr_by_benchmark[benchmark] = _pgr(
+                [scores[i] for i in members], [routellm[i] for i in members]
+            )
     result.median_us = statistics.median(times) / 1000 if times else 0.0
     return result
+
+
+def _pgr(scores: Sequence[float], rows: Sequence[RouteLlmRow]) -> dict[float, float]:
+    """PGR at every STRONG_SHARES share; empty where the two models are equally accurate."""
+    weak = [r.weak_correct for r in rows]
+    strong = [r.strong_correct for r in rows]
+    try:
+        return {
+            share: performance_gap_recovered(scores, weak, strong, share) for share in STRONG_SHARES
+        }
+    except ValueError:
+        return {}
 
 
 def _routellm_categories(
@@ -283,6 +294,13 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def _shares(pgr: dict[float, float]) -> str:
+    """ "0.271 / 0.438 / 0.559": PGR at each STRONG_SHARES share."""
+    if not pgr:
+        return "n/a"
+    return " / ".join(_fmt(pgr.get(share)) for share in STRONG_SHARES)
+
+
 def _with_misses(result: SystemResult, benchmark: str) -> str:
     """ "0.676 (reading 0.255, math 0.067)": the accuracy, then the misses' largest shares."""
     accuracy = result.category_routellm.get(benchmark)
@@ -311,6 +329,14 @@ def format_report(report: EvalReport, today: date | None = None) -> str:
             (
                 f"RouteLLM PGR at {share:.0%} strong (random: {share:.2f})",
                 [_fmt(s.pgr.get(share)) for s in systems],
+            )
+        )
+    for benchmark in sorted({b for s in systems for b in s.pgr_by_benchmark}):
+        shares = " / ".join(f"{share:.0%}" for share in STRONG_SHARES)
+        rows.append(
+            (
+                f"RouteLLM PGR at {shares}, {benchmark} alone",
+                [_shares(s.pgr_by_benchmark.get(benchmark, {})) for s in systems],
             )
         )
     rows.append(("category accuracy, overall", [_fmt(s.category_overall) for s in systems]))

@@ -91,10 +91,18 @@ def test_evaluate_on_a_tiny_data_set(tmp_path: Path) -> None:
     assert chat.category_routellm == {"GSM8K test": 0.0, "MMLU test": 0.0}
     assert chat.routellm_misses == {"GSM8K test": {"chat": 1.0}, "MMLU test": {"chat": 1.0}}
     assert length.category_routellm == {}
+    # Within GSM8K alone the strong model is better (weak 1/2, strong 2/2): sending the long
+    # problem, the one only the strong model solves, recovers the whole gap from 35% up.
+    assert length.pgr_by_benchmark["GSM8K test"] == {0.2: 0.0, 0.35: 1.0, 0.5: 1.0}
+    assert chat.pgr_by_benchmark["GSM8K test"] == {0.2: 0.0, 0.35: 0.0, 0.5: 0.0}
     text = format_report(report, today=date(2026, 1, 2))
     assert "2026-01-02" in text
     assert "| tier AUC: MATH level 1 vs 5 | 1.000 | 0.500 |" in text
     assert "| category accuracy: chat_synth | n/a | 1.000 |" in text
+    assert (
+        "| RouteLLM PGR at 20% / 35% / 50%, GSM8K test alone | 0.000 / 1.000 / 1.000 "
+        "| 0.000 / 0.000 / 0.000 |" in text
+    )
     assert (
         "| category accuracy: MMLU test (RouteLLM file; misses by category) | n/a "
         "| 0.000 (chat 1.000) |" in text
