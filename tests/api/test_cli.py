@@ -37,8 +37,8 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     up = runner.invoke(app, ["db", "upgrade"])
     assert up.exit_code == 0, up.output
-    assert "revision 0004" in up.output
-    assert runner.invoke(app, ["db", "current"]).output.strip().startswith("0004")
+    assert "revision 0005" in up.output  # the newest migration (0005 drops an index)
+    assert runner.invoke(app, ["db", "current"]).output.strip().startswith("0005")
     down = runner.invoke(app, ["db", "downgrade", "base"])
     assert down.exit_code == 0, down.output
     assert "empty" in runner.invoke(app, ["db", "current"]).output
