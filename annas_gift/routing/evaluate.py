@@ -52,6 +52,10 @@ __all__ = [
 ROUTELLM_FILE = "routellm_gsm8k_mmlu.jsonl.gz"
 MT_BENCH_FILE = "mt_bench_questions.jsonl.gz"
 STRONG_SHARES = (0.20, 0.35, 0.50)
+# The RouteLLM file's two benchmarks, as the report names them (its rows say "gsm8k" or
+# "mmlu:<subject>").
+GSM8K_TEST = "GSM8K test"
+MMLU_TEST = "MMLU test"
 
 # MT-Bench category -> ours (reasoning questions are logic puzzles and word problems: math).
 MT_BENCH_CATEGORIES: dict[str, Category] = {
@@ -73,13 +77,13 @@ class RouteLlmRow:
     prompt: str
     weak_correct: bool
     strong_correct: bool
-    benchmark: str  # "GSM8K test" or "MMLU test"
+    benchmark: str  # GSM8K_TEST or MMLU_TEST
 
     @property
     def category(self) -> Category:
         """The benchmark's own category. MMLU's mathematics subjects count as knowledge too:
         the row measures whether exam questions read as knowledge, not a per-subject call."""
-        return "math" if self.benchmark == "GSM8K test" else "knowledge"
+        return "math" if self.benchmark == GSM8K_TEST else "knowledge"
 
 
 @dataclass(slots=True)
@@ -273,7 +277,7 @@ def evaluate(
             str(row["prompt"]),
             bool(row["weak_correct"]),
             bool(row["strong_correct"]),
-            "GSM8K test" if row["source"] == "gsm8k" else "MMLU test",
+            GSM8K_TEST if row["source"] == "gsm8k" else MMLU_TEST,
         )
         for row in read_jsonl(data_dir / ROUTELLM_FILE)
     ]

@@ -116,7 +116,8 @@ def test_routellm_category_rows_split_by_benchmark(tmp_path: Path) -> None:
         words = len(prompt.split())
         return Verdict(0.0, False, "math" if words > 3 else "reading" if words > 1 else "code")
 
-    (result,) = evaluate(tmp_path, [System("long math", math_when_long, True)]).systems
+    report = evaluate(tmp_path, [System("long math", math_when_long, True)])
+    (result,) = report.systems
     # GSM8K: "short" (code) missed, the long one right; MMLU: "medium question here"
     # (reading) and "tiny" (code) both missed.
     assert result.category_routellm == {"GSM8K test": 0.5, "MMLU test": 0.0}
@@ -124,7 +125,7 @@ def test_routellm_category_rows_split_by_benchmark(tmp_path: Path) -> None:
         "GSM8K test": {"code": 0.5},
         "MMLU test": {"code": 0.5, "reading": 0.5},
     }
-    text = format_report(evaluate(tmp_path, [System("long math", math_when_long, True)]))
+    text = format_report(report)
     assert "| 0.500 (code 0.500) |" in text
     assert "| 0.000 (code 0.500, reading 0.500) |" in text
 
