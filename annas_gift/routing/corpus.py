@@ -28,7 +28,7 @@ VALIDATION_MODULUS = 5
 # Synthetic sources written from many templates: validation holds out whole templates. (The
 # code generators have only 3 to 11 wrappers each; they are split by their group_id, i.e. by
 # function, database or error type, so a held-out wrapper set cannot empty a source.)
-TEMPLATED_SOURCES = frozenset({"writing_synth", "chat_synth"})
+TEMPLATED_SOURCES = frozenset({"writing_synth", "chat_synth", "knowledge_vignette_synth"})
 
 # Tier priors where the source has no difficulty label (documented in docs/routing.md): small
 # talk, entry-level coding exercises (MBPP) and one-line how-to questions (CoNaLa intents) are

@@ -461,3 +461,30 @@ def test_fresh_set_accuracy() -> None:
 def test_cue_features_fire_on_words_and_word_pairs(prompt: str, name: str, value: float) -> None:
     # Cue words are matched as single words, cue phrases as word pairs ("show that").
     assert feature(prompt, name) == value
+
+
+# Professional-exam style questions with a long stem (a case, a fact pattern, a scenario) ask for
+# knowledge the text does not hold. Written for this test, in none of the generator's words
+# (scripts/make_knowledge_vignettes.py); before that source the legal one was read as math.
+LONG_STEM_KNOWLEDGE = [
+    "A 58-year-old woman has had fatigue, weight gain and cold intolerance for six months. Her "
+    "skin is dry and her reflexes relax slowly. Her TSH level is markedly elevated. Which of the "
+    "following is the most likely cause of her condition, and how should it be treated?",
+    "An employee signed a non-compete agreement when she joined a marketing firm. Three years "
+    "later she quit and opened a competing agency across the street, taking two clients with "
+    "her. The agreement covered the whole country for ten years. Is the non-compete likely to "
+    "be enforced by a court?",
+    "A town's only factory closes and unemployment rises to 20 percent. Local shops lower their "
+    "prices and many young people move away. Which economic concepts explain what happens to "
+    "wages and house prices in the town?",
+    pytest.param(
+        "My roommate borrowed my car without asking while I was asleep, filled the tank, and "
+        "returned it before I woke up. Was that wrong of him, and what would a Kantian say?",
+        marks=pytest.mark.xfail(strict=True, reason="first-person ethics question read as chat"),
+    ),
+]
+
+
+@pytest.mark.parametrize("prompt", LONG_STEM_KNOWLEDGE)
+def test_long_stem_exam_questions_are_knowledge(prompt: str) -> None:
+    assert classify_task(prompt).category == "knowledge"

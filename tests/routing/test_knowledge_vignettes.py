@@ -1,0 +1,59 @@
+"""The synthetic long-stem knowledge source: the vendored file is what its generator writes, and
+validation holds out whole templates of it."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from annas_gift.routing.corpus import default_data_dir, load_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _generator() -> ModuleType:
+    path = ROOT / "scripts" / "make_knowledge_vignettes.py"
+    spec = importlib.util.spec_from_file_location("make_knowledge_vignettes", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_vendored_file_is_what_the_generator_writes(tmp_path: Path) -> None:
+    generator = _generator()
+    vendored = default_data_dir() / "train" / f"{generator.SOURCE}.jsonl.gz"
+    with gzip.open(vendored, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    assert rows == generator.rows()
+    # Byte for byte too (gzip without a timestamp): the artifact records the data's sha256.
+    out = tmp_path / "again.jsonl.gz"
+    sys.argv = ["make_knowledge_vignettes.py", "--out", str(out)]
+    generator.main()
+    assert out.read_bytes() == vendored.read_bytes()
+
+
+def test_rows_are_knowledge_questions_without_answers() -> None:
+    rows = _generator().rows()
+    assert len(rows) == 6 * 5 * 45
+    assert {r["category"] for r in rows} == {"knowledge"}
+    assert len({r["prompt"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["tier"] is None and r["licence"] == "CC0-1.0"
+        # Long stems: what the source exists for (the rest of the corpus's knowledge is short).
+        assert len(str(r["prompt"]).split()) >= 12
+
+
+def test_validation_holds_out_whole_templates() -> None:
+    corpus = [r for r in load_corpus() if r.source == "knowledge_vignette_synth"]
+    by_template: dict[str, set[bool]] = {}
+    for r in corpus:
+        by_template.setdefault(r.split_key, set()).add(r.validation)
+    assert all(len(splits) == 1 for splits in by_template.values())
+    held = [key for key, splits in by_template.items() if True in splits]
+    assert 0 < len(held) < len(by_template)
