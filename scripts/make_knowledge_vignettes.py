@@ -34,8 +34,6 @@ OUT = Path(__file__).resolve().parents[1] / "data" / "routing" / "train" / f"{SO
 SEED = 20261203
 PER_TEMPLATE = 45
 
-Pick = Callable[[list[str]], str]
-
 # ---------------------------------------------------------------------------------------------
 # Medicine: a patient presents; which diagnosis / test / treatment / mechanism.
 PATIENTS = [
@@ -220,7 +218,7 @@ def ethics(r: random.Random) -> tuple[str, str]:
     if r.random() < 0.5:
         story = f"First, {one}. Second, {two}."
     else:
-        story = f"{one}, and later that week {two[2:] if two.startswith('I ') else two}."
+        story = f"{one}, and later that week {two.removeprefix('I ')}."
     return story, r.choice(ETHICS_QUESTIONS)
 
 
@@ -422,12 +420,12 @@ def rows(per_template: int = PER_TEMPLATE, seed: int = SEED) -> list[dict[str, o
     return out
 
 
-def main() -> None:
-    """Write the file."""
+def main(argv: list[str] | None = None) -> None:
+    """Write the file (argv: the command-line arguments, sys.argv[1:] when None)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--per-template", type=int, default=PER_TEMPLATE)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     made = rows(args.per_template)
     # No name and mtime=0 in the gzip header: the same rows give the same bytes wherever the
     # file is written (the artifact records the data's sha256).

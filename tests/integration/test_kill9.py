@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 def _scenario() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kill9", ROOT / "scripts" / "kill9_test.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("kill9_test.py")
 
 
 @pytest.mark.slow

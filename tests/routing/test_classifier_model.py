@@ -4,10 +4,7 @@ by inference exactly as training computed the features."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,8 +23,8 @@ from annas_gift.routing.conversation import flatten_request
 from annas_gift.routing.corpus import default_data_dir
 from annas_gift.routing.features import hashed_features, read_task, structural_features
 from annas_gift.routing.task_classifier import DEFAULT_MODEL, _parts, scores
+from tests.scripts import load_script
 
-REPO = Path(__file__).resolve().parents[2]
 PROMPTS = [
     "hi",
     "Let $f(x) = x^2 + 3x$. Find $f'(2)$ and prove that f is convex.",
@@ -39,14 +36,7 @@ PROMPTS = [
 
 def _train_module() -> ModuleType:
     pytest.importorskip("sklearn", reason="the `train` extra is not installed")
-    spec = importlib.util.spec_from_file_location(
-        "train_classifier", REPO / "scripts" / "train_classifier.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train_classifier.py")
 
 
 def test_artifact_is_compact() -> None:

@@ -4,25 +4,16 @@ validation holds out whole templates of it."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 from annas_gift.routing.corpus import default_data_dir, load_corpus
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 def _generator() -> ModuleType:
-    path = ROOT / "scripts" / "make_knowledge_vignettes.py"
-    spec = importlib.util.spec_from_file_location("make_knowledge_vignettes", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_knowledge_vignettes.py")
 
 
 def test_vendored_file_is_what_the_generator_writes(tmp_path: Path) -> None:
@@ -33,8 +24,7 @@ def test_vendored_file_is_what_the_generator_writes(tmp_path: Path) -> None:
     assert rows == generator.rows()
     # Byte for byte too (gzip without a timestamp): the artifact records the data's sha256.
     out = tmp_path / "again.jsonl.gz"
-    sys.argv = ["make_knowledge_vignettes.py", "--out", str(out)]
-    generator.main()
+    generator.main(["--out", str(out)])
     assert out.read_bytes() == vendored.read_bytes()
 
 
