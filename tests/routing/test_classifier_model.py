@@ -93,7 +93,9 @@ def test_word_vectors_are_the_ones_trained_on() -> None:
     digest = hashlib.sha256(train.WORD_VECTORS.read_bytes()).hexdigest()
     shipped = json.loads(ARTIFACT_PATH.read_text(encoding="utf-8"))["meaning"]
     assert shipped["word_vectors_sha256"] == digest
-    assert train.WORD_VECTORS.stat().st_size < 3_000_000
+    # A training input kept in the repository (the package holds only the heads' projections):
+    # 22,846 words x 96 int8 components in base64 is about 3.05 MB.
+    assert train.WORD_VECTORS.stat().st_size < 3_200_000
 
 
 def test_artifact_records_the_vendored_data() -> None:
