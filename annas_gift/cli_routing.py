@@ -93,7 +93,8 @@ def eval_classifier(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Folder with train/, routellm_gsm8k_mmlu.jsonl.gz and mt_bench_questions.jsonl.gz "
+            help="Folder with train/, routellm_gsm8k_mmlu.jsonl.gz, mt_bench_questions.jsonl.gz, "
+            "humaneval_prompts.jsonl.gz "
             "(default: $ANNAS_GIFT_ROUTING_DATA or data/routing in the repository)."
         ),
     ] = None,

@@ -14,7 +14,7 @@ Synthetic and CC0: every scenario is assembled here from slot pools written for 
 (nothing is copied from a dataset or an exam); the seed makes the file reproducible byte for
 byte. Each row's `template` is its domain and framing ("medicine/2"): validation holds out
 whole templates (annas_gift/routing/corpus.py, TEMPLATED_SOURCES), so the classifier cannot
-pass by learning a frame. Stdlib only.
+pass by learning a frame. Stdlib and the repository's corpus module (its file writer).
 """
 
 # The slot pools are whole sentences, one per line: long lines are data, not code.
@@ -23,11 +23,14 @@ pass by learning a frame. Stdlib only.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from annas_gift.routing.corpus import write_jsonl_gz
 
 SOURCE = "knowledge_vignette_synth"
 OUT = Path(__file__).resolve().parents[1] / "data" / "routing" / "train" / f"{SOURCE}.jsonl.gz"
@@ -426,16 +429,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--per-template", type=int, default=PER_TEMPLATE)
     args = parser.parse_args(argv)
-    made = rows(args.per_template)
-    # No name and mtime=0 in the gzip header: the same rows give the same bytes wherever the
-    # file is written (the artifact records the data's sha256).
-    with (
-        open(args.out, "wb") as raw,
-        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh,
-    ):
-        for row in made:
-            fh.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-    print(f"wrote {args.out} ({len(made)} rows)")
+    count = write_jsonl_gz(args.out, rows(args.per_template))
+    print(f"wrote {args.out} ({count} rows)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,9 @@ VALIDATION_MODULUS = 5
 # Synthetic sources written from many templates: validation holds out whole templates. (The
 # code generators have only 3 to 11 wrappers each; they are split by their group_id, i.e. by
 # function, database or error type, so a held-out wrapper set cannot empty a source.)
-TEMPLATED_SOURCES = frozenset({"writing_synth", "chat_synth", "knowledge_vignette_synth"})
+TEMPLATED_SOURCES = frozenset(
+    {"writing_synth", "chat_synth", "knowledge_vignette_synth", "code_stub_synth"}
+)
 
 # Tier priors where the source has no difficulty label (documented in docs/routing.md): small
 # talk, entry-level coding exercises (MBPP) and one-line how-to questions (CoNaLa intents) are
@@ -53,6 +55,9 @@ class CorpusRow:
     tier_kind: str | None  # "difficulty" or "prior"
     validation: bool
     split_key: str
+    # The family a synthetic row was made from (code_stub_synth wraps MBPP tasks): leave-one-
+    # source-out holds such rows out with their origin, whose wording they carry.
+    derived_from: str | None = None
 
     @property
     def family(self) -> str:
@@ -85,6 +90,19 @@ def read_jsonl(path: Path) -> Iterator[dict[str, object]]:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
+
+
+def write_jsonl_gz(path: Path, rows: Iterable[dict[str, object]]) -> int:
+    """Write rows as gzipped JSONL, reproducibly; returns how many were written.
+
+    No name and mtime=0 in the gzip header: the same rows give the same bytes wherever the file
+    is written (the artifact records the data's sha256)."""
+    count = 0
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as fh:
+        for row in rows:
+            fh.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+            count += 1
+    return count
 
 
 def split_key(row: dict[str, object]) -> str:
@@ -132,6 +150,7 @@ def load_corpus(data_dir: Path | None = None) -> list[CorpusRow]:
             key = split_key(raw)
             tier, kind = tier_label(raw)
             difficulty = raw.get("difficulty")
+            origin = raw.get("derived_from")
             rows.append(
                 CorpusRow(
                     prompt=str(raw["prompt"]),
@@ -142,6 +161,7 @@ def load_corpus(data_dir: Path | None = None) -> list[CorpusRow]:
                     tier_kind=kind,
                     validation=is_validation_key(key),
                     split_key=key,
+                    derived_from=None if origin is None else str(origin),
                 )
             )
     return rows

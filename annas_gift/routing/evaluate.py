@@ -7,7 +7,8 @@ Data (data/routing/ in the repository, or --data-dir):
 * RouteLLM's GSM8K-test and MMLU-test prompts with Mixtral / GPT-4 correctness: the
   performance gap recovered when the top-scoring 20/35/50% go to the strong model, and
   category accuracy on two benchmarks' own questions (GSM8K: math, MMLU: knowledge);
-* MT-Bench first turns: category accuracy on a benchmark's own prompts.
+* two benchmarks' own prompts, category accuracy only: MT-Bench first turns (eight kinds of
+  request) and HumanEval (164 Python functions to complete, all `code`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -51,11 +52,15 @@ __all__ = [
 
 ROUTELLM_FILE = "routellm_gsm8k_mmlu.jsonl.gz"
 MT_BENCH_FILE = "mt_bench_questions.jsonl.gz"
+HUMANEVAL_FILE = "humaneval_prompts.jsonl.gz"
 STRONG_SHARES = (0.20, 0.35, 0.50)
 # The RouteLLM file's two benchmarks, as the report names them (its rows say "gsm8k" or
 # "mmlu:<subject>").
 GSM8K_TEST = "GSM8K test"
 MMLU_TEST = "MMLU test"
+# The benchmarks whose prompts are scored for their category alone, as the report names them.
+MT_BENCH = "MT-Bench first turns"
+HUMANEVAL = "HumanEval prompts"
 
 # MT-Bench category -> ours (reasoning questions are logic puzzles and word problems: math).
 MT_BENCH_CATEGORIES: dict[str, Category] = {
@@ -96,7 +101,8 @@ class SystemResult:
     arc_auc: float | None = None
     category_by_source: dict[str, float] = field(default_factory=dict)
     category_overall: float | None = None
-    category_mt_bench: float | None = None
+    # MT_BENCH and HUMANEVAL: the share of the benchmark's prompts read as their category.
+    category_benchmarks: dict[str, float] = field(default_factory=dict)
     # RouteLLM's benchmarks: their share with the benchmark's category, and where the rest went.
     category_routellm: dict[str, float] = field(default_factory=dict)
     routellm_misses: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -116,6 +122,8 @@ class EvalReport:
     validation_rows: int
     routellm_rows: int
     systems: tuple[SystemResult, ...]
+    # Each category-only benchmark (MT_BENCH, HUMANEVAL) and how many prompts it has.
+    benchmark_rows: dict[str, int] = field(default_factory=dict)
 
 
 def _auc(scores: list[float], labels: list[bool]) -> float | None:
@@ -161,7 +169,7 @@ def _evaluate_system(
     system: System,
     validation: Sequence[CorpusRow],
     routellm: Sequence[RouteLlmRow],
-    mt_bench: Sequence[tuple[str, Category]],
+    benchmarks: Mapping[str, Sequence[tuple[str, Category]]],
 ) -> SystemResult:
     result = SystemResult(system.name)
     times: list[int] = []
@@ -204,9 +212,10 @@ def _evaluate_system(
         result.category_by_source = {s: sum(h) / len(h) for s, h in sorted(by_source.items())}
         hits = [h for hs in by_source.values() for h in hs]
         result.category_overall = sum(hits) / len(hits) if hits else None
-        if mt_bench:
-            correct = [system.classify(p).category == c for p, c in mt_bench]
-            result.category_mt_bench = sum(correct) / len(correct)
+        for name, prompts in benchmarks.items():
+            if prompts:
+                correct = [system.classify(p).category == c for p, c in prompts]
+                result.category_benchmarks[name] = sum(correct) / len(correct)
     if routellm:
         routed = [_timed(system, r.prompt, times) for r in routellm]
         scores = [v.score for v in routed]
@@ -260,7 +269,7 @@ def evaluate(
     systems: Sequence[System] | None = None,
     limit_per_source: int | None = None,
 ) -> EvalReport:
-    """Run every system on the validation split, RouteLLM and MT-Bench in data_dir."""
+    """Run every system on the validation split, RouteLLM, MT-Bench and HumanEval in data_dir."""
     data_dir = data_dir if data_dir is not None else default_data_dir()
     corpus = load_corpus(data_dir)
     validation = [r for r in corpus if r.validation]
@@ -288,10 +297,15 @@ def evaluate(
         for row in read_jsonl(data_dir / MT_BENCH_FILE)
         if str(row["category"]) in MT_BENCH_CATEGORIES
     ]
+    humaneval: list[tuple[str, Category]] = [
+        (str(row["prompt"]), "code") for row in read_jsonl(data_dir / HUMANEVAL_FILE)
+    ]
+    benchmarks = {MT_BENCH: mt_bench, HUMANEVAL: humaneval}
+    sizes = {name: len(prompts) for name, prompts in benchmarks.items()}
     if systems is None:
         systems = default_systems([r for r in corpus if not r.validation])
-    results = tuple(_evaluate_system(s, validation, routellm, mt_bench) for s in systems)
-    return EvalReport(str(data_dir), len(validation), len(routellm), results)
+    results = tuple(_evaluate_system(s, validation, routellm, benchmarks) for s in systems)
+    return EvalReport(str(data_dir), len(validation), len(routellm), results, sizes)
 
 
 def _fmt(x: float | None) -> str:
@@ -355,12 +369,13 @@ def format_report(report: EvalReport, today: date | None = None) -> str:
         rows.append(
             (f"category accuracy: {src}", [_fmt(s.category_by_source.get(src)) for s in systems])
         )
-    rows.append(
-        (
-            "category accuracy: MT-Bench first turns (80)",
-            [_fmt(s.category_mt_bench) for s in systems],
+    for name, size in report.benchmark_rows.items():
+        rows.append(
+            (
+                f"category accuracy: {name} ({size})",
+                [_fmt(s.category_benchmarks.get(name)) for s in systems],
+            )
         )
-    )
     for benchmark in sorted({b for s in systems for b in s.category_routellm}):
         rows.append(
             (

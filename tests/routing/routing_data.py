@@ -25,7 +25,7 @@ def _gz(path: Path, rows: list[dict[str, object]]) -> None:
 
 
 def write_routing_data(folder: Path) -> None:
-    """train/ (MATH levels, ARC, chat, writing), RouteLLM and MT-Bench files."""
+    """train/ (MATH levels, ARC, chat, writing), RouteLLM, MT-Bench and HumanEval files."""
     words = "word " * 10
     math = [
         # Level 5 prompts are longer than level 1 prompts: a length score separates them.
@@ -88,3 +88,8 @@ def write_routing_data(folder: Path) -> None:
         {"question_id": 2, "category": "coding", "turns": ["hello there", "More."]},
     ]
     _gz(folder / "mt_bench_questions.jsonl.gz", mt)
+    humaneval = [
+        {"task_id": "HumanEval/0", "prompt": 'def add(a, b):\n    """Add two numbers."""\n'},
+        {"task_id": "HumanEval/1", "prompt": 'def hello():\n    """Say hello."""\n'},
+    ]
+    _gz(folder / "humaneval_prompts.jsonl.gz", humaneval)

@@ -488,3 +488,30 @@ LONG_STEM_KNOWLEDGE = [
 @pytest.mark.parametrize("prompt", LONG_STEM_KNOWLEDGE)
 def test_long_stem_exam_questions_are_knowledge(prompt: str) -> None:
     assert classify_task(prompt).category == "knowledge"
+
+
+# Bare code to complete, with no instruction around it, about a number topic: the form makes it
+# code (the code_stub_synth source teaches this). Written for this test, in none of the
+# generator's tasks or of HumanEval's.
+BARE_STUBS_ABOUT_NUMBERS = [
+    'def count_primes_below(limit):\n    """Return how many prime numbers are smaller than '
+    'limit.\n\n    >>> count_primes_below(10)\n    4\n    """\n',
+    'def gcd(a: int, b: int) -> int:\n    """Greatest common divisor of a and b, by Euclid\'s '
+    'algorithm."""\n',
+    'def mean_and_variance(samples):\n    """Compute the sample mean and the unbiased variance '
+    'of a list of floats."""\n    pass\n',
+    "/**\n * Returns the sum of the squares of the first n odd numbers.\n */\n"
+    "function sumOddSquares(n) {\n\n}\n",
+    "def is_perfect_square(n):\n    # True when n is the square of an integer, False otherwise\n"
+    "    ...\n",
+    pytest.param(
+        'def compound_interest(principal, rate, years):\n    """The balance after `years` years '
+        'at an annual `rate` compounded monthly."""\n',
+        marks=pytest.mark.xfail(strict=True, reason="a finance formula's stub read as math"),
+    ),
+]
+
+
+@pytest.mark.parametrize("prompt", BARE_STUBS_ABOUT_NUMBERS)
+def test_bare_function_stubs_are_code_whatever_their_topic(prompt: str) -> None:
+    assert classify_task(prompt).category == "code"

@@ -83,7 +83,9 @@ def test_evaluate_on_a_tiny_data_set(tmp_path: Path) -> None:
         "hendrycks_math": 0.0,
     }
     assert chat.category_overall == pytest.approx(1 / 9)
-    assert chat.category_mt_bench == 0.0
+    # Neither the writing nor the coding MT-Bench prompt is chat, nor any HumanEval function.
+    assert chat.category_benchmarks == {"MT-Bench first turns": 0.0, "HumanEval prompts": 0.0}
+    assert report.benchmark_rows == {"MT-Bench first turns": 2, "HumanEval prompts": 2}
     assert chat.tier_balanced == 0.5  # never powerful
     # RouteLLM: weak 2/4, strong 2/4 ... the strong model is not better: no PGR.
     assert chat.pgr == {}
@@ -128,6 +130,22 @@ def test_routellm_category_rows_split_by_benchmark(tmp_path: Path) -> None:
     text = format_report(report)
     assert "| 0.500 (code 0.500) |" in text
     assert "| 0.000 (code 0.500, reading 0.500) |" in text
+
+
+def test_benchmark_prompts_are_scored_for_their_category(tmp_path: Path) -> None:
+    write_routing_data(tmp_path)
+
+    def code_when_def(prompt: str) -> Verdict:
+        return Verdict(0.0, False, "code" if prompt.startswith("def ") else "writing")
+
+    report = evaluate(tmp_path, [System("def is code", code_when_def, True)])
+    (result,) = report.systems
+    # Both HumanEval functions are code; of MT-Bench's two, the haiku (writing) is right and
+    # "hello there" (a coding question in the fixture) is not.
+    assert result.category_benchmarks == {"MT-Bench first turns": 0.5, "HumanEval prompts": 1.0}
+    text = format_report(report)
+    assert "| category accuracy: HumanEval prompts (2) | 1.000 |" in text
+    assert "| category accuracy: MT-Bench first turns (2) | 0.500 |" in text
 
 
 def test_missing_data_names_the_folder(tmp_path: Path) -> None:
