@@ -31,6 +31,7 @@ import random
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -52,25 +53,19 @@ ORIGIN = "mbpp"
 ORIGIN_FILE = "mbpp_train_val_prompt.jsonl.gz"
 
 
+@dataclass(frozen=True)
 class Task:
-    """What a stub is about: a name, parameters, a description and examples (call, result)."""
+    """What a stub is about: a function name, its parameters as (name, type hint), the type it
+    returns, a description and examples as (call, result)."""
 
-    def __init__(
-        self,
-        name: str,
-        params: list[tuple[str, str]],
-        returns: str,
-        doc: str,
-        examples: list[tuple[str, str]],
-    ) -> None:
-        self.name = name
-        self.params = params  # (name, type hint)
-        self.returns = returns
-        self.doc = doc
-        self.examples = examples
+    name: str
+    params: list[tuple[str, str]]
+    returns: str
+    doc: str
+    examples: list[tuple[str, str]]
 
 
-# -- reading the origins ------------------------------------------------------------------------
+# -- reading MBPP ------------------------------------------------------------------------
 
 _ARG_NAMES = {
     "list": ["nums", "arr", "xs", "items", "lst", "values"],
@@ -103,7 +98,7 @@ def _params(args: list[ast.expr], r: random.Random) -> list[tuple[str, str]]:
         kind = _kind(node)
         pool = [n for n in _ARG_NAMES.get(kind, ["arg", "value"]) if n not in dict(out)]
         name = r.choice(pool) if pool else f"arg{len(out) + 1}"
-        out.append((name, kind if kind != "object" else "object"))
+        out.append((name, kind))
     return out
 
 
