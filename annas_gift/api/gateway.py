@@ -1,8 +1,10 @@
 """The composition root: every long-lived client and service, built once into one `Gateway`.
 
-`open_gateway` builds them in order on an `AsyncExitStack`: if any step fails, everything
+`open_gateway` builds them in order on an exit stack: if any step fails, everything
 opened before it is closed again (in reverse order), and on shutdown the same stack closes
-them all. Routes reach the parts through `api/deps.py`, never through `app.state`.
+them all, each closing step bounded in time (core/shutdown.py: a stuck close is logged and
+left behind, never keeps the process from exiting). Routes reach the parts through
+`api/deps.py`, never through `app.state`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from annas_gift.api.key_parts import KeyParts, open_key_parts
 from annas_gift.api.operations import Operations, open_operations
 from annas_gift.catalog.rate_limits import ClientLimits
 from annas_gift.catalog.registry import Catalog
+from annas_gift.core.shutdown import ShutdownStack
 from annas_gift.egress.admin import VPNAdmin
 from annas_gift.egress.config import VPNConfig
 from annas_gift.egress.manager import VPNManager
@@ -132,7 +135,7 @@ async def open_gateway(plan: Blueprint) -> AsyncIterator[Gateway]:
     settings = plan.settings
     # Also here, not only in the CLI: an app served by any ASGI server keeps prompts out of logs.
     log_safety.install(log_prompts=settings.logging.log_prompts)
-    async with AsyncExitStack() as stack:
+    async with ShutdownStack() as stack:
         url = database.normalize_url(settings.storage.database_url)
         if settings.storage.migrate_on_start:
             # Imported here: `annas-gift serve` migrates in a child process and never loads

@@ -8,7 +8,7 @@ reverse order, like every other part.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from annas_gift.api.dashboard.sessions import (
     signing_keys,
 )
 from annas_gift.catalog.registry import Catalog
+from annas_gift.core.shutdown import ShutdownStack
 from annas_gift.monitoring.alert_sources import BudgetWatch, SnapshotSource
 from annas_gift.monitoring.alerts import AlertManager, IncidentStore, RedisIncidentStore
 from annas_gift.monitoring.metrics import GatewayMetrics
@@ -61,7 +62,7 @@ async def open_operations(  # noqa: PLR0913 - the gateway parts alerts read, eac
     budgets: BudgetWatch | None = None,
 ) -> AsyncIterator[Operations]:
     """Build the operations parts; alerts start evaluating only when `alerts.enabled`."""
-    async with AsyncExitStack() as stack:
+    async with ShutdownStack() as stack:
         reader = LiveReader(
             catalog.all,
             state,

@@ -71,6 +71,7 @@ class GatewayProcess:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()  # reaped: no zombie, no ResourceWarning in a later test
         return self.log.read_text()
 
 
