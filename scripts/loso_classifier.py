@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import random
 import statistics
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annas_gift.routing.corpus import default_data_dir, load_corpus
+from annas_gift.routing.corpus import CorpusRow, default_data_dir, load_corpus
 from annas_gift.routing.types import CATEGORIES
 
 _spec = importlib.util.spec_from_file_location(
@@ -50,15 +50,48 @@ def family_of(source: str) -> str:
     return "exercism" if source.startswith("exercism/") else source
 
 
-def loso(data_dir: Path, c_values: list[float], cap: int, min_df: int) -> None:
-    """Print the held-out accuracy of every family for every C."""
-    rows = [r for r in load_corpus(data_dir) if not r.validation]
-    seen: Counter[str] = Counter()
-    kept = []
-    for r in rows:
-        seen[r.family] += 1
-        if seen[r.family] <= cap:
-            kept.append(r)
+def _kept(rows: list[CorpusRow], cap: int, sample: int) -> list[CorpusRow]:
+    """At most `cap` rows per family: the first ones (sample 0), else a seeded random choice
+    (in file order), so that resamples vary which rows of the large families are in."""
+    if sample == 0:
+        return list(train.first_per_family(rows, cap))
+    by_family: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_family.setdefault(r.family, []).append(i)
+    rng = random.Random(sample)
+    picked = sorted(i for idx in by_family.values() for i in rng.sample(idx, min(cap, len(idx))))
+    return [rows[i] for i in picked]
+
+
+def loso(
+    data_dir: Path,
+    c_values: list[float],
+    cap: int,
+    min_df: int,
+    samples: int = 1,
+    without: frozenset[str] = frozenset(),
+) -> None:
+    """Print the held-out accuracy of every family for every C, for each resample of the rows,
+    and with several resamples the mean of their LOSO means (the criterion)."""
+    rows = [r for r in load_corpus(data_dir) if not r.validation and r.source not in without]
+    means: dict[float, list[float]] = {}
+    for sample in range(samples):
+        for c, mean in _loso_once(_kept(rows, cap, sample), c_values, min_df, sample):
+            means.setdefault(c, []).append(mean)
+    if samples > 1:
+        for c, values in means.items():
+            spread = statistics.stdev(values)
+            print(
+                f"C={c:g}: LOSO mean over {samples} samples {statistics.mean(values):.4f} "
+                f"(sd {spread:.4f}: {', '.join(f'{v:.4f}' for v in values)})",
+                flush=True,
+            )
+
+
+def _loso_once(
+    kept: list[CorpusRow], c_values: list[float], min_df: int, sample: int
+) -> list[tuple[float, float]]:
+    """One leave-one-source-out pass over `kept`: (C, mean held-out accuracy) for every C."""
     rows = train.augment(kept)
     hashed, structural = train.featurize(rows)
     families = sorted({r.family for r in rows})
@@ -69,6 +102,7 @@ def loso(data_dir: Path, c_values: list[float], cap: int, min_df: int) -> None:
     # from the fit (no training row has it), so sharing the columns leaks nothing.
     columns = train.hashed_columns(hashed, min_df)
     x = train.build_matrix(hashed, structural, {b: i for i, b in enumerate(columns)})
+    out: list[tuple[float, float]] = []
     for c in c_values:
         scores: dict[str, float] = {}
         for held in families:
@@ -80,7 +114,12 @@ def loso(data_dir: Path, c_values: list[float], cap: int, min_df: int) -> None:
             print(f"  C={c:g} {held}: {scores[held]:.3f} ({len(test)} rows)", flush=True)
         mean = statistics.mean(scores.values())
         worst = min(scores, key=scores.__getitem__)
-        print(f"C={c:g}: LOSO mean {mean:.3f}, worst {worst} {scores[worst]:.3f}", flush=True)
+        label = f" sample {sample}" if sample else ""
+        print(
+            f"C={c:g}{label}: LOSO mean {mean:.3f}, worst {worst} {scores[worst]:.3f}", flush=True
+        )
+        out.append((c, mean))
+    return out
 
 
 def tier_cv(data_dir: Path, settings: list[str], min_df: int) -> None:
@@ -139,13 +178,19 @@ def main() -> None:
     parser.add_argument("--meaning-scale", type=float, default=train.MEANING_SCALE)
     parser.add_argument("--tier-meaning", action="store_true", help="meaning columns in tier")
     parser.add_argument("--tier-cv", nargs="+", metavar="C,MATH_WEIGHT,soft|binary")
+    parser.add_argument(
+        "--samples", type=int, default=1, help="resamples of the capped rows (1: the first ones)"
+    )
+    parser.add_argument(
+        "--without", nargs="+", default=[], metavar="SOURCE", help="leave these sources out"
+    )
     args = parser.parse_args()
     train.MEANING_SCALE = args.meaning_scale
     train.TIER_MEANING = train.TIER_MEANING or args.tier_meaning
     if args.tier_cv:
         tier_cv(args.data_dir, args.tier_cv, args.min_df)
     else:
-        loso(args.data_dir, args.c, args.cap, args.min_df)
+        loso(args.data_dir, args.c, args.cap, args.min_df, args.samples, frozenset(args.without))
 
 
 if __name__ == "__main__":

@@ -286,16 +286,21 @@ def train(data_dir: Path, limit_per_source: int | None = None) -> dict[str, obje
         return _train(data_dir, limit_per_source)
 
 
+def first_per_family(rows: list[CorpusRow], limit: int) -> list[CorpusRow]:
+    """The first `limit` rows of every source family, in order (small runs that repeat)."""
+    seen: Counter[str] = Counter()
+    kept = []
+    for r in rows:
+        seen[r.family] += 1
+        if seen[r.family] <= limit:
+            kept.append(r)
+    return kept
+
+
 def _train(data_dir: Path, limit_per_source: int | None) -> dict[str, object]:
     rows = [r for r in load_corpus(data_dir) if not r.validation]
     if limit_per_source is not None:
-        seen: Counter[str] = Counter()
-        kept = []
-        for r in rows:
-            seen[r.family] += 1
-            if seen[r.family] <= limit_per_source:
-                kept.append(r)
-        rows = kept
+        rows = first_per_family(rows, limit_per_source)
     rows = augment(rows)
     hashed, structural = featurize(rows)
     kept_buckets = hashed_columns(hashed, MIN_DF)
