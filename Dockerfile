@@ -11,7 +11,10 @@ WORKDIR /src
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 COPY requirements.txt ./
 # Hash-checked install of the exact locked set, into a venv we copy whole into the runtime image.
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --require-hashes -r requirements.txt
+# --no-deps: the lock is the whole closure, so nothing is resolved again (an older pip, such as
+# Debian bookworm's 23.0, otherwise treats a dependency's extra, litellm's httpx[http2], as a
+# second, unpinned requirement and refuses the hash-checked install).
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-deps --require-hashes -r requirements.txt
 COPY pyproject.toml README.md ./
 COPY annas_gift ./annas_gift
 RUN /opt/venv/bin/pip install --no-deps .
