@@ -54,7 +54,7 @@ def _kept(rows: list[CorpusRow], cap: int, sample: int) -> list[CorpusRow]:
     """At most `cap` rows per family: the first ones (sample 0), else a seeded random choice
     (in file order), so that resamples vary which rows of the large families are in."""
     if sample == 0:
-        return list(train.first_per_family(rows, cap))
+        return train.first_per_family(rows, cap)
     by_family: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         by_family.setdefault(r.family, []).append(i)

@@ -3,10 +3,14 @@ package)."""
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+
+from annas_gift.routing.corpus import default_data_dir
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -21,3 +25,17 @@ def load_script(filename: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def assert_writes_the_vendored_file(
+    generator: ModuleType, rows: list[dict[str, object]], tmp_path: Path
+) -> None:
+    """A data generator's `rows` are its vendored file's (data/routing/train/<SOURCE>), and its
+    `main` writes that file byte for byte (gzip without a timestamp: the classifier's artifact
+    records the data's sha256)."""
+    vendored = default_data_dir() / "train" / f"{generator.SOURCE}.jsonl.gz"
+    out = tmp_path / vendored.name
+    with gzip.open(vendored, "rt", encoding="utf-8") as fh:
+        assert [json.loads(line) for line in fh] == rows
+    generator.main(["--out", str(out)])
+    assert out.read_bytes() == vendored.read_bytes()

@@ -3,14 +3,12 @@ MBPP training rows, and validation holds out whole shapes of it."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from pathlib import Path
 from types import ModuleType
 
 from annas_gift.routing.corpus import default_data_dir, load_corpus
-from tests.scripts import load_script
+from tests.scripts import assert_writes_the_vendored_file, load_script
 
 
 def _generator() -> ModuleType:
@@ -19,14 +17,7 @@ def _generator() -> ModuleType:
 
 def test_vendored_file_is_what_the_generator_writes(tmp_path: Path) -> None:
     generator = _generator()
-    vendored = default_data_dir() / "train" / f"{generator.SOURCE}.jsonl.gz"
-    with gzip.open(vendored, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh]
-    assert rows == generator.rows(default_data_dir())
-    # Byte for byte too (gzip without a timestamp): the artifact records the data's sha256.
-    out = tmp_path / "again.jsonl.gz"
-    generator.main(["--out", str(out)])
-    assert out.read_bytes() == vendored.read_bytes()
+    assert_writes_the_vendored_file(generator, generator.rows(default_data_dir()), tmp_path)
 
 
 def test_rows_are_code_stubs_of_mbpp_training_tasks() -> None:

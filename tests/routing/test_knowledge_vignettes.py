@@ -3,13 +3,11 @@ validation holds out whole templates of it."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 from types import ModuleType
 
-from annas_gift.routing.corpus import default_data_dir, load_corpus
-from tests.scripts import load_script
+from annas_gift.routing.corpus import load_corpus
+from tests.scripts import assert_writes_the_vendored_file, load_script
 
 
 def _generator() -> ModuleType:
@@ -18,14 +16,7 @@ def _generator() -> ModuleType:
 
 def test_vendored_file_is_what_the_generator_writes(tmp_path: Path) -> None:
     generator = _generator()
-    vendored = default_data_dir() / "train" / f"{generator.SOURCE}.jsonl.gz"
-    with gzip.open(vendored, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh]
-    assert rows == generator.rows()
-    # Byte for byte too (gzip without a timestamp): the artifact records the data's sha256.
-    out = tmp_path / "again.jsonl.gz"
-    generator.main(["--out", str(out)])
-    assert out.read_bytes() == vendored.read_bytes()
+    assert_writes_the_vendored_file(generator, generator.rows(), tmp_path)
 
 
 def test_rows_are_knowledge_questions_without_answers() -> None:
